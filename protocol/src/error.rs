@@ -1,0 +1,76 @@
+//! The body of every error answer.
+
+use std::fmt;
+
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
+
+use crate::RunId;
+
+/// The JSON body of every 4xx and 5xx answer:
+/// `{"error":"run_in_progress","message":"…","run":"…"}`.
+///
+/// 4xx messages say what to fix; 5xx messages are generic (details go to the agent's log).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+pub struct ApiError {
+    /// Machine-readable error code.
+    pub error: ErrorCode,
+    /// What went wrong, for a person.
+    pub message: String,
+    /// The run concerned, when there is one (for `run_in_progress`: the running run).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub run: Option<RunId>,
+}
+
+impl ApiError {
+    /// An error without a run.
+    pub fn new(error: ErrorCode, message: impl Into<String>) -> Self {
+        Self { error, message: message.into(), run: None }
+    }
+}
+
+impl fmt::Display for ApiError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}: {}", self.error.as_str(), self.message)
+    }
+}
+
+/// Machine-readable error codes.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "snake_case")]
+#[non_exhaustive]
+pub enum ErrorCode {
+    /// The request is malformed (bad JSON, a field of the wrong type, an unknown field).
+    BadRequest,
+    /// No such run or route.
+    NotFound,
+    /// Another run is in progress (`run` names it); one run at a time per agent.
+    RunInProgress,
+    /// The request body is over the size limit.
+    PayloadTooLarge,
+    /// The request body is not `application/json`.
+    UnsupportedMediaType,
+    /// The method is not allowed on this path.
+    MethodNotAllowed,
+    /// The agent failed; see its log.
+    Internal,
+    /// A code this client does not know.
+    #[serde(other)]
+    Unknown,
+}
+
+impl ErrorCode {
+    /// The name used on the wire.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ErrorCode::BadRequest => "bad_request",
+            ErrorCode::NotFound => "not_found",
+            ErrorCode::RunInProgress => "run_in_progress",
+            ErrorCode::PayloadTooLarge => "payload_too_large",
+            ErrorCode::UnsupportedMediaType => "unsupported_media_type",
+            ErrorCode::MethodNotAllowed => "method_not_allowed",
+            ErrorCode::Internal => "internal",
+            ErrorCode::Unknown => "unknown",
+        }
+    }
+}

@@ -1,0 +1,124 @@
+//! The report of a run, and small API answers.
+
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
+
+use crate::{CheckResult, Diagnosis, Event, EventData, Finding, Plan, RunId, RunRequest, RunState, TicketStatus, Timestamp};
+
+/// Everything known about a run: `GET /v1/runs/{id}`, and what `sonde diagnose --json` prints.
+///
+/// A report is a fold of the run's events ([`RunReport::apply`]): the agent and every client
+/// build it the same way, so the embedded and the daemon paths print the same report.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, JsonSchema)]
+pub struct RunReport {
+    /// The run's id.
+    pub run: RunId,
+    /// Where the run is in its life.
+    pub state: RunState,
+    /// The request, defaults filled in.
+    pub request: RunRequest,
+    /// When the run was accepted.
+    pub created_at: Timestamp,
+    /// When the run ended.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub finished_at: Option<Timestamp>,
+    /// Why the run did not complete, when it did not.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
+    /// Findings, ranked (a copy of `diagnosis.findings`).
+    #[serde(default)]
+    pub findings: Vec<Finding>,
+    /// Check results, in plan order.
+    #[serde(default)]
+    pub checks: Vec<CheckResult>,
+    /// The diagnosis, once made.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub diagnosis: Option<Diagnosis>,
+    /// The ticket, when one was opened.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ticket: Option<TicketStatus>,
+    /// The plan that ran.
+    #[serde(default)]
+    pub plan: Plan,
+    /// Version of the agent that ran it.
+    #[serde(default)]
+    pub agent_version: String,
+    /// `seq` of the last event folded into this report.
+    #[serde(default)]
+    pub last_seq: u64,
+}
+
+impl RunReport {
+    /// The report of a run that was just accepted.
+    pub fn new(run: RunId, request: RunRequest, created_at: Timestamp) -> Self {
+        Self {
+            run,
+            state: RunState::Queued,
+            request,
+            created_at,
+            finished_at: None,
+            reason: None,
+            findings: Vec::new(),
+            checks: Vec::new(),
+            diagnosis: None,
+            ticket: None,
+            plan: Plan::default(),
+            agent_version: String::new(),
+            last_seq: 0,
+        }
+    }
+
+    /// Folds one event into the report. Events of other runs, and events already folded
+    /// (`seq` not above `last_seq`), are ignored, so replaying a stream twice is harmless.
+    pub fn apply(&mut self, event: &Event) {
+        if event.run != self.run || event.seq <= self.last_seq {
+            return;
+        }
+        self.last_seq = event.seq;
+        match &event.data {
+            EventData::RunStarted(started) => {
+                self.state = RunState::Running;
+                self.request = started.request.clone();
+                self.plan = started.plan.clone();
+                self.agent_version.clone_from(&started.agent_version);
+            }
+            EventData::StepFinished(finished) => self.checks.push(finished.result.clone()),
+            EventData::Diagnosis(diagnosis) => {
+                self.findings.clone_from(&diagnosis.findings);
+                self.diagnosis = Some(diagnosis.clone());
+            }
+            EventData::Ticket(ticket) => self.ticket = Some(ticket.clone()),
+            EventData::RunFinished(finished) => {
+                self.state = finished.state;
+                self.reason.clone_from(&finished.reason);
+                self.finished_at = Some(event.ts);
+            }
+            EventData::StepStarted(_) | EventData::StepProgress(_) | EventData::Action(_) | EventData::Unknown => {}
+        }
+    }
+}
+
+/// Answer to `POST /v1/runs`.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, JsonSchema)]
+pub struct RunCreated {
+    /// The new run's id.
+    pub run: RunId,
+    /// Its state (`queued` or `running`).
+    pub state: RunState,
+    /// Path of its report.
+    pub report: String,
+    /// Path of its event stream.
+    pub events: String,
+}
+
+/// Answer to `GET /v1/health`.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+pub struct Health {
+    /// `ok` when the agent is serving.
+    pub status: String,
+    /// Agent version.
+    pub version: String,
+    /// The run in progress, if any.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub running: Option<RunId>,
+}
