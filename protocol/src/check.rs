@@ -159,13 +159,23 @@ pub struct Metric {
 impl Metric {
     /// A metric with no threshold.
     pub fn new(name: impl Into<String>, value: impl Into<MetricValue>) -> Self {
-        Self { name: name.into(), value: value.into(), threshold: None, status: None }
+        Self {
+            name: name.into(),
+            value: value.into(),
+            threshold: None,
+            status: None,
+        }
     }
 
     /// A numeric metric judged against `threshold`; its status is computed here.
     pub fn judged(name: impl Into<String>, value: Option<f64>, threshold: Threshold) -> Self {
         let status = value.map(|v| threshold.judge(v));
-        Self { name: name.into(), value: value.into(), threshold: Some(threshold), status }
+        Self {
+            name: name.into(),
+            value: value.into(),
+            threshold: Some(threshold),
+            status,
+        }
     }
 }
 
@@ -223,7 +233,11 @@ impl fmt::Display for MetricValue {
 
 impl From<f64> for MetricValue {
     fn from(v: f64) -> Self {
-        if v.is_finite() { MetricValue::Number(v) } else { MetricValue::Missing }
+        if v.is_finite() {
+            MetricValue::Number(v)
+        } else {
+            MetricValue::Missing
+        }
     }
 }
 
@@ -280,12 +294,20 @@ pub struct Threshold {
 impl Threshold {
     /// Limits for a metric where bigger is worse (latency, loss).
     pub const fn above(warn: f64, fail: f64) -> Self {
-        Self { warn: Some(warn), fail: Some(fail), direction: Direction::HigherIsWorse }
+        Self {
+            warn: Some(warn),
+            fail: Some(fail),
+            direction: Direction::HigherIsWorse,
+        }
     }
 
     /// Limits for a metric where smaller is worse (throughput, signal).
     pub const fn below(warn: f64, fail: f64) -> Self {
-        Self { warn: Some(warn), fail: Some(fail), direction: Direction::LowerIsWorse }
+        Self {
+            warn: Some(warn),
+            fail: Some(fail),
+            direction: Direction::LowerIsWorse,
+        }
     }
 
     /// Judges `value`: `fail` past the failure limit, `warn` past the warning limit, else `pass`.
@@ -336,6 +358,9 @@ mod tests {
     #[test]
     fn non_finite_numbers_become_missing() {
         assert_eq!(MetricValue::from(f64::NAN), MetricValue::Missing);
-        assert_eq!(serde_json::to_string(&MetricValue::Missing).ok().as_deref(), Some("null"));
+        assert_eq!(
+            serde_json::to_string(&MetricValue::Missing).ok().as_deref(),
+            Some("null")
+        );
     }
 }

@@ -25,7 +25,11 @@ pub struct ApiError {
 impl ApiError {
     /// An error without a run.
     pub fn new(error: ErrorCode, message: impl Into<String>) -> Self {
-        Self { error, message: message.into(), run: None }
+        Self {
+            error,
+            message: message.into(),
+            run: None,
+        }
     }
 }
 

@@ -3,7 +3,9 @@
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
-use crate::{ActionEvent, CheckId, CheckResult, Diagnosis, Metric, RunId, RunRequest, RunState, TicketStatus, Timestamp};
+use crate::{
+    ActionEvent, CheckId, CheckResult, Diagnosis, Metric, RunId, RunRequest, RunState, TicketStatus, Timestamp,
+};
 
 /// One event of a run, in its envelope:
 /// `{"v":1,"run":"…","seq":N,"ts":"…","type":"…","data":{…}}`.
@@ -82,7 +84,10 @@ impl EventData {
             EventData::StepStarted(e) => Some(e.progress),
             EventData::StepProgress(e) => Some(e.progress),
             EventData::StepFinished(e) => Some(e.progress),
-            EventData::RunFinished(_) => Some(Progress { fraction: 1.0, eta_ms: Some(0) }),
+            EventData::RunFinished(_) => Some(Progress {
+                fraction: 1.0,
+                eta_ms: Some(0),
+            }),
             _ => None,
         }
     }

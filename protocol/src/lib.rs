@@ -71,13 +71,11 @@ mod ticket;
 
 pub use check::{CheckId, CheckResult, CheckStatus, Direction, Metric, MetricValue, Threshold};
 pub use diagnosis::{
-    Actor, Advice, Audience, Confidence, Diagnosis, Evidence, Finding, FindingCode, ProfileRef,
-    Segment, Severity,
+    Actor, Advice, Audience, Confidence, Diagnosis, Evidence, Finding, FindingCode, ProfileRef, Segment, Severity,
 };
 pub use error::{ApiError, ErrorCode};
 pub use event::{
-    Event, EventData, Plan, PlanStep, Progress, RunFinished, RunStarted, StepFinished,
-    StepProgress, StepStarted,
+    Event, EventData, Plan, PlanStep, Progress, RunFinished, RunStarted, StepFinished, StepProgress, StepStarted,
 };
 pub use report::{Health, RunCreated, RunReport};
 pub use request::{Lang, LineKind, LineUnderTest, ProblemKind, RunId, RunOptions, RunRequest, RunState};

@@ -3,7 +3,9 @@
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
-use crate::{CheckResult, Diagnosis, Event, EventData, Finding, Plan, RunId, RunRequest, RunState, TicketStatus, Timestamp};
+use crate::{
+    CheckResult, Diagnosis, Event, EventData, Finding, Plan, RunId, RunRequest, RunState, TicketStatus, Timestamp,
+};
 
 /// Everything known about a run: `GET /v1/runs/{id}`, and what `sonde diagnose --json` prints.
 ///

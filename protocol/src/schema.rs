@@ -21,5 +21,7 @@ pub fn all() -> Vec<(&'static str, Schema)> {
 
 /// The schema of one type, draft 2020-12.
 pub fn generate<T: JsonSchema>() -> Schema {
-    SchemaSettings::draft2020_12().into_generator().into_root_schema_for::<T>()
+    SchemaSettings::draft2020_12()
+        .into_generator()
+        .into_root_schema_for::<T>()
 }

@@ -53,7 +53,9 @@ fn fixtures(kind: &str) -> Vec<(PathBuf, String)> {
 }
 
 fn name(p: &Path) -> String {
-    p.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default()
+    p.file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default()
 }
 
 #[test]
@@ -78,7 +80,12 @@ fn event_stream_fixtures_deserialize_and_fold_into_reports() {
         let first = events.first().expect("a stream has events");
         let mut report = RunReport::new(first.run, RunRequest::default(), first.ts);
         for (i, e) in events.iter().enumerate() {
-            assert_eq!(e.seq, i as u64 + 1, "{}: seq must count from 1 without gaps", name(&path));
+            assert_eq!(
+                e.seq,
+                i as u64 + 1,
+                "{}: seq must count from 1 without gaps",
+                name(&path)
+            );
             report.apply(e);
         }
         let last = events.last().expect("a stream has events");

@@ -1,0 +1,387 @@
+//! Configuration: a raw TOML layer (every field optional, kebab-case, unknown keys rejected),
+//! parsed once into validated types with defaults from [`defaults`].
+
+use std::net::{IpAddr, SocketAddr};
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use serde::Deserialize;
+
+/// Default values of every setting.
+pub mod defaults {
+    use std::time::Duration;
+
+    /// Where `sonded` listens: loopback only.
+    pub const LISTEN: &str = "127.0.0.1:8790";
+    /// ICMP echo requests sent to the gateway.
+    pub const GATEWAY_PROBES: u32 = 10;
+    /// Interval between gateway probes.
+    pub const GATEWAY_INTERVAL: Duration = Duration::from_millis(100);
+    /// How long to wait for each gateway reply.
+    pub const GATEWAY_TIMEOUT: Duration = Duration::from_millis(1000);
+    /// The system resolver configuration.
+    pub const RESOLV_CONF: &str = "/etc/resolv.conf";
+    /// Random labels are prepended to this domain so no answer comes from a cache.
+    pub const DNS_PROBE_DOMAIN: &str = "example.com";
+    /// Queries per resolver.
+    pub const DNS_QUERIES: u32 = 3;
+    /// How long to wait for each DNS answer.
+    pub const DNS_TIMEOUT: Duration = Duration::from_millis(1000);
+}
+
+/// Errors reading or validating the configuration.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    /// The file could not be read.
+    #[error("cannot read {path}: {source}")]
+    Read {
+        /// The file.
+        path: PathBuf,
+        /// Why.
+        source: std::io::Error,
+    },
+    /// The file is not valid TOML for this configuration (unknown key, wrong type…).
+    #[error("{path}: {message}")]
+    Parse {
+        /// The file.
+        path: PathBuf,
+        /// The parser's message, with line and column.
+        message: String,
+    },
+    /// A value is out of range.
+    #[error("invalid `{key}`: {message}")]
+    Invalid {
+        /// The setting, as written in the file (`gateway.probes`).
+        key: &'static str,
+        /// What is wrong.
+        message: String,
+    },
+}
+
+/// The validated configuration of an agent.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Config {
+    /// Where `sonded` listens.
+    pub listen: SocketAddr,
+    /// Where `sonded` keeps its run history (SQLite). `None`: in memory only.
+    pub database: Option<PathBuf>,
+    /// How the gateway is probed.
+    pub gateway: GatewayOptions,
+    /// How resolvers are probed.
+    pub dns: DnsOptions,
+    /// The thresholds results are judged against.
+    pub profile: Profile,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Self::from_raw(RawConfig::default()).unwrap_or_else(|e| unreachable!("defaults are valid: {e}"))
+    }
+}
+
+/// How the gateway is probed.
+#[derive(Clone, Debug, PartialEq)]
+pub struct GatewayOptions {
+    /// Echo requests sent.
+    pub probes: u32,
+    /// Interval between them.
+    pub interval: Duration,
+    /// How long to wait for each reply.
+    pub timeout: Duration,
+}
+
+/// How resolvers are probed.
+#[derive(Clone, Debug, PartialEq)]
+pub struct DnsOptions {
+    /// The resolver configuration to read (`/etc/resolv.conf`).
+    pub resolv_conf: PathBuf,
+    /// Resolvers to probe instead of those in `resolv_conf`, when set.
+    pub resolvers: Option<Vec<IpAddr>>,
+    /// Random labels are prepended to this domain.
+    pub probe_domain: String,
+    /// Queries per resolver.
+    pub queries: u32,
+    /// How long to wait for each answer.
+    pub timeout: Duration,
+}
+
+/// A versioned set of thresholds.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Profile {
+    /// Its name (`default`).
+    pub name: String,
+    /// Its version; any threshold change bumps it.
+    pub version: u32,
+    /// Gateway thresholds.
+    pub gateway: GatewayThresholds,
+    /// DNS thresholds.
+    pub dns: DnsThresholds,
+}
+
+impl Default for Profile {
+    fn default() -> Self {
+        Self {
+            name: "default".to_owned(),
+            version: 1,
+            gateway: GatewayThresholds::default(),
+            dns: DnsThresholds::default(),
+        }
+    }
+}
+
+/// Thresholds for the gateway check. The gateway is one hop away on the home network, so
+/// anything but a few milliseconds and no loss is a problem (ChromeOS GatewayCanBePinged).
+#[derive(Clone, Debug, PartialEq)]
+pub struct GatewayThresholds {
+    /// Loss (percent) past which the check warns.
+    pub loss_warn_percent: f64,
+    /// Loss (percent) past which the check fails.
+    pub loss_fail_percent: f64,
+    /// Median RTT (ms) past which the check warns.
+    pub rtt_median_warn_ms: f64,
+    /// Median RTT (ms) past which the check fails.
+    pub rtt_median_fail_ms: f64,
+    /// Jitter (ms, RFC 3550) past which the check warns.
+    pub jitter_warn_ms: f64,
+    /// Jitter (ms, RFC 3550) past which the check fails.
+    pub jitter_fail_ms: f64,
+}
+
+impl Default for GatewayThresholds {
+    fn default() -> Self {
+        Self {
+            loss_warn_percent: 1.0,
+            loss_fail_percent: 10.0,
+            rtt_median_warn_ms: 20.0,
+            rtt_median_fail_ms: 100.0,
+            jitter_warn_ms: 10.0,
+            jitter_fail_ms: 30.0,
+        }
+    }
+}
+
+/// Thresholds for the DNS check (ChromeOS DnsLatency: 400 ms slight, 500 ms significant).
+#[derive(Clone, Debug, PartialEq)]
+pub struct DnsThresholds {
+    /// Median resolution latency (ms) past which the check warns.
+    pub latency_warn_ms: f64,
+    /// Median resolution latency (ms) past which the check fails.
+    pub latency_fail_ms: f64,
+}
+
+impl Default for DnsThresholds {
+    fn default() -> Self {
+        Self {
+            latency_warn_ms: 400.0,
+            latency_fail_ms: 500.0,
+        }
+    }
+}
+
+/// The configuration file as written: every field optional.
+#[derive(Clone, Debug, Default, Deserialize)]
+#[serde(rename_all = "kebab-case", deny_unknown_fields, default)]
+pub struct RawConfig {
+    /// `listen = "127.0.0.1:8790"`.
+    pub listen: Option<String>,
+    /// `database = "/var/lib/sonde/sonded.db"`.
+    pub database: Option<PathBuf>,
+    /// `[gateway]`.
+    pub gateway: RawGateway,
+    /// `[dns]`.
+    pub dns: RawDns,
+    /// `[line]`: the subscribed line (used by later checks).
+    pub line: RawLine,
+    /// `[throughput]`.
+    pub throughput: RawThroughput,
+    /// `[tickets]`.
+    pub tickets: RawTickets,
+}
+
+/// `[gateway]` as written.
+#[derive(Clone, Debug, Default, Deserialize)]
+#[serde(rename_all = "kebab-case", deny_unknown_fields, default)]
+pub struct RawGateway {
+    /// Echo requests sent.
+    pub probes: Option<u32>,
+    /// Interval between them, in ms.
+    pub interval_ms: Option<u64>,
+    /// Reply timeout, in ms.
+    pub timeout_ms: Option<u64>,
+}
+
+/// `[dns]` as written.
+#[derive(Clone, Debug, Default, Deserialize)]
+#[serde(rename_all = "kebab-case", deny_unknown_fields, default)]
+pub struct RawDns {
+    /// Resolver configuration file.
+    pub resolv_conf: Option<PathBuf>,
+    /// Resolvers to probe instead of the system's.
+    pub resolvers: Option<Vec<IpAddr>>,
+    /// Domain under which random names are queried.
+    pub probe_domain: Option<String>,
+    /// Queries per resolver.
+    pub queries: Option<u32>,
+    /// Answer timeout, in ms.
+    pub timeout_ms: Option<u64>,
+}
+
+/// `[line]` as written.
+#[derive(Clone, Debug, Default, Deserialize)]
+#[serde(rename_all = "kebab-case", deny_unknown_fields, default)]
+pub struct RawLine {
+    /// `ftth`, `vdsl2`, `adsl`, `4g`, `5g`.
+    pub access: Option<String>,
+    /// Subscribed download rate.
+    pub down_mbps: Option<f64>,
+    /// Subscribed upload rate.
+    pub up_mbps: Option<f64>,
+}
+
+/// `[throughput]` as written.
+#[derive(Clone, Debug, Default, Deserialize)]
+#[serde(rename_all = "kebab-case", deny_unknown_fields, default)]
+pub struct RawThroughput {
+    /// The measurement server's URL.
+    pub server: Option<String>,
+}
+
+/// `[tickets]` as written.
+#[derive(Clone, Debug, Default, Deserialize)]
+#[serde(rename_all = "kebab-case", deny_unknown_fields, default)]
+pub struct RawTickets {
+    /// The helpdesk backend's URL.
+    pub helpdesk: Option<String>,
+}
+
+impl Config {
+    /// Reads and validates a configuration file.
+    pub fn load(path: &Path) -> Result<Self, ConfigError> {
+        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+            path: path.to_owned(),
+            source,
+        })?;
+        Self::parse(&text, path)
+    }
+
+    /// Parses and validates configuration text; `path` names it in errors.
+    pub fn parse(text: &str, path: &Path) -> Result<Self, ConfigError> {
+        let raw: RawConfig = toml::from_str(text).map_err(|e| ConfigError::Parse {
+            path: path.to_owned(),
+            message: e.to_string(),
+        })?;
+        Self::from_raw(raw)
+    }
+
+    /// Validates a raw configuration, filling in defaults.
+    pub fn from_raw(raw: RawConfig) -> Result<Self, ConfigError> {
+        let listen = raw.listen.as_deref().unwrap_or(defaults::LISTEN);
+        let listen = listen.parse().map_err(|e| ConfigError::Invalid {
+            key: "listen",
+            message: format!("`{listen}` is not an address:port ({e})"),
+        })?;
+        let gateway = GatewayOptions {
+            probes: in_range(
+                "gateway.probes",
+                raw.gateway.probes.unwrap_or(defaults::GATEWAY_PROBES),
+                1,
+                1000,
+            )?,
+            interval: millis(
+                "gateway.interval-ms",
+                raw.gateway.interval_ms,
+                defaults::GATEWAY_INTERVAL,
+                10,
+                10_000,
+            )?,
+            timeout: millis(
+                "gateway.timeout-ms",
+                raw.gateway.timeout_ms,
+                defaults::GATEWAY_TIMEOUT,
+                10,
+                10_000,
+            )?,
+        };
+        let probe_domain = raw
+            .dns
+            .probe_domain
+            .unwrap_or_else(|| defaults::DNS_PROBE_DOMAIN.to_owned());
+        if probe_domain.is_empty() || probe_domain.len() > 200 || probe_domain.contains(char::is_whitespace) {
+            return Err(ConfigError::Invalid {
+                key: "dns.probe-domain",
+                message: format!("`{probe_domain}` is not a domain name"),
+            });
+        }
+        let dns = DnsOptions {
+            resolv_conf: raw
+                .dns
+                .resolv_conf
+                .unwrap_or_else(|| PathBuf::from(defaults::RESOLV_CONF)),
+            resolvers: raw.dns.resolvers,
+            probe_domain,
+            queries: in_range("dns.queries", raw.dns.queries.unwrap_or(defaults::DNS_QUERIES), 1, 100)?,
+            timeout: millis("dns.timeout-ms", raw.dns.timeout_ms, defaults::DNS_TIMEOUT, 10, 30_000)?,
+        };
+        Ok(Self {
+            listen,
+            database: raw.database,
+            gateway,
+            dns,
+            profile: Profile::default(),
+        })
+    }
+}
+
+fn in_range(key: &'static str, value: u32, min: u32, max: u32) -> Result<u32, ConfigError> {
+    if (min..=max).contains(&value) {
+        Ok(value)
+    } else {
+        Err(ConfigError::Invalid {
+            key,
+            message: format!("{value} is outside {min}..={max}"),
+        })
+    }
+}
+
+fn millis(
+    key: &'static str,
+    value: Option<u64>,
+    default: Duration,
+    min: u64,
+    max: u64,
+) -> Result<Duration, ConfigError> {
+    match value {
+        None => Ok(default),
+        Some(ms) if (min..=max).contains(&ms) => Ok(Duration::from_millis(ms)),
+        Some(ms) => Err(ConfigError::Invalid {
+            key,
+            message: format!("{ms} ms is outside {min}..={max} ms"),
+        }),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn empty_file_is_the_defaults() {
+        let config = Config::parse("", Path::new("empty.toml")).expect("empty config parses");
+        assert_eq!(config, Config::default());
+        assert_eq!(config.listen.to_string(), defaults::LISTEN);
+    }
+
+    #[test]
+    fn unknown_keys_are_rejected_with_their_name() {
+        let err = Config::parse("[gateway]\nprobez = 3\n", Path::new("x.toml")).expect_err("unknown key");
+        let text = err.to_string();
+        assert!(text.contains("probez"), "{text}");
+        assert!(text.contains("line 2"), "{text}");
+    }
+
+    #[test]
+    fn out_of_range_values_name_their_key() {
+        let err = Config::parse("[gateway]\nprobes = 0\n", Path::new("x.toml")).expect_err("zero probes");
+        assert!(err.to_string().contains("gateway.probes"), "{err}");
+    }
+}
