@@ -6,3 +6,5 @@
 
 pub mod checks;
 pub mod config;
+pub mod diagnose;
+pub mod texts;

@@ -1,0 +1,87 @@
+# sonde texts, in English.
+# Customer texts are short and jargon-free; technician texts carry the detail.
+
+## Summary
+
+summary-healthy = Everything works: we found no problem with your connection.
+summary-unknown = The diagnosis is incomplete: some checks could not be made.
+
+## Steps (progress bar)
+
+check-link = Network connection
+check-gateway = Box response
+check-internet_latency = Internet response time
+check-dns = Site directory (DNS)
+check-http = Web access
+check-path = Path to the Internet
+check-mtu = Packet size
+check-throughput = Speed
+check-responsiveness = Responsiveness under load
+check-wifi = WiFi
+check-mobile = Mobile network
+check-system = Box health
+check-unknown = Check
+
+## Findings
+
+NO_LINK = Your device is not connected to any network.
+    .detail = No interface other than loopback has a carrier and an address ({ $interfaces_up } active interfaces).
+    .customer = Check that the Ethernet cable is plugged in, or that WiFi is on and connected to your box, then run the test again.
+    .technician = Check interface state (carrier, DHCP address) and the physical link or WiFi association.
+
+NO_DEFAULT_ROUTE = Your device is connected but does not know how to reach the Internet.
+    .detail = An interface is up but no default route is configured (incomplete DHCP lease?).
+    .customer = Disconnect your device from the network and reconnect it (or turn WiFi off and on), then run the test again.
+    .technician = Check the DHCP lease (router option) or static configuration; `ip route` shows no default route.
+
+GATEWAY_UNREACHABLE = Your box does not respond.
+    .detail = The gateway { $gateway } answered none of { $probes } ICMP echo requests, although the link is up.
+    .customer = Check that your box is powered on, then restart it (unplug it for 10 seconds). Run the test again after two minutes.
+    .technician = Check the box's power and state, ARP towards { $gateway }, and ICMP filtering on the box.
+
+GATEWAY_PACKET_LOSS = The connection between your device and your box is losing data.
+    .detail = { $loss } % loss towards the gateway { $gateway } (threshold { $threshold } %).
+    .customer = Move closer to the box or use an Ethernet cable, then run the test again.
+    .technician = Loss on the home network: check the cable, WiFi signal, interference and interface error counters.
+
+GATEWAY_HIGH_LATENCY = Your box responds slowly.
+    .detail = Median round-trip { $rtt } ms and jitter { $jitter } ms towards the gateway { $gateway }.
+    .customer = Move closer to the box or use an Ethernet cable. If it persists, restart the box.
+    .technician = Abnormal latency on a single local hop: WiFi congestion, box overloaded (CPU) or saturated home network.
+
+DNS_NO_RESOLVER = Your device has no site directory (DNS) configured.
+    .detail = No DNS server found ({ $source }).
+    .customer = Disconnect your device from the network and reconnect it so it gets its settings again, then run the test again.
+    .technician = No nameserver configured: check the DHCP lease's DNS option and the resolver configuration.
+
+DNS_RESOLVER_FAILING = Your box works, but site names are no longer turned into addresses (DNS): sites will not open.
+    .detail = Resolver(s) { $failing } do not answer ({ $answering } of { $configured } answer), while the gateway does.
+    .customer = Restart your box. If the problem continues, we take over: a report is opened with your operator.
+    .technician = Resolver failing (timeout, SERVFAIL or closed port): check the box's DNS relay and the operator's resolvers.
+
+DNS_SLOW = Sites are slow to open: the site directory (DNS) answers slowly.
+    .detail = Median DNS latency { $latency } ms (threshold { $threshold } ms).
+    .customer = Restart your box. If it stays slow, run the test again later.
+    .technician = Slow resolution: check resolver load and latency towards the operator.
+
+CHECK_COULD_NOT_RUN = A check could not be made: the diagnosis is incomplete.
+    .detail = The "{ $check }" check could not measure: { $reason }.
+    .customer = Run the test again. If this message comes back, contact support.
+    .technician = Fix the stated cause (privileges, configuration), then run the check again.
+
+## Interface
+
+problem-no-internet = No Internet
+problem-slow = Internet is slow
+problem-wifi = WiFi drops
+problem-sites = Some sites or apps fail
+problem-voip-tv = Phone or TV
+problem-mobile = Mobile data
+ui-running = Diagnosis running
+ui-eta = about { $seconds } s left
+ui-diagnosis = Diagnosis
+ui-what-to-do = What to do
+ui-evidence = Technical details
+ui-checks = Checks
+ui-operator-acts = Your operator must act.
+ui-run-state = Test state: { $state }

@@ -1,0 +1,87 @@
+# Textes de sonde, en français (langue par défaut).
+# Les textes « client » sont courts et sans jargon ; les textes « technicien » donnent le détail.
+
+## Résumé
+
+summary-healthy = Tout fonctionne : nous n'avons trouvé aucun problème sur votre connexion.
+summary-unknown = Le diagnostic n'a pas pu aboutir : certaines vérifications n'ont pas pu être faites.
+
+## Étapes (barre de progression)
+
+check-link = Connexion au réseau
+check-gateway = Réponse de la box
+check-internet_latency = Temps de réponse d'Internet
+check-dns = Annuaire des sites (DNS)
+check-http = Accès aux sites web
+check-path = Chemin jusqu'à Internet
+check-mtu = Taille des paquets
+check-throughput = Débit
+check-responsiveness = Réactivité sous charge
+check-wifi = WiFi
+check-mobile = Réseau mobile
+check-system = État de la box
+check-unknown = Vérification
+
+## Constats
+
+NO_LINK = Votre appareil n'est connecté à aucun réseau.
+    .detail = Aucune interface autre que loopback n'a de porteuse et d'adresse ({ $interfaces_up } interface active).
+    .customer = Vérifiez que le câble Ethernet est bien branché ou que le WiFi est activé et connecté à votre box, puis relancez le test.
+    .technician = Vérifier l'état des interfaces (carrier, adresse DHCP) et la liaison physique ou l'association WiFi.
+
+NO_DEFAULT_ROUTE = Votre appareil est connecté, mais ne sait pas comment joindre Internet.
+    .detail = Une interface est active mais aucune route par défaut n'est configurée (bail DHCP incomplet ?).
+    .customer = Débranchez puis rebranchez votre appareil du réseau (ou désactivez et réactivez le WiFi), puis relancez le test.
+    .technician = Vérifier le bail DHCP (option routeur) ou la configuration statique ; `ip route` ne montre aucune route par défaut.
+
+GATEWAY_UNREACHABLE = Votre box ne répond pas.
+    .detail = La passerelle { $gateway } n'a répondu à aucune des { $probes } requêtes ICMP, alors que le lien est actif.
+    .customer = Vérifiez que votre box est allumée, puis redémarrez-la (débranchez-la 10 secondes). Relancez le test après deux minutes.
+    .technician = Vérifier l'alimentation et l'état de la box, l'ARP vers { $gateway }, et un éventuel filtrage ICMP sur la box.
+
+GATEWAY_PACKET_LOSS = La liaison entre votre appareil et votre box perd des données.
+    .detail = { $loss } % de pertes vers la passerelle { $gateway } (seuil { $threshold } %).
+    .customer = Rapprochez-vous de la box ou branchez-vous en Ethernet, puis relancez le test.
+    .technician = Pertes sur le réseau local : vérifier le câble, le signal WiFi, les interférences et les compteurs d'erreurs des interfaces.
+
+GATEWAY_HIGH_LATENCY = Votre box répond lentement.
+    .detail = Temps de réponse médian { $rtt } ms et gigue { $jitter } ms vers la passerelle { $gateway }.
+    .customer = Rapprochez-vous de la box ou branchez-vous en Ethernet. Si le problème persiste, redémarrez la box.
+    .technician = Latence anormale sur un seul saut local : congestion WiFi, box surchargée (CPU) ou réseau local saturé.
+
+DNS_NO_RESOLVER = Votre appareil n'a pas d'annuaire de sites (DNS) configuré.
+    .detail = Aucun serveur DNS trouvé ({ $source }).
+    .customer = Débranchez puis rebranchez votre appareil du réseau pour qu'il reçoive à nouveau sa configuration, puis relancez le test.
+    .technician = Aucun « nameserver » configuré : vérifier l'option DNS du bail DHCP et la configuration du résolveur.
+
+DNS_RESOLVER_FAILING = Votre box fonctionne, mais les noms des sites ne sont plus traduits en adresses (DNS) : les sites ne s'ouvrent pas.
+    .detail = Le ou les résolveurs { $failing } ne répondent pas ({ $answering } sur { $configured } répondent), alors que la passerelle répond.
+    .customer = Redémarrez votre box. Si le problème continue, nous prenons le relais : un signalement est ouvert auprès de votre opérateur.
+    .technician = Résolveur en échec (délai, SERVFAIL ou port fermé) : vérifier le relais DNS de la box et les résolveurs de l'opérateur.
+
+DNS_SLOW = Les sites mettent du temps à s'ouvrir : l'annuaire des sites (DNS) répond lentement.
+    .detail = Latence DNS médiane { $latency } ms (seuil { $threshold } ms).
+    .customer = Redémarrez votre box. Si la lenteur persiste, relancez le test plus tard.
+    .technician = Résolution lente : vérifier la charge du résolveur et la latence vers l'opérateur.
+
+CHECK_COULD_NOT_RUN = Une vérification n'a pas pu être faite : le diagnostic est incomplet.
+    .detail = La vérification « { $check } » n'a pas pu mesurer : { $reason }.
+    .customer = Relancez le test. Si ce message revient, contactez l'assistance.
+    .technician = Corriger la cause indiquée (droits, configuration) puis relancer la vérification.
+
+## Interface
+
+problem-no-internet = Pas d'Internet
+problem-slow = Internet est lent
+problem-wifi = Le WiFi se coupe
+problem-sites = Certains sites ou applis ne marchent pas
+problem-voip-tv = Téléphone ou TV
+problem-mobile = Internet mobile
+ui-running = Diagnostic en cours
+ui-eta = environ { $seconds } s restantes
+ui-diagnosis = Diagnostic
+ui-what-to-do = Que faire
+ui-evidence = Détails techniques
+ui-checks = Vérifications
+ui-operator-acts = Votre opérateur doit intervenir.
+ui-run-state = État du test : { $state }

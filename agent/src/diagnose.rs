@@ -1,0 +1,609 @@
+//! The diagnosis: a pure function from check results to ranked findings (DESIGN.md §5).
+//!
+//! The rules, in causal order: no link explains everything after it; an unreachable gateway
+//! explains DNS failing; DNS failing while the gateway answers points past the box. A finding
+//! that a more fundamental one explains is not reported.
+
+use fluent_bundle::FluentValue;
+use sonde_protocol::{
+    Actor, Advice, Audience, CheckId, CheckResult, CheckStatus, Confidence, Diagnosis, Evidence, Finding, FindingCode,
+    Lang, MetricValue, ProfileRef, Segment, Severity,
+};
+
+use crate::config::Profile;
+use crate::texts::{Args, texts};
+
+/// Diagnoses a run from its check results.
+pub fn diagnose(results: &[CheckResult], profile: &Profile, lang: Lang) -> Diagnosis {
+    let mut findings = Vec::new();
+    let link = find(results, CheckId::Link);
+    let gateway = find(results, CheckId::Gateway);
+    let dns = find(results, CheckId::Dns);
+
+    let link_broken = link.is_some_and(|l| l.status == CheckStatus::Fail);
+    if let Some(link) = link.filter(|l| l.status == CheckStatus::Fail) {
+        findings.push(diagnose_link(link, lang));
+    }
+
+    let gateway_answers = gateway.is_some_and(|g| g.number("replies").is_some_and(|r| r > 0.0));
+    let mut gateway_unreachable = false;
+    if let Some(gateway) = gateway.filter(|_| !link_broken) {
+        if let Some(finding) = diagnose_gateway(gateway, link, lang) {
+            gateway_unreachable = finding.code == FindingCode::GatewayUnreachable;
+            findings.push(finding);
+        }
+    }
+
+    if let Some(dns) = dns.filter(|_| !link_broken && !gateway_unreachable) {
+        findings.extend(diagnose_dns(dns, gateway, gateway_answers, lang));
+    }
+
+    if !link_broken {
+        for result in results.iter().filter(|r| r.status == CheckStatus::Error) {
+            findings.push(could_not_run(result, lang));
+        }
+    }
+
+    rank(&mut findings);
+    let healthy = findings.iter().all(|f| f.severity.rank() <= Severity::Info.rank());
+    let operator_must_act = findings
+        .first()
+        .is_some_and(|f| f.root_cause && f.actor == Actor::Operator);
+    let summary = match findings.first() {
+        Some(root) if root.root_cause => root.title.clone(),
+        _ if results.iter().any(|r| r.status == CheckStatus::Error) && healthy => {
+            texts(lang).message("summary-unknown", &[])
+        }
+        _ => texts(lang).message("summary-healthy", &[]),
+    };
+    Diagnosis {
+        healthy,
+        summary,
+        findings,
+        operator_must_act,
+        profile: ProfileRef {
+            name: profile.name.clone(),
+            version: profile.version,
+        },
+        lang,
+    }
+}
+
+fn find(results: &[CheckResult], id: CheckId) -> Option<&CheckResult> {
+    results.iter().find(|r| r.id == id)
+}
+
+fn diagnose_link(link: &CheckResult, lang: Lang) -> Finding {
+    let up = link.number("interfaces_up").unwrap_or(0.0);
+    let code = if up == 0.0 {
+        FindingCode::NoLink
+    } else {
+        FindingCode::NoDefaultRoute
+    };
+    let args: Args<'_> = &[("interfaces_up", FluentValue::from(up))];
+    let evidence = evidence(link, &["interfaces_up", "default_route_v4", "default_route_v6"]);
+    finding(
+        code,
+        Severity::Critical,
+        Segment::Device,
+        Actor::Customer,
+        Confidence::High,
+        evidence,
+        args,
+        lang,
+    )
+}
+
+fn diagnose_gateway(gateway: &CheckResult, link: Option<&CheckResult>, lang: Lang) -> Option<Finding> {
+    if !matches!(gateway.status, CheckStatus::Fail | CheckStatus::Warn) {
+        return None;
+    }
+    let address = text(gateway, "gateway");
+    let replies = gateway.number("replies").unwrap_or(0.0);
+    let sent = gateway.number("probes_sent").unwrap_or(0.0);
+    if replies == 0.0 && sent > 0.0 {
+        // The link check passing means the interface, address and route are fine: the silence
+        // is the box's. Without it, the local side is not ruled out.
+        let confidence = if link.is_some_and(|l| l.status == CheckStatus::Pass) {
+            Confidence::High
+        } else {
+            Confidence::Medium
+        };
+        let args: Args<'_> = &[("gateway", address.as_str().into()), ("probes", sent.into())];
+        let evidence = evidence(gateway, &["gateway", "probes_sent", "replies", "loss_percent"]);
+        return Some(finding(
+            FindingCode::GatewayUnreachable,
+            Severity::Critical,
+            Segment::Box,
+            Actor::Customer,
+            confidence,
+            evidence,
+            args,
+            lang,
+        ));
+    }
+    let loss = gateway.metric("loss_percent");
+    let loss_status = loss.and_then(|m| m.status).unwrap_or(CheckStatus::Pass);
+    if matches!(loss_status, CheckStatus::Fail | CheckStatus::Warn) {
+        let value = loss.and_then(|m| m.value.as_f64()).unwrap_or(0.0);
+        let threshold = loss.and_then(|m| m.threshold).and_then(|t| t.warn).unwrap_or(0.0);
+        let args: Args<'_> = &[
+            ("gateway", address.as_str().into()),
+            ("loss", round1(value).into()),
+            ("threshold", threshold.into()),
+        ];
+        let severity = severity_of(loss_status);
+        let evidence = evidence(gateway, &["loss_percent", "probes_sent", "replies"]);
+        return Some(finding(
+            FindingCode::GatewayPacketLoss,
+            severity,
+            Segment::Lan,
+            Actor::Customer,
+            Confidence::Medium,
+            evidence,
+            args,
+            lang,
+        ));
+    }
+    let args: Args<'_> = &[
+        ("gateway", address.as_str().into()),
+        ("rtt", round1(gateway.number("rtt_median_ms").unwrap_or(0.0)).into()),
+        ("jitter", round1(gateway.number("jitter_ms").unwrap_or(0.0)).into()),
+    ];
+    let evidence = evidence(gateway, &["rtt_median_ms", "jitter_ms", "rtt_p95_ms"]);
+    Some(finding(
+        FindingCode::GatewayHighLatency,
+        severity_of(gateway.status),
+        Segment::Lan,
+        Actor::Customer,
+        Confidence::Medium,
+        evidence,
+        args,
+        lang,
+    ))
+}
+
+fn diagnose_dns(
+    dns: &CheckResult,
+    gateway: Option<&CheckResult>,
+    gateway_answers: bool,
+    lang: Lang,
+) -> Option<Finding> {
+    let configured = dns.number("resolvers_configured").unwrap_or(0.0);
+    let answering = dns.number("resolvers_answering").unwrap_or(0.0);
+    match dns.status {
+        CheckStatus::Fail | CheckStatus::Warn if dns.metric("resolvers_configured").is_some() && configured == 0.0 => {
+            let source = dns
+                .samples
+                .as_ref()
+                .and_then(|s| s.get("source"))
+                .and_then(|s| s.as_str())
+                .unwrap_or("");
+            let args: Args<'_> = &[("source", source.into())];
+            let evidence = evidence(dns, &["resolvers_configured"]);
+            Some(finding(
+                FindingCode::DnsNoResolver,
+                Severity::Critical,
+                Segment::Device,
+                Actor::Customer,
+                Confidence::High,
+                evidence,
+                args,
+                lang,
+            ))
+        }
+        CheckStatus::Fail | CheckStatus::Warn if answering < configured => {
+            let failing = text(dns, "failing_resolvers");
+            let gateway_address = gateway.map(|g| text(g, "gateway")).unwrap_or_default();
+            // The box relays DNS when the resolver is the gateway itself; otherwise the
+            // resolver is the operator's.
+            let segment = if failing.split(',').any(|r| !r.is_empty() && r.trim() == gateway_address) {
+                Segment::Box
+            } else {
+                Segment::OperatorNetwork
+            };
+            let confidence = if gateway_answers {
+                Confidence::High
+            } else {
+                Confidence::Low
+            };
+            let severity = if answering == 0.0 {
+                Severity::Critical
+            } else {
+                Severity::Warning
+            };
+            let args: Args<'_> = &[
+                ("failing", failing.as_str().into()),
+                ("answering", answering.into()),
+                ("configured", configured.into()),
+            ];
+            let evidence = evidence(
+                dns,
+                &["resolvers_configured", "resolvers_answering", "failing_resolvers"],
+            );
+            Some(finding(
+                FindingCode::DnsResolverFailing,
+                severity,
+                segment,
+                Actor::Operator,
+                confidence,
+                evidence,
+                args,
+                lang,
+            ))
+        }
+        CheckStatus::Fail | CheckStatus::Warn => {
+            let latency = dns.metric("latency_median_ms");
+            let threshold = latency.and_then(|m| m.threshold).and_then(|t| t.warn).unwrap_or(0.0);
+            let value = latency.and_then(|m| m.value.as_f64()).unwrap_or(0.0);
+            let args: Args<'_> = &[("latency", round1(value).into()), ("threshold", threshold.into())];
+            let evidence = evidence(dns, &["latency_median_ms"]);
+            Some(finding(
+                FindingCode::DnsSlow,
+                severity_of(dns.status),
+                Segment::OperatorNetwork,
+                Actor::Operator,
+                Confidence::Medium,
+                evidence,
+                args,
+                lang,
+            ))
+        }
+        _ => None,
+    }
+}
+
+fn could_not_run(result: &CheckResult, lang: Lang) -> Finding {
+    let reason = result.reason.clone().unwrap_or_default();
+    let check = texts(lang).message(&format!("check-{}", result.id), &[]);
+    let args: Args<'_> = &[("check", check.as_str().into()), ("reason", reason.as_str().into())];
+    // Without link or DNS results the verdict is blind; a missing gateway probe only weakens it.
+    let severity = if result.id == CheckId::Gateway {
+        Severity::Info
+    } else {
+        Severity::Warning
+    };
+    let evidence = vec![Evidence {
+        check: result.id,
+        metric: "reason".to_owned(),
+        value: MetricValue::Text(reason.clone()),
+        threshold: None,
+    }];
+    finding(
+        FindingCode::CheckCouldNotRun,
+        severity,
+        Segment::Device,
+        Actor::Customer,
+        Confidence::Low,
+        evidence,
+        args,
+        lang,
+    )
+}
+
+/// Orders findings by severity (stable, so rule order breaks ties) and marks the first as the
+/// root cause when it is a problem.
+fn rank(findings: &mut [Finding]) {
+    findings.sort_by_key(|f| std::cmp::Reverse(f.severity.rank()));
+    for f in findings.iter_mut() {
+        f.root_cause = false;
+    }
+    if let Some(first) = findings.first_mut() {
+        first.root_cause = first.severity.rank() > Severity::Info.rank() && first.code != FindingCode::CheckCouldNotRun;
+    }
+}
+
+#[allow(clippy::too_many_arguments)]
+fn finding(
+    code: FindingCode,
+    severity: Severity,
+    segment: Segment,
+    actor: Actor,
+    confidence: Confidence,
+    evidence: Vec<Evidence>,
+    args: Args<'_>,
+    lang: Lang,
+) -> Finding {
+    let t = texts(lang);
+    let id = code.as_str();
+    Finding {
+        code,
+        severity,
+        segment,
+        actor,
+        confidence,
+        root_cause: false,
+        title: t.message(id, args),
+        detail: t.attribute(id, "detail", args),
+        evidence,
+        actions: vec![
+            Advice {
+                audience: Audience::Customer,
+                text: t.attribute(id, "customer", args),
+            },
+            Advice {
+                audience: Audience::Technician,
+                text: t.attribute(id, "technician", args),
+            },
+        ],
+    }
+}
+
+fn evidence(result: &CheckResult, names: &[&str]) -> Vec<Evidence> {
+    names
+        .iter()
+        .filter_map(|name| result.metric(name))
+        .map(|m| Evidence {
+            check: result.id,
+            metric: m.name.clone(),
+            value: m.value.clone(),
+            threshold: m.threshold,
+        })
+        .collect()
+}
+
+fn text(result: &CheckResult, name: &str) -> String {
+    result.metric(name).map(|m| m.value.to_string()).unwrap_or_default()
+}
+
+fn severity_of(status: CheckStatus) -> Severity {
+    match status {
+        CheckStatus::Fail => Severity::Critical,
+        CheckStatus::Warn => Severity::Warning,
+        _ => Severity::Info,
+    }
+}
+
+fn round1(v: f64) -> f64 {
+    (v * 10.0).round() / 10.0
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use sonde_protocol::{Metric, Threshold};
+
+    fn result(id: CheckId, status: CheckStatus, metrics: Vec<Metric>) -> CheckResult {
+        CheckResult {
+            id,
+            status,
+            reason: None,
+            metrics,
+            duration_ms: 1,
+            samples: None,
+        }
+    }
+
+    fn link_ok() -> CheckResult {
+        result(
+            CheckId::Link,
+            CheckStatus::Pass,
+            vec![
+                Metric::new("interfaces_up", 1u64),
+                Metric::new("default_route_v4", true),
+                Metric::new("gateway_v4", "192.0.2.1"),
+            ],
+        )
+    }
+
+    fn link_down() -> CheckResult {
+        result(
+            CheckId::Link,
+            CheckStatus::Fail,
+            vec![
+                Metric::new("interfaces_up", 0u64),
+                Metric::new("default_route_v4", false),
+            ],
+        )
+    }
+
+    fn link_no_route() -> CheckResult {
+        result(
+            CheckId::Link,
+            CheckStatus::Fail,
+            vec![
+                Metric::new("interfaces_up", 1u64),
+                Metric::new("default_route_v4", false),
+            ],
+        )
+    }
+
+    fn gateway(status: CheckStatus, replies: u64, loss: f64, rtt: f64) -> CheckResult {
+        let t = crate::config::GatewayThresholds::default();
+        result(
+            CheckId::Gateway,
+            status,
+            vec![
+                Metric::new("gateway", "192.0.2.1"),
+                Metric::new("probes_sent", 10u64),
+                Metric::new("replies", replies),
+                Metric::judged(
+                    "loss_percent",
+                    Some(loss),
+                    Threshold::above(t.loss_warn_percent, t.loss_fail_percent),
+                ),
+                Metric::judged(
+                    "rtt_median_ms",
+                    Some(rtt),
+                    Threshold::above(t.rtt_median_warn_ms, t.rtt_median_fail_ms),
+                ),
+                Metric::new("jitter_ms", 0.5),
+            ],
+        )
+    }
+
+    fn dns(status: CheckStatus, configured: u64, answering: u64, failing: &str, latency: Option<f64>) -> CheckResult {
+        result(
+            CheckId::Dns,
+            status,
+            vec![
+                Metric::new("resolvers_configured", configured),
+                Metric::new("resolvers_answering", answering),
+                Metric::new("failing_resolvers", failing),
+                Metric::judged("latency_median_ms", latency, Threshold::above(400.0, 500.0)),
+            ],
+        )
+    }
+
+    fn error(id: CheckId, reason: &str) -> CheckResult {
+        CheckResult {
+            reason: Some(reason.to_owned()),
+            ..result(id, CheckStatus::Error, vec![])
+        }
+    }
+
+    /// (name, results, expected top code or None for healthy, expected segment, operator must act)
+    #[test]
+    fn top_findings_by_table() {
+        use CheckStatus::*;
+        let cases: Vec<(&str, Vec<CheckResult>, Option<FindingCode>, Option<Segment>, bool)> = vec![
+            (
+                "all good",
+                vec![link_ok(), gateway(Pass, 10, 0.0, 1.0), dns(Pass, 1, 1, "", Some(20.0))],
+                None,
+                None,
+                false,
+            ),
+            (
+                "no link explains everything",
+                vec![
+                    link_down(),
+                    error(CheckId::Gateway, "no route"),
+                    dns(Fail, 1, 0, "192.0.2.1", None),
+                ],
+                Some(FindingCode::NoLink),
+                Some(Segment::Device),
+                false,
+            ),
+            (
+                "no default route",
+                vec![link_no_route(), dns(Fail, 1, 0, "192.0.2.1", None)],
+                Some(FindingCode::NoDefaultRoute),
+                Some(Segment::Device),
+                false,
+            ),
+            (
+                "gateway unreachable suppresses dns",
+                vec![
+                    link_ok(),
+                    gateway(Fail, 0, 100.0, f64::NAN),
+                    dns(Fail, 1, 0, "192.0.2.1", None),
+                ],
+                Some(FindingCode::GatewayUnreachable),
+                Some(Segment::Box),
+                false,
+            ),
+            (
+                "dns failing at the box while the gateway answers",
+                vec![
+                    link_ok(),
+                    gateway(Pass, 10, 0.0, 1.0),
+                    dns(Fail, 1, 0, "192.0.2.1", None),
+                ],
+                Some(FindingCode::DnsResolverFailing),
+                Some(Segment::Box),
+                true,
+            ),
+            (
+                "dns failing at the operator while the gateway answers",
+                vec![
+                    link_ok(),
+                    gateway(Pass, 10, 0.0, 1.0),
+                    dns(Fail, 1, 0, "198.51.100.53", None),
+                ],
+                Some(FindingCode::DnsResolverFailing),
+                Some(Segment::OperatorNetwork),
+                true,
+            ),
+            (
+                "no resolver",
+                vec![link_ok(), gateway(Pass, 10, 0.0, 1.0), dns(Fail, 0, 0, "", None)],
+                Some(FindingCode::DnsNoResolver),
+                Some(Segment::Device),
+                false,
+            ),
+            (
+                "slow dns",
+                vec![link_ok(), gateway(Pass, 10, 0.0, 1.0), dns(Warn, 1, 1, "", Some(450.0))],
+                Some(FindingCode::DnsSlow),
+                Some(Segment::OperatorNetwork),
+                true,
+            ),
+            (
+                "gateway loss",
+                vec![link_ok(), gateway(Fail, 7, 30.0, 2.0), dns(Pass, 1, 1, "", Some(20.0))],
+                Some(FindingCode::GatewayPacketLoss),
+                Some(Segment::Lan),
+                false,
+            ),
+            (
+                "gateway slow",
+                vec![link_ok(), gateway(Warn, 10, 0.0, 50.0), dns(Pass, 1, 1, "", Some(20.0))],
+                Some(FindingCode::GatewayHighLatency),
+                Some(Segment::Lan),
+                false,
+            ),
+            (
+                "gateway probe not permitted is only info",
+                vec![
+                    link_ok(),
+                    error(CheckId::Gateway, "no ICMP"),
+                    dns(Pass, 1, 1, "", Some(20.0)),
+                ],
+                None,
+                None,
+                false,
+            ),
+        ];
+        for (name, results, code, segment, operator) in cases {
+            let d = diagnose(&results, &Profile::default(), Lang::Fr);
+            let root = d.findings.first().filter(|f| f.root_cause);
+            assert_eq!(root.map(|f| f.code), code, "{name}: {:#?}", d.findings);
+            assert_eq!(root.map(|f| f.segment), segment, "{name}");
+            assert_eq!(d.healthy, code.is_none(), "{name}");
+            assert_eq!(d.operator_must_act, operator, "{name}");
+            assert!(d.findings.iter().filter(|f| f.root_cause).count() <= 1, "{name}");
+            if let Some(root) = root {
+                assert_eq!(d.summary, root.title, "{name}");
+                assert!(!root.evidence.is_empty(), "{name}: a root cause carries evidence");
+            }
+        }
+    }
+
+    #[test]
+    fn gateway_unreachable_is_high_confidence_only_when_the_link_is_fine() {
+        let with_link = diagnose(
+            &[link_ok(), gateway(CheckStatus::Fail, 0, 100.0, f64::NAN)],
+            &Profile::default(),
+            Lang::En,
+        );
+        assert_eq!(with_link.findings[0].confidence, Confidence::High);
+        let without = diagnose(
+            &[gateway(CheckStatus::Fail, 0, 100.0, f64::NAN)],
+            &Profile::default(),
+            Lang::En,
+        );
+        assert_eq!(without.findings[0].confidence, Confidence::Medium);
+    }
+
+    #[test]
+    fn texts_follow_the_language() {
+        let results = [link_down()];
+        let fr = diagnose(&results, &Profile::default(), Lang::Fr);
+        let en = diagnose(&results, &Profile::default(), Lang::En);
+        assert!(fr.summary.contains("connecté"), "{}", fr.summary);
+        assert!(en.summary.contains("not connected"), "{}", en.summary);
+        assert_eq!(fr.lang, Lang::Fr);
+    }
+
+    #[test]
+    fn a_blind_run_is_not_called_healthy() {
+        let d = diagnose(
+            &[error(CheckId::Link, "netlink refused"), error(CheckId::Dns, "x")],
+            &Profile::default(),
+            Lang::En,
+        );
+        assert!(!d.healthy);
+        assert!(d.findings.iter().all(|f| f.code == FindingCode::CheckCouldNotRun));
+    }
+}
