@@ -7,4 +7,7 @@
 pub mod checks;
 pub mod config;
 pub mod diagnose;
+pub mod plan;
+pub mod progress;
+pub mod runner;
 pub mod texts;

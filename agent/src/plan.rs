@@ -1,0 +1,160 @@
+//! Plans: which checks a problem kind runs, with estimated durations and timeouts.
+
+use std::time::Duration;
+
+use sonde_protocol::{CheckId, Plan, PlanStep, ProblemKind, RunRequest};
+
+use crate::config::Config;
+
+/// Why a request cannot be planned.
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+pub enum PlanError {
+    /// The problem kind is not one this agent knows.
+    #[error("unknown problem kind; expected one of: no-internet, slow, wifi, sites, voip-tv, mobile")]
+    UnknownProblem,
+    /// `options.checks` names a check this agent does not have.
+    #[error("unknown check in options.checks; this agent runs: {}", available())]
+    UnknownCheck,
+    /// `options.checks` is empty.
+    #[error("options.checks is empty: name at least one check, or leave it out for the default plan")]
+    NoChecks,
+    /// A check is listed twice.
+    #[error("check `{0}` is listed twice in options.checks")]
+    Duplicate(CheckId),
+}
+
+/// The checks this agent can run, in their natural order.
+pub const AVAILABLE: [CheckId; 3] = [CheckId::Link, CheckId::Gateway, CheckId::Dns];
+
+fn available() -> String {
+    AVAILABLE.iter().map(|c| c.as_str()).collect::<Vec<_>>().join(", ")
+}
+
+/// The plan for a request.
+pub fn plan_for(request: &RunRequest, config: &Config) -> Result<Plan, PlanError> {
+    let checks: Vec<CheckId> = match &request.options.checks {
+        Some(checks) => {
+            if checks.is_empty() {
+                return Err(PlanError::NoChecks);
+            }
+            for (i, check) in checks.iter().enumerate() {
+                if !AVAILABLE.contains(check) {
+                    return Err(PlanError::UnknownCheck);
+                }
+                if checks[..i].contains(check) {
+                    return Err(PlanError::Duplicate(*check));
+                }
+            }
+            checks.clone()
+        }
+        None => checks_for(request.problem)?.to_vec(),
+    };
+    let timings: Vec<(Duration, Duration)> = checks.iter().map(|c| timing(*c, config)).collect();
+    let total: Duration = timings.iter().map(|(estimate, _)| *estimate).sum();
+    let total_ms = total.as_millis().max(1) as f64;
+    let steps = checks
+        .iter()
+        .zip(&timings)
+        .map(|(check, (estimate, timeout))| PlanStep {
+            check: *check,
+            weight: estimate.as_millis() as f64 / total_ms,
+            estimated_ms: millis(*estimate),
+            timeout_ms: millis(*timeout),
+        })
+        .collect();
+    Ok(Plan {
+        steps,
+        estimated_ms: millis(total),
+    })
+}
+
+/// The checks each problem kind runs. Only checks this agent implements are listed; later
+/// checks (throughput, WiFi, mobile) join their plans as they land.
+fn checks_for(problem: ProblemKind) -> Result<&'static [CheckId], PlanError> {
+    match problem {
+        ProblemKind::Unknown => Err(PlanError::UnknownProblem),
+        _ => Ok(&AVAILABLE),
+    }
+}
+
+/// (estimated duration, timeout) of a check under this configuration.
+fn timing(check: CheckId, config: &Config) -> (Duration, Duration) {
+    match check {
+        CheckId::Link => (Duration::from_millis(50), Duration::from_secs(5)),
+        CheckId::Gateway => {
+            let g = &config.gateway;
+            let sending = g.interval * g.probes.saturating_sub(1);
+            // Replies from a healthy gateway arrive within milliseconds of the last send.
+            (
+                sending + Duration::from_millis(20),
+                sending + g.timeout + Duration::from_secs(2),
+            )
+        }
+        CheckId::Dns => {
+            let d = &config.dns;
+            // Resolvers run concurrently, queries one after the other; a healthy resolver
+            // answers in tens of milliseconds.
+            let estimate = Duration::from_millis(50) * d.queries;
+            (estimate, d.timeout * d.queries + Duration::from_secs(2))
+        }
+        _ => (Duration::from_secs(1), Duration::from_secs(10)),
+    }
+}
+
+fn millis(d: Duration) -> u64 {
+    u64::try_from(d.as_millis()).unwrap_or(u64::MAX)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use sonde_protocol::RunOptions;
+
+    #[test]
+    fn default_plan_runs_the_fast_checks_with_weights_summing_to_one() {
+        let plan = plan_for(&RunRequest::default(), &Config::default()).expect("default plan");
+        let checks: Vec<_> = plan.steps.iter().map(|s| s.check).collect();
+        assert_eq!(checks, AVAILABLE);
+        let sum: f64 = plan.steps.iter().map(|s| s.weight).sum();
+        assert!((sum - 1.0).abs() < 1e-9, "{sum}");
+        assert!(plan.steps.iter().all(|s| s.timeout_ms > s.estimated_ms));
+        assert!(
+            plan.estimated_ms < 10_000,
+            "no-internet is the fast plan: {}",
+            plan.estimated_ms
+        );
+    }
+
+    #[test]
+    fn explicit_checks_are_validated() {
+        let with = |checks: Vec<CheckId>| RunRequest {
+            options: RunOptions {
+                checks: Some(checks),
+                ..RunOptions::default()
+            },
+            ..RunRequest::default()
+        };
+        let config = Config::default();
+        assert_eq!(plan_for(&with(vec![]), &config), Err(PlanError::NoChecks));
+        assert_eq!(
+            plan_for(&with(vec![CheckId::Wifi]), &config),
+            Err(PlanError::UnknownCheck)
+        );
+        assert_eq!(
+            plan_for(&with(vec![CheckId::Dns, CheckId::Dns]), &config),
+            Err(PlanError::Duplicate(CheckId::Dns))
+        );
+        let plan = plan_for(&with(vec![CheckId::Dns]), &config).expect("dns alone");
+        assert_eq!(plan.steps.len(), 1);
+        assert!((plan.steps[0].weight - 1.0).abs() < 1e-9);
+    }
+
+    #[test]
+    fn unknown_problem_is_refused() {
+        let request = RunRequest {
+            problem: ProblemKind::Unknown,
+            ..RunRequest::default()
+        };
+        assert_eq!(plan_for(&request, &Config::default()), Err(PlanError::UnknownProblem));
+    }
+}

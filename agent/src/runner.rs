@@ -1,0 +1,372 @@
+//! The runner: executes a plan step by step, streams events, enforces per-step timeouts and
+//! cancellation, and never lets one check's failure (or panic) abort the run.
+
+use std::panic::AssertUnwindSafe;
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+
+use futures_util::FutureExt;
+use sonde_protocol::{
+    CheckId, CheckResult, CheckStatus, Event, EventData, Metric, PROTOCOL_VERSION, Plan, Progress, RunFinished, RunId,
+    RunRequest, RunStarted, RunState, StepFinished, StepProgress, StepStarted, Timestamp,
+};
+use tokio_util::sync::CancellationToken;
+
+use crate::checks::{Checks, ProgressSink, unmeasured};
+use crate::config::Profile;
+use crate::diagnose::diagnose;
+use crate::progress::ProgressEstimator;
+
+/// The agent's version, as reported in `run_started`.
+pub const AGENT_VERSION: &str = env!("CARGO_PKG_VERSION");
+
+/// Receives a run's events, in order. Called from the run's task; must not block for long.
+pub trait EventSink: Send + Sync {
+    /// One event, `seq` already assigned.
+    fn emit(&self, event: Event);
+}
+
+/// Everything a run needs to start.
+#[derive(Clone, Debug)]
+pub struct RunSpec {
+    /// Its id.
+    pub run: RunId,
+    /// The request, defaults filled in.
+    pub request: RunRequest,
+    /// What to run.
+    pub plan: Plan,
+    /// Thresholds for the diagnosis.
+    pub profile: Profile,
+}
+
+/// How often a running step's progress is refreshed when the check itself says nothing.
+const TICK: Duration = Duration::from_millis(250);
+/// Checks' own progress reports are passed on at most this often.
+const MIN_REPORT_INTERVAL: Duration = Duration::from_millis(100);
+
+/// Runs `spec` to its end and returns the terminal state. Every event goes to `sink`, the last
+/// one being `run_finished`.
+pub async fn execute(spec: RunSpec, checks: &dyn Checks, sink: &dyn EventSink, cancel: CancellationToken) -> RunState {
+    let clock = Instant::now();
+    let emitter = Emitter {
+        run: spec.run,
+        next_seq: Mutex::new(1),
+        sink,
+    };
+    let estimator = Mutex::new(ProgressEstimator::new(&spec.plan));
+    emitter.emit(EventData::RunStarted(RunStarted {
+        request: spec.request.clone(),
+        plan: spec.plan.clone(),
+        agent_version: AGENT_VERSION.to_owned(),
+    }));
+
+    let mut results: Vec<CheckResult> = Vec::with_capacity(spec.plan.steps.len());
+    for (index, step) in spec.plan.steps.iter().enumerate() {
+        if cancel.is_cancelled() {
+            return finish(&emitter, RunState::Canceled, Some("canceled by a client"));
+        }
+        let progress = with(&estimator, |e| e.start_step(index, ms(clock)));
+        emitter.emit(EventData::StepStarted(StepStarted {
+            index,
+            check: step.check,
+            progress,
+        }));
+
+        let reporter = StepReporter {
+            emitter: &emitter,
+            estimator: &estimator,
+            clock,
+            index,
+            check: step.check,
+            last_report: Mutex::new(None),
+        };
+        let started = Instant::now();
+        let timeout = Duration::from_millis(step.timeout_ms);
+        let run_check = AssertUnwindSafe(checks.run(step.check, &reporter)).catch_unwind();
+        let run_check = tokio::time::timeout(timeout, run_check);
+        tokio::pin!(run_check);
+        let mut ticks = tokio::time::interval_at(tokio::time::Instant::now() + TICK, TICK);
+        let result = loop {
+            tokio::select! {
+                outcome = &mut run_check => break match outcome {
+                    Ok(Ok(mut result)) => {
+                        // A check reports under its own id; keep the plan's id authoritative.
+                        result.id = step.check;
+                        result
+                    }
+                    Ok(Err(panic)) => {
+                        tracing::error!(check = %step.check, "check panicked: {}", panic_message(&panic));
+                        unmeasured(step.check, CheckStatus::Error, "internal error in this check (see the agent log)", started)
+                    }
+                    Err(_) => unmeasured(
+                        step.check,
+                        CheckStatus::Error,
+                        format!("timed out after {:.1} s", timeout.as_secs_f64()),
+                        started,
+                    ),
+                },
+                () = cancel.cancelled() => {
+                    return finish(&emitter, RunState::Canceled, Some("canceled by a client"));
+                }
+                _ = ticks.tick() => {
+                    let progress = with(&estimator, |e| e.estimate(ms(clock)));
+                    reporter.emit_progress(None, Vec::new(), progress);
+                }
+            }
+        };
+        let progress = with(&estimator, |e| e.finish_step(ms(clock)));
+        emitter.emit(EventData::StepFinished(StepFinished {
+            index,
+            result: result.clone(),
+            progress,
+        }));
+        results.push(result);
+    }
+
+    let diagnosis = diagnose(&results, &spec.profile, spec.request.options.lang);
+    emitter.emit(EventData::Diagnosis(diagnosis));
+    finish(&emitter, RunState::Completed, None)
+}
+
+fn finish(emitter: &Emitter<'_>, state: RunState, reason: Option<&str>) -> RunState {
+    emitter.emit(EventData::RunFinished(RunFinished {
+        state,
+        reason: reason.map(str::to_owned),
+    }));
+    state
+}
+
+/// Builds a run's events: assigns `seq` and `ts`, and hands them to the sink.
+struct Emitter<'a> {
+    run: RunId,
+    next_seq: Mutex<u64>,
+    sink: &'a dyn EventSink,
+}
+
+impl Emitter<'_> {
+    fn emit(&self, data: EventData) {
+        // Holding the lock across `sink.emit` keeps events in seq order even when a check
+        // reports progress from another task.
+        let Ok(mut next) = self.next_seq.lock() else { return };
+        let event = Event {
+            v: PROTOCOL_VERSION,
+            run: self.run,
+            seq: *next,
+            ts: Timestamp::now(),
+            data,
+        };
+        *next += 1;
+        self.sink.emit(event);
+    }
+}
+
+struct StepReporter<'a> {
+    emitter: &'a Emitter<'a>,
+    estimator: &'a Mutex<ProgressEstimator>,
+    clock: Instant,
+    index: usize,
+    check: CheckId,
+    last_report: Mutex<Option<(Instant, f64)>>,
+}
+
+impl StepReporter<'_> {
+    fn emit_progress(&self, fraction: Option<f64>, metrics: Vec<Metric>, progress: Progress) {
+        let step_fraction = fraction
+            .or_else(|| self.last_report.lock().ok().and_then(|l| l.map(|(_, f)| f)))
+            .unwrap_or(0.0);
+        self.emitter.emit(EventData::StepProgress(StepProgress {
+            index: self.index,
+            check: self.check,
+            fraction: step_fraction,
+            metrics,
+            progress,
+        }));
+    }
+}
+
+impl ProgressSink for StepReporter<'_> {
+    fn report(&self, fraction: f64, metrics: Vec<Metric>) {
+        let fraction = if fraction.is_finite() {
+            fraction.clamp(0.0, 1.0)
+        } else {
+            0.0
+        };
+        {
+            let Ok(mut last) = self.last_report.lock() else { return };
+            if let Some((at, _)) = *last {
+                if at.elapsed() < MIN_REPORT_INTERVAL && fraction < 1.0 {
+                    return;
+                }
+            }
+            *last = Some((Instant::now(), fraction));
+        }
+        let progress = with(self.estimator, |e| e.step_progress(fraction, ms(self.clock)));
+        self.emit_progress(Some(fraction), metrics, progress);
+    }
+}
+
+fn with<T>(estimator: &Mutex<ProgressEstimator>, f: impl FnOnce(&mut ProgressEstimator) -> T) -> T {
+    // A poisoned estimator only means a panic elsewhere mid-update; its numbers are still sane.
+    let mut guard = estimator.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+    f(&mut guard)
+}
+
+fn ms(clock: Instant) -> u64 {
+    u64::try_from(clock.elapsed().as_millis()).unwrap_or(u64::MAX)
+}
+
+fn panic_message(panic: &Box<dyn std::any::Any + Send>) -> String {
+    panic
+        .downcast_ref::<&str>()
+        .map(|s| (*s).to_owned())
+        .or_else(|| panic.downcast_ref::<String>().cloned())
+        .unwrap_or_else(|| "unknown panic".to_owned())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::checks::BoxFuture;
+    use sonde_protocol::{PlanStep, RunReport};
+
+    /// A check set whose behaviour per check is scripted.
+    struct Scripted;
+
+    impl Checks for Scripted {
+        fn run<'a>(&'a self, check: CheckId, progress: &'a dyn ProgressSink) -> BoxFuture<'a, CheckResult> {
+            Box::pin(async move {
+                match check {
+                    CheckId::Link => {
+                        for i in 1..=4 {
+                            tokio::time::sleep(Duration::from_millis(120)).await;
+                            progress.report(f64::from(i) / 4.0, vec![Metric::new("rtt_ms", 1.5)]);
+                        }
+                        CheckResult {
+                            id: check,
+                            status: CheckStatus::Pass,
+                            reason: None,
+                            metrics: vec![Metric::new("interfaces_up", 1u64)],
+                            duration_ms: 480,
+                            samples: None,
+                        }
+                    }
+                    CheckId::Gateway => panic!("scripted panic"),
+                    CheckId::Dns => {
+                        tokio::time::sleep(Duration::from_secs(3600)).await;
+                        unreachable!("the runner times this out")
+                    }
+                    _ => std::future::pending().await,
+                }
+            })
+        }
+    }
+
+    #[derive(Default)]
+    struct Collect(Mutex<Vec<Event>>);
+
+    impl EventSink for Collect {
+        fn emit(&self, event: Event) {
+            self.0.lock().expect("test sink").push(event);
+        }
+    }
+
+    fn spec(steps: &[(CheckId, u64)]) -> RunSpec {
+        let total: u64 = steps.iter().map(|(_, e)| e).sum();
+        RunSpec {
+            run: RunId::new(),
+            request: RunRequest::default(),
+            plan: Plan {
+                steps: steps
+                    .iter()
+                    .map(|(check, est)| PlanStep {
+                        check: *check,
+                        weight: *est as f64 / total as f64,
+                        estimated_ms: *est,
+                        timeout_ms: 600,
+                    })
+                    .collect(),
+                estimated_ms: total,
+            },
+            profile: Profile::default(),
+        }
+    }
+
+    #[tokio::test]
+    async fn a_panic_and_a_timeout_do_not_abort_the_run() {
+        let spec = spec(&[(CheckId::Link, 400), (CheckId::Gateway, 100), (CheckId::Dns, 100)]);
+        let sink = Collect::default();
+        let state = execute(spec.clone(), &Scripted, &sink, CancellationToken::new()).await;
+        assert_eq!(state, RunState::Completed);
+        let events = sink.0.into_inner().expect("events");
+
+        let seqs: Vec<u64> = events.iter().map(|e| e.seq).collect();
+        assert_eq!(
+            seqs,
+            (1..=events.len() as u64).collect::<Vec<_>>(),
+            "seq counts from 1 without gaps"
+        );
+        assert_eq!(events[0].type_name(), "run_started");
+        assert_eq!(events.last().map(Event::type_name), Some("run_finished"));
+
+        let mut report = RunReport::new(spec.run, RunRequest::default(), events[0].ts);
+        events.iter().for_each(|e| report.apply(e));
+        let statuses: Vec<_> = report.checks.iter().map(|c| (c.id, c.status)).collect();
+        assert_eq!(
+            statuses,
+            vec![
+                (CheckId::Link, CheckStatus::Pass),
+                (CheckId::Gateway, CheckStatus::Error),
+                (CheckId::Dns, CheckStatus::Error),
+            ]
+        );
+        assert!(
+            report.checks[2]
+                .reason
+                .as_deref()
+                .is_some_and(|r| r.contains("timed out"))
+        );
+        assert!(report.diagnosis.is_some());
+
+        let fractions: Vec<f64> = events
+            .iter()
+            .filter_map(|e| e.data.progress())
+            .map(|p| p.fraction)
+            .collect();
+        assert!(
+            fractions.windows(2).all(|w| w[1] >= w[0]),
+            "progress is monotonic: {fractions:?}"
+        );
+        assert_eq!(fractions.last().copied(), Some(1.0));
+        let live = events
+            .iter()
+            .filter(|e| matches!(&e.data, EventData::StepProgress(p) if !p.metrics.is_empty()))
+            .count();
+        assert!(live >= 3, "live metrics reach the stream: {live}");
+    }
+
+    #[tokio::test]
+    async fn cancel_ends_the_run_within_a_second() {
+        let spec = spec(&[(CheckId::Wifi, 100)]);
+        let sink = Collect::default();
+        let cancel = CancellationToken::new();
+        let trigger = cancel.clone();
+        tokio::spawn(async move {
+            tokio::time::sleep(Duration::from_millis(100)).await;
+            trigger.cancel();
+        });
+        let started = Instant::now();
+        let mut spec = spec;
+        spec.plan.steps[0].timeout_ms = 60_000;
+        let state = execute(spec, &Scripted, &sink, cancel).await;
+        assert_eq!(state, RunState::Canceled);
+        assert!(started.elapsed() < Duration::from_secs(1), "{:?}", started.elapsed());
+        let events = sink.0.into_inner().expect("events");
+        assert!(matches!(
+            &events.last().expect("events").data,
+            EventData::RunFinished(RunFinished {
+                state: RunState::Canceled,
+                ..
+            })
+        ));
+    }
+}
