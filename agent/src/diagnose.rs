@@ -27,11 +27,12 @@ pub fn diagnose(results: &[CheckResult], profile: &Profile, lang: Lang) -> Diagn
 
     let gateway_answers = gateway.is_some_and(|g| g.number("replies").is_some_and(|r| r > 0.0));
     let mut gateway_unreachable = false;
-    if let Some(gateway) = gateway.filter(|_| !link_broken) {
-        if let Some(finding) = diagnose_gateway(gateway, link, lang) {
-            gateway_unreachable = finding.code == FindingCode::GatewayUnreachable;
-            findings.push(finding);
-        }
+    if let Some(finding) = gateway
+        .filter(|_| !link_broken)
+        .and_then(|g| diagnose_gateway(g, link, lang))
+    {
+        gateway_unreachable = finding.code == FindingCode::GatewayUnreachable;
+        findings.push(finding);
     }
 
     if let Some(dns) = dns.filter(|_| !link_broken && !gateway_unreachable) {
@@ -453,10 +454,18 @@ mod tests {
     }
 
     /// (name, results, expected top code or None for healthy, expected segment, operator must act)
+    type Case = (
+        &'static str,
+        Vec<CheckResult>,
+        Option<FindingCode>,
+        Option<Segment>,
+        bool,
+    );
+
     #[test]
     fn top_findings_by_table() {
         use CheckStatus::*;
-        let cases: Vec<(&str, Vec<CheckResult>, Option<FindingCode>, Option<Segment>, bool)> = vec![
+        let cases: Vec<Case> = vec![
             (
                 "all good",
                 vec![link_ok(), gateway(Pass, 10, 0.0, 1.0), dns(Pass, 1, 1, "", Some(20.0))],

@@ -4,10 +4,42 @@
 //! Data flows one way: measure → evaluate → diagnose → present. Checks never know about HTTP;
 //! the API never computes a verdict.
 
+pub mod api;
 pub mod checks;
 pub mod config;
+pub mod daemon;
 pub mod diagnose;
 pub mod plan;
 pub mod progress;
 pub mod runner;
+pub mod store;
 pub mod texts;
+
+use sonde_protocol::{RunId, RunRequest, RunState};
+use tokio_util::sync::CancellationToken;
+
+pub use runner::{EventSink, RunSpec};
+
+/// Plans a request: the run spec with a new run id, or why the request cannot run.
+pub fn prepare(request: RunRequest, config: &config::Config) -> Result<RunSpec, plan::PlanError> {
+    let plan = plan::plan_for(&request, config)?;
+    Ok(RunSpec {
+        run: RunId::new(),
+        request,
+        plan,
+        profile: config.profile.clone(),
+    })
+}
+
+/// Runs a diagnosis in this process with the real checks (the embedded agent of `sonde
+/// diagnose`): the same runner and events as `sonded`, without a daemon.
+pub async fn run_embedded(
+    request: RunRequest,
+    config: &config::Config,
+    sink: &dyn EventSink,
+    cancel: CancellationToken,
+) -> Result<RunState, plan::PlanError> {
+    let spec = prepare(request, config)?;
+    let checks = checks::SystemChecks::new(config.clone());
+    Ok(runner::execute(spec, &checks, sink, cancel).await)
+}

@@ -51,10 +51,8 @@ impl ProgressEstimator {
 
     /// The running step reported `fraction` done at `now_ms`.
     pub fn step_progress(&mut self, fraction: f64, now_ms: u64) -> Progress {
-        if let Some(current) = &mut self.current {
-            if fraction.is_finite() {
-                current.reported = current.reported.max(fraction.clamp(0.0, 1.0));
-            }
+        if let Some(current) = self.current.as_mut().filter(|_| fraction.is_finite()) {
+            current.reported = current.reported.max(fraction.clamp(0.0, 1.0));
         }
         self.estimate(now_ms)
     }

@@ -193,10 +193,8 @@ impl ProgressSink for StepReporter<'_> {
         };
         {
             let Ok(mut last) = self.last_report.lock() else { return };
-            if let Some((at, _)) = *last {
-                if at.elapsed() < MIN_REPORT_INTERVAL && fraction < 1.0 {
-                    return;
-                }
+            if last.is_some_and(|(at, _)| at.elapsed() < MIN_REPORT_INTERVAL) && fraction < 1.0 {
+                return;
             }
             *last = Some((Instant::now(), fraction));
         }
