@@ -52,7 +52,7 @@ pub fn diagnose(results: &[CheckResult], profile: &Profile, lang: Lang) -> Diagn
         .is_some_and(|f| f.root_cause && f.actor == Actor::Operator);
     let summary = match findings.first() {
         Some(root) if root.root_cause => root.title.clone(),
-        _ if results.iter().any(|r| r.status == CheckStatus::Error) && healthy => {
+        _ if !healthy || results.iter().any(|r| r.status == CheckStatus::Error) => {
             texts(lang).message("summary-unknown", &[])
         }
         _ => texts(lang).message("summary-healthy", &[]),
@@ -614,5 +614,6 @@ mod tests {
         );
         assert!(!d.healthy);
         assert!(d.findings.iter().all(|f| f.code == FindingCode::CheckCouldNotRun));
+        assert_eq!(d.summary, texts(Lang::En).message("summary-unknown", &[]));
     }
 }

@@ -1,0 +1,273 @@
+//! Arguments and the `diagnose` command.
+
+use std::io::{IsTerminal, Write};
+use std::path::PathBuf;
+use std::str::FromStr;
+use std::sync::Mutex;
+
+use anyhow::Context;
+use clap::{Parser, Subcommand, ValueEnum};
+use sonde_agent::EventSink;
+use sonde_agent::config::Config;
+use sonde_protocol::{Event, EventData, FindingCode, Lang, ProblemKind, RunOptions, RunReport, RunRequest, RunState};
+use tokio::sync::mpsc;
+use tokio_util::sync::CancellationToken;
+
+use crate::render::Presenter;
+use crate::{EXIT_COULD_NOT_RUN, EXIT_HEALTHY, EXIT_PROBLEM, remote};
+
+/// sonde: find out what is wrong with a network connection, and whose side it is on.
+#[derive(Debug, Parser)]
+#[command(name = "sonde", version)]
+pub struct Cli {
+    /// What to do.
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// The commands.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Diagnose the connection: run the checks, explain what is wrong and what to do.
+    Diagnose(DiagnoseArgs),
+}
+
+/// Arguments of `sonde diagnose`.
+#[derive(Debug, Parser)]
+pub struct DiagnoseArgs {
+    /// The nature of the problem; it selects the checks.
+    #[arg(long, value_enum, default_value = "no-internet")]
+    pub problem: Problem,
+    /// Talk to a sonded daemon at this URL (e.g. http://127.0.0.1:8790) instead of running the
+    /// agent in this process.
+    #[arg(long, value_name = "URL")]
+    pub agent: Option<String>,
+    /// Configuration file (TOML), shared with sonded.
+    #[arg(long, value_name = "FILE")]
+    pub config: Option<PathBuf>,
+    /// Print JSON on stdout: the final report (`--json`), or the event stream as JSON lines
+    /// (`--json=events`).
+    #[arg(long, value_enum, value_name = "WHAT", num_args = 0..=1, require_equals = true, default_missing_value = "report")]
+    pub json: Option<JsonMode>,
+    /// Exit 1 unless the diagnosis matches: `healthy`, or finding codes (comma-separated) that
+    /// must all be present.
+    #[arg(long, value_name = "healthy|CODE[,CODE]")]
+    pub expect: Option<Expect>,
+    /// Language of the texts.
+    #[arg(long, value_enum, default_value = "fr")]
+    pub lang: LangArg,
+    /// Do not ask anything (implied when stdin is not a terminal).
+    #[arg(long, short = 'y')]
+    pub yes: bool,
+}
+
+/// What `--json` prints.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum JsonMode {
+    /// The final report.
+    Report,
+    /// Every event, one JSON object per line, as it happens.
+    Events,
+}
+
+/// `--problem` values (the names of `ProblemKind` on the wire).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum Problem {
+    /// No Internet at all.
+    NoInternet,
+    /// Internet is slow.
+    Slow,
+    /// WiFi drops.
+    Wifi,
+    /// Some sites or apps fail.
+    Sites,
+    /// Phone calls or TV break up.
+    VoipTv,
+    /// Mobile data.
+    Mobile,
+}
+
+impl From<Problem> for ProblemKind {
+    fn from(p: Problem) -> Self {
+        match p {
+            Problem::NoInternet => ProblemKind::NoInternet,
+            Problem::Slow => ProblemKind::Slow,
+            Problem::Wifi => ProblemKind::Wifi,
+            Problem::Sites => ProblemKind::Sites,
+            Problem::VoipTv => ProblemKind::VoipTv,
+            Problem::Mobile => ProblemKind::Mobile,
+        }
+    }
+}
+
+/// `--lang` values.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum LangArg {
+    /// Français.
+    Fr,
+    /// English.
+    En,
+}
+
+impl From<LangArg> for Lang {
+    fn from(l: LangArg) -> Self {
+        match l {
+            LangArg::Fr => Lang::Fr,
+            LangArg::En => Lang::En,
+        }
+    }
+}
+
+/// `--expect`: what the diagnosis must say.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Expect {
+    /// No finding above `info`.
+    Healthy,
+    /// Each of these codes among the findings.
+    Codes(Vec<FindingCode>),
+}
+
+impl FromStr for Expect {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        if s.eq_ignore_ascii_case("healthy") {
+            return Ok(Expect::Healthy);
+        }
+        let codes = s
+            .split(',')
+            .map(str::trim)
+            .filter(|c| !c.is_empty())
+            .map(|c| c.to_ascii_uppercase().parse::<FindingCode>())
+            .collect::<Result<Vec<_>, _>>()?;
+        if codes.is_empty() {
+            return Err("expected `healthy` or finding codes such as GATEWAY_UNREACHABLE".to_owned());
+        }
+        Ok(Expect::Codes(codes))
+    }
+}
+
+impl Expect {
+    /// Whether `report` meets this expectation.
+    pub fn holds(&self, report: &RunReport) -> bool {
+        let Some(diagnosis) = &report.diagnosis else { return false };
+        match self {
+            Expect::Healthy => diagnosis.healthy,
+            Expect::Codes(codes) => codes.iter().all(|c| diagnosis.findings.iter().any(|f| f.code == *c)),
+        }
+    }
+}
+
+/// Runs a parsed command line; returns the exit status.
+pub async fn run(cli: Cli) -> u8 {
+    match cli.command {
+        Command::Diagnose(args) => match diagnose(args).await {
+            Ok(code) => code,
+            Err(e) => {
+                eprintln!("sonde: {e:#}");
+                EXIT_COULD_NOT_RUN
+            }
+        },
+    }
+}
+
+async fn diagnose(args: DiagnoseArgs) -> anyhow::Result<u8> {
+    let lang = Lang::from(args.lang);
+    let request = RunRequest {
+        line: None,
+        problem: args.problem.into(),
+        profile: None,
+        options: RunOptions { lang, checks: None },
+    };
+    let config = match &args.config {
+        Some(path) => Config::load(path)?,
+        None => Config::default(),
+    };
+    let presenter = Presenter::new(lang, std::io::stderr().is_terminal() && args.json.is_none());
+    let cancel = CancellationToken::new();
+    let interrupt = cancel.clone();
+    tokio::spawn(async move {
+        if tokio::signal::ctrl_c().await.is_ok() {
+            interrupt.cancel();
+        }
+    });
+
+    let (tx, mut rx) = mpsc::unbounded_channel::<Event>();
+    let source = async {
+        match &args.agent {
+            None => {
+                let sink = ChannelSink(Mutex::new(Some(tx)));
+                sonde_agent::run_embedded(request, &config, &sink, cancel.clone()).await.context("cannot plan the run")?;
+                anyhow::Ok(None)
+            }
+            Some(url) => {
+                let agent = remote::Agent::new(url)?;
+                let run = agent.start(&request).await?;
+                agent.follow(run, &tx, &cancel).await?;
+                drop(tx);
+                Ok(Some(agent.report(run).await))
+            }
+        }
+    };
+    let json_events = args.json == Some(JsonMode::Events);
+    let sink = async {
+        let mut report: Option<RunReport> = None;
+        let mut stdout = std::io::stdout().lock();
+        while let Some(event) = rx.recv().await {
+            if json_events {
+                let line = serde_json::to_string(&event).unwrap_or_default();
+                // A closed stdout (`| head`) must not abort the run: the report still matters
+                // for the exit status.
+                let _ = writeln!(stdout, "{line}").and_then(|()| stdout.flush());
+            }
+            presenter.on_event(&event);
+            let report = report.get_or_insert_with(|| RunReport::new(event.run, RunRequest::default(), event.ts));
+            report.apply(&event);
+        }
+        report
+    };
+    let (source, folded) = tokio::join!(source, sink);
+    presenter.finish();
+    let fetched = source?;
+    // The daemon's own report when it could be fetched, else the same fold of the same events.
+    let report = match (fetched.and_then(Result::ok), folded) {
+        (Some(report), _) | (None, Some(report)) => report,
+        (None, None) => anyhow::bail!("the agent sent no event"),
+    };
+    match args.json {
+        Some(JsonMode::Report) => println!("{}", serde_json::to_string_pretty(&report)?),
+        Some(JsonMode::Events) => {}
+        None => print!("{}", crate::render::report_text(&report, lang)),
+    }
+    Ok(exit_code(&report, args.expect.as_ref()))
+}
+
+/// The exit status for a finished run.
+pub fn exit_code(report: &RunReport, expect: Option<&Expect>) -> u8 {
+    if report.state != RunState::Completed || report.diagnosis.is_none() {
+        return EXIT_COULD_NOT_RUN;
+    }
+    match expect {
+        Some(expect) if expect.holds(report) => EXIT_HEALTHY,
+        Some(_) => EXIT_PROBLEM,
+        None if report.diagnosis.as_ref().is_some_and(|d| d.healthy) => EXIT_HEALTHY,
+        None => EXIT_PROBLEM,
+    }
+}
+
+/// Forwards the embedded agent's events to the presenter's channel.
+struct ChannelSink(Mutex<Option<mpsc::UnboundedSender<Event>>>);
+
+impl EventSink for ChannelSink {
+    fn emit(&self, event: Event) {
+        let finished = matches!(event.data, EventData::RunFinished(_));
+        let Ok(mut tx) = self.0.lock() else { return };
+        if let Some(sender) = tx.as_ref() {
+            let _ = sender.send(event);
+        }
+        if finished {
+            // Closing the channel ends the presenter's loop.
+            *tx = None;
+        }
+    }
+}

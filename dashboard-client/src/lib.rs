@@ -1,0 +1,42 @@
+//! The `sonde` command line: `sonde diagnose` runs a diagnosis, with the agent embedded in this
+//! process (the default) or on a `sonded` daemon (`--agent URL`), and presents it.
+//!
+//! Both paths produce the same event stream and the same report; this crate never computes a
+//! verdict, it only presents the agent's.
+
+mod cli;
+mod remote;
+mod render;
+
+use std::process::ExitCode;
+
+pub use cli::{Cli, Command, DiagnoseArgs, Expect, JsonMode};
+
+/// Exit status: healthy.
+pub const EXIT_HEALTHY: u8 = 0;
+/// Exit status: a problem was found (or `--expect` was not met).
+pub const EXIT_PROBLEM: u8 = 1;
+/// Exit status: the diagnosis could not run.
+pub const EXIT_COULD_NOT_RUN: u8 = 2;
+
+/// Entry point of `sonde`.
+pub fn main() -> ExitCode {
+    use clap::Parser;
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(e) => {
+            let code = if e.use_stderr() { EXIT_COULD_NOT_RUN } else { EXIT_HEALTHY };
+            let _ = e.print();
+            return ExitCode::from(code);
+        }
+    };
+    let runtime = match tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build() {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("sonde: cannot start the async runtime: {e}");
+            return ExitCode::from(EXIT_COULD_NOT_RUN);
+        }
+    };
+    let code = runtime.block_on(cli::run(cli));
+    ExitCode::from(code)
+}

@@ -1,0 +1,144 @@
+//! Presentation: the live progress bar, and the report in plain language.
+
+use std::fmt::Write as _;
+use std::time::Duration;
+
+use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
+use sonde_agent::texts::texts;
+use sonde_protocol::{Audience, CheckId, Event, EventData, Lang, RunReport, RunState};
+
+/// Shows a run's progress on stderr while it runs (when stderr is a terminal).
+#[derive(Debug)]
+pub struct Presenter {
+    lang: Lang,
+    bar: ProgressBar,
+}
+
+const BAR_LENGTH: u64 = 1000;
+
+impl Presenter {
+    /// A presenter; `live` draws the progress bar.
+    pub fn new(lang: Lang, live: bool) -> Self {
+        let bar = if live {
+            let bar = ProgressBar::with_draw_target(Some(BAR_LENGTH), ProgressDrawTarget::stderr());
+            let style = ProgressStyle::with_template("{spinner} [{bar:32}] {percent:>3}% {msg}")
+                .unwrap_or_else(|_| ProgressStyle::default_bar())
+                .progress_chars("=> ");
+            bar.set_style(style);
+            bar.enable_steady_tick(Duration::from_millis(120));
+            bar.set_message(texts(lang).message("ui-running", &[]));
+            bar
+        } else {
+            ProgressBar::hidden()
+        };
+        Self { lang, bar }
+    }
+
+    /// Updates the display for one event.
+    pub fn on_event(&self, event: &Event) {
+        let t = texts(self.lang);
+        let check = match &event.data {
+            EventData::StepStarted(s) => Some(s.check),
+            EventData::StepProgress(s) => Some(s.check),
+            _ => None,
+        };
+        if let Some(progress) = event.data.progress() {
+            // The agent's fraction never decreases; `max` also guards the bar against a
+            // replayed, older event.
+            let position = (progress.fraction.clamp(0.0, 1.0) * BAR_LENGTH as f64).round() as u64;
+            self.bar.set_position(self.bar.position().max(position));
+            if let Some(check) = check {
+                let name = step_name(self.lang, check);
+                let eta = progress
+                    .eta_ms
+                    .map(|ms| t.message("ui-eta", &[("seconds", (ms.div_ceil(1000)).into())]))
+                    .unwrap_or_default();
+                self.bar.set_message(format!("{name} — {eta}"));
+            }
+        }
+    }
+
+    /// Removes the bar.
+    pub fn finish(&self) {
+        self.bar.finish_and_clear();
+    }
+}
+
+/// The localised name of a step.
+pub fn step_name(lang: Lang, check: CheckId) -> String {
+    texts(lang).message(&format!("check-{check}"), &[])
+}
+
+/// The report as text for a person: the diagnosis in one sentence, what to do, then the
+/// evidence and every check.
+pub fn report_text(report: &RunReport, lang: Lang) -> String {
+    let t = texts(lang);
+    let mut out = String::new();
+    let _ = writeln!(out);
+    match &report.diagnosis {
+        Some(diagnosis) => {
+            let _ = writeln!(out, "{} : {}", t.message("ui-diagnosis", &[]), diagnosis.summary);
+            let root = diagnosis.findings.iter().find(|f| f.root_cause);
+            if let Some(root) = root {
+                let _ = writeln!(out, "\n{}", t.message("ui-what-to-do", &[]));
+                for advice in root.actions.iter().filter(|a| a.audience == Audience::Customer) {
+                    let _ = writeln!(out, "  • {}", advice.text);
+                }
+                if diagnosis.operator_must_act {
+                    let _ = writeln!(out, "  • {}", t.message("ui-operator-acts", &[]));
+                }
+            }
+            if !diagnosis.findings.is_empty() {
+                let _ = writeln!(out, "\n{}", t.message("ui-evidence", &[]));
+            }
+            for f in &diagnosis.findings {
+                let _ = writeln!(
+                    out,
+                    "  [{}] {} · {} · {} · {}",
+                    f.code,
+                    f.severity.as_str(),
+                    f.segment.as_str(),
+                    f.actor.as_str(),
+                    f.confidence.as_str()
+                );
+                let _ = writeln!(out, "    {}", f.detail);
+                for e in &f.evidence {
+                    let threshold = e
+                        .threshold
+                        .map(|th| {
+                            let parts: Vec<String> = [("warn", th.warn), ("fail", th.fail)]
+                                .iter()
+                                .filter_map(|(n, v)| v.map(|v| format!("{n} {v}")))
+                                .collect();
+                            format!(" ({})", parts.join(", "))
+                        })
+                        .unwrap_or_default();
+                    let _ = writeln!(out, "    {}.{} = {}{threshold}", e.check, e.metric, e.value);
+                }
+                for advice in f.actions.iter().filter(|a| a.audience == Audience::Technician) {
+                    let _ = writeln!(out, "    → {}", advice.text);
+                }
+            }
+        }
+        None => {
+            let _ = writeln!(out, "{}", t.message("ui-run-state", &[("state", report.state.as_str().into())]));
+        }
+    }
+    if report.state != RunState::Completed {
+        let reason = report.reason.as_deref().unwrap_or_default();
+        let _ = writeln!(out, "{} {reason}", t.message("ui-run-state", &[("state", report.state.as_str().into())]));
+    }
+    let _ = writeln!(out, "\n{}", t.message("ui-checks", &[]));
+    for check in &report.checks {
+        let reason = check.reason.as_deref().map(|r| format!("  {r}")).unwrap_or_default();
+        let _ = writeln!(
+            out,
+            "  {:<28} {:<8} {:>6} ms{reason}",
+            step_name(lang, check.id),
+            check.status.as_str(),
+            check.duration_ms
+        );
+    }
+    let _ = writeln!(out, "\nrun {}", report.run);
+    out
+}
