@@ -150,7 +150,9 @@ impl FromStr for Expect {
 impl Expect {
     /// Whether `report` meets this expectation.
     pub fn holds(&self, report: &RunReport) -> bool {
-        let Some(diagnosis) = &report.diagnosis else { return false };
+        let Some(diagnosis) = &report.diagnosis else {
+            return false;
+        };
         match self {
             Expect::Healthy => diagnosis.healthy,
             Expect::Codes(codes) => codes.iter().all(|c| diagnosis.findings.iter().any(|f| f.code == *c)),
@@ -197,7 +199,9 @@ async fn diagnose(args: DiagnoseArgs) -> anyhow::Result<u8> {
         match &args.agent {
             None => {
                 let sink = ChannelSink(Mutex::new(Some(tx)));
-                sonde_agent::run_embedded(request, &config, &sink, cancel.clone()).await.context("cannot plan the run")?;
+                sonde_agent::run_embedded(request, &config, &sink, cancel.clone())
+                    .await
+                    .context("cannot plan the run")?;
                 anyhow::Ok(None)
             }
             Some(url) => {

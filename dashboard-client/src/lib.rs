@@ -25,12 +25,20 @@ pub fn main() -> ExitCode {
     let cli = match Cli::try_parse() {
         Ok(cli) => cli,
         Err(e) => {
-            let code = if e.use_stderr() { EXIT_COULD_NOT_RUN } else { EXIT_HEALTHY };
+            let code = if e.use_stderr() {
+                EXIT_COULD_NOT_RUN
+            } else {
+                EXIT_HEALTHY
+            };
             let _ = e.print();
             return ExitCode::from(code);
         }
     };
-    let runtime = match tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build() {
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+    {
         Ok(rt) => rt,
         Err(e) => {
             eprintln!("sonde: cannot start the async runtime: {e}");

@@ -52,7 +52,11 @@ impl Agent {
             return Ok(created.run);
         }
         match serde_json::from_slice::<ApiError>(&bytes) {
-            Ok(ApiError { error: ErrorCode::RunInProgress, run: Some(run), .. }) => {
+            Ok(ApiError {
+                error: ErrorCode::RunInProgress,
+                run: Some(run),
+                ..
+            }) => {
                 bail!("the agent is busy with run {run}; wait for it or cancel it (DELETE /v1/runs/{run})")
             }
             Ok(error) => bail!("the agent refused the run ({status}): {}", error.message),
@@ -63,7 +67,12 @@ impl Agent {
     /// Follows the run's events until `run_finished`, sending each exactly once, in order, to
     /// `out`. Reconnects with `Last-Event-ID` when the stream breaks; cancels the run on the
     /// daemon when `cancel` fires.
-    pub async fn follow(&self, run: RunId, out: &UnboundedSender<Event>, cancel: &CancellationToken) -> anyhow::Result<()> {
+    pub async fn follow(
+        &self,
+        run: RunId,
+        out: &UnboundedSender<Event>,
+        cancel: &CancellationToken,
+    ) -> anyhow::Result<()> {
         let mut last_seq = 0u64;
         let mut failures = 0u32;
         loop {
@@ -122,12 +131,21 @@ impl Agent {
                 }
             }
         }
-        if received_any { Ok(false) } else { bail!("the stream closed before the run finished") }
+        if received_any {
+            Ok(false)
+        } else {
+            bail!("the stream closed before the run finished")
+        }
     }
 
     /// Asks the daemon to cancel the run (best effort).
     pub async fn cancel(&self, run: RunId) {
-        let _ = self.http.delete(format!("{}/v1/runs/{run}", self.base)).timeout(Duration::from_secs(5)).send().await;
+        let _ = self
+            .http
+            .delete(format!("{}/v1/runs/{run}", self.base))
+            .timeout(Duration::from_secs(5))
+            .send()
+            .await;
     }
 
     /// The run's report as the daemon has it.
@@ -186,6 +204,9 @@ mod tests {
     fn sse_events_split_across_chunks_and_crlf() {
         let mut p = SseParser::default();
         assert!(p.push(b": keep-alive\n\nid: 1\ndata: {\"a\"").is_empty());
-        assert_eq!(p.push(b":1}\n\nid: 2\r\ndata: x\r\ndata: y\r\n\r\n"), vec!["{\"a\":1}".to_owned(), "x\ny".to_owned()]);
+        assert_eq!(
+            p.push(b":1}\n\nid: 2\r\ndata: x\r\ndata: y\r\n\r\n"),
+            vec!["{\"a\":1}".to_owned(), "x\ny".to_owned()]
+        );
     }
 }

@@ -121,12 +121,20 @@ pub fn report_text(report: &RunReport, lang: Lang) -> String {
             }
         }
         None => {
-            let _ = writeln!(out, "{}", t.message("ui-run-state", &[("state", report.state.as_str().into())]));
+            let _ = writeln!(
+                out,
+                "{}",
+                t.message("ui-run-state", &[("state", report.state.as_str().into())])
+            );
         }
     }
     if report.state != RunState::Completed {
         let reason = report.reason.as_deref().unwrap_or_default();
-        let _ = writeln!(out, "{} {reason}", t.message("ui-run-state", &[("state", report.state.as_str().into())]));
+        let _ = writeln!(
+            out,
+            "{} {reason}",
+            t.message("ui-run-state", &[("state", report.state.as_str().into())])
+        );
     }
     let _ = writeln!(out, "\n{}", t.message("ui-checks", &[]));
     for check in &report.checks {

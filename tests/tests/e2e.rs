@@ -1,0 +1,7 @@
+//! End-to-end suites: the real `sonde` and `sonded` binaries, real sockets, inside network
+//! namespaces built by sonde-netsim. Each test skips loudly when not root, and fails instead
+//! when `SONDE_REQUIRE_NETSIM=1`.
+
+mod support;
+
+mod diagnose;

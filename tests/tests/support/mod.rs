@@ -1,0 +1,246 @@
+//! Shared helpers of the end-to-end suites.
+
+use std::io::{Read, Write};
+use std::net::{Shutdown, SocketAddr, TcpListener, TcpStream};
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::sync::Arc;
+use std::sync::OnceLock;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::{Duration, Instant};
+
+use sonde_netsim::{Netns, veth};
+use sonde_protocol::RunReport;
+
+/// Path of a workspace binary, built on first use if the test run did not build it.
+pub fn bin(name: &str) -> PathBuf {
+    static BUILT: OnceLock<()> = OnceLock::new();
+    // target/<profile>/deps/e2e-<hash> → target/<profile>/<name>
+    let exe = std::env::current_exe().expect("current exe");
+    let dir = exe.parent().and_then(|d| d.parent()).expect("target dir").to_path_buf();
+    let path = dir.join(name);
+    BUILT.get_or_init(|| {
+        let release = dir.file_name().is_some_and(|n| n == "release");
+        let mut cmd = Command::new(env!("CARGO"));
+        cmd.args(["build", "--bins", "-p", "sonde-agent", "-p", "sonde-dashboard"]);
+        if release {
+            cmd.arg("--release");
+        }
+        let status = cmd.status().expect("run cargo build");
+        assert!(status.success(), "building the binaries failed");
+    });
+    assert!(path.exists(), "{} was not built", path.display());
+    path
+}
+
+/// A customer device and its box, joined by a cable:
+/// `dev` eth0 192.0.2.2/24 — `gw` eth0 192.0.2.1/24, the device's default route and resolver
+/// pointing at the box. No DNS server runs on the box.
+pub struct Lan {
+    pub dev: Netns,
+    pub gw: Netns,
+}
+
+pub const GATEWAY: &str = "192.0.2.1";
+
+impl Lan {
+    pub fn new() -> Self {
+        let dev = Netns::new("dev").expect("dev namespace");
+        let gw = Netns::new("gw").expect("gw namespace");
+        veth(&dev, "eth0", &gw, "eth0").expect("veth");
+        dev.ip(&["addr", "add", "192.0.2.2/24", "dev", "eth0"])
+            .expect("dev address");
+        gw.ip(&["addr", "add", "192.0.2.1/24", "dev", "eth0"])
+            .expect("gw address");
+        dev.ip(&["route", "add", "default", "via", GATEWAY])
+            .expect("default route");
+        dev.set_resolv_conf(&format!("nameserver {GATEWAY}\n"))
+            .expect("resolv.conf");
+        Self { dev, gw }
+    }
+}
+
+/// What one `sonde diagnose` invocation produced.
+pub struct Outcome {
+    pub code: i32,
+    pub stdout: String,
+    pub stderr: String,
+    pub elapsed: Duration,
+}
+
+impl Outcome {
+    pub fn report(&self) -> RunReport {
+        serde_json::from_str(&self.stdout).unwrap_or_else(|e| {
+            panic!(
+                "stdout is not a report ({e}):\n{}\nstderr:\n{}",
+                self.stdout, self.stderr
+            )
+        })
+    }
+
+    pub fn top_code(&self) -> String {
+        let report = self.report();
+        report
+            .findings
+            .first()
+            .map(|f| f.code.to_string())
+            .unwrap_or_else(|| "HEALTHY".to_owned())
+    }
+}
+
+/// Runs `sonde <args>` inside `ns`.
+pub fn sonde(ns: &Netns, args: &[&str]) -> Outcome {
+    let started = Instant::now();
+    let out = ns
+        .command(bin("sonde"))
+        .args(args)
+        .stdin(Stdio::null())
+        .output()
+        .expect("run sonde");
+    Outcome {
+        code: out.status.code().unwrap_or(-1),
+        stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
+        stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+        elapsed: started.elapsed(),
+    }
+}
+
+/// A `sonded` running inside a namespace; killed on drop.
+pub struct Daemon {
+    child: Child,
+}
+
+impl Daemon {
+    /// Starts `sonded` in `ns` on `addr` (the namespace's own loopback), and waits until it
+    /// answers.
+    pub fn start(ns: &Netns, addr: SocketAddr, database: &str) -> Self {
+        let child = ns
+            .command(bin("sonded"))
+            .args(["--listen", &addr.to_string(), "--database", database])
+            .env("SONDE_LOG", "warn")
+            .stdin(Stdio::null())
+            .spawn()
+            .expect("start sonded");
+        let daemon = Self { child };
+        let deadline = Instant::now() + Duration::from_secs(10);
+        loop {
+            let probe = ns
+                .run_inside(move || http(addr, "GET", "/v1/health", None))
+                .expect("thread");
+            if probe.is_ok_and(|(status, _)| status == 200) {
+                return daemon;
+            }
+            assert!(Instant::now() < deadline, "sonded did not answer within 10 s");
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+
+    pub fn kill(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+impl Drop for Daemon {
+    fn drop(&mut self) {
+        self.kill();
+    }
+}
+
+/// A minimal HTTP/1.1 exchange (`Connection: close`), for tests that must speak from inside a
+/// namespace thread. Returns the status and the body.
+pub fn http(addr: SocketAddr, method: &str, path: &str, body: Option<&str>) -> std::io::Result<(u16, String)> {
+    let mut stream = TcpStream::connect_timeout(&addr, Duration::from_secs(2))?;
+    stream.set_read_timeout(Some(Duration::from_secs(10)))?;
+    let body = body.unwrap_or("");
+    write!(
+        stream,
+        "{method} {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n{body}",
+        body.len()
+    )?;
+    let mut response = String::new();
+    stream.read_to_string(&mut response)?;
+    let status = response.split(' ').nth(1).and_then(|s| s.parse().ok()).unwrap_or(0);
+    let body = response
+        .split_once("\r\n\r\n")
+        .map(|(_, b)| b.to_owned())
+        .unwrap_or_default();
+    Ok((status, body))
+}
+
+/// A TCP proxy inside a namespace that cuts the first event-stream connection once it has
+/// carried `cut_after` bytes of events, as a phone's WiFi dropping mid-run would.
+pub struct CuttingProxy {
+    pub addr: SocketAddr,
+    pub cut: Arc<AtomicBool>,
+}
+
+impl CuttingProxy {
+    pub fn start(ns: &Netns, listen: SocketAddr, upstream: SocketAddr, cut_after: usize) -> Self {
+        let cut = Arc::new(AtomicBool::new(false));
+        let flag = cut.clone();
+        let listener = ns
+            .run_inside(move || TcpListener::bind(listen))
+            .expect("thread")
+            .expect("proxy bind");
+        let addr = listener.local_addr().expect("proxy addr");
+        // The listener already belongs to the namespace; the accept loop can run anywhere, but
+        // upstream connections must be made from inside it.
+        let ns_path = PathBuf::from("/run/netns").join(ns.name());
+        std::thread::spawn(move || {
+            let _ = enter(&ns_path);
+            for client in listener.incoming().take(64) {
+                let Ok(client) = client else { continue };
+                let Ok(server) = TcpStream::connect(upstream) else {
+                    continue;
+                };
+                let flag = flag.clone();
+                std::thread::spawn(move || relay(client, server, cut_after, &flag));
+            }
+        });
+        Self { addr, cut }
+    }
+}
+
+fn enter(path: &std::path::Path) -> anyhow::Result<()> {
+    sonde_netsim::enter_thread(path)
+}
+
+fn relay(client: TcpStream, server: TcpStream, cut_after: usize, cut: &AtomicBool) {
+    let (Ok(mut client_r), Ok(mut server_w)) = (client.try_clone(), server.try_clone()) else {
+        return;
+    };
+    std::thread::spawn(move || {
+        let mut buf = [0u8; 8192];
+        while let Ok(n) = client_r.read(&mut buf) {
+            if n == 0 || server_w.write_all(&buf[..n]).is_err() {
+                break;
+            }
+        }
+        let _ = server_w.shutdown(Shutdown::Write);
+    });
+    let (mut server_r, mut client_w) = (server, client);
+    let mut buf = [0u8; 8192];
+    let mut event_bytes: Option<usize> = None;
+    while let Ok(n) = server_r.read(&mut buf) {
+        if n == 0 {
+            break;
+        }
+        let chunk = &buf[..n];
+        if event_bytes.is_none() && String::from_utf8_lossy(chunk).contains("text/event-stream") {
+            event_bytes = Some(0);
+        }
+        if let Some(total) = event_bytes.as_mut() {
+            *total += n;
+            if *total > cut_after && !cut.swap(true, Ordering::SeqCst) {
+                let _ = client_w.shutdown(Shutdown::Both);
+                let _ = server_r.shutdown(Shutdown::Both);
+                return;
+            }
+        }
+        if client_w.write_all(chunk).is_err() {
+            break;
+        }
+    }
+    let _ = client_w.shutdown(Shutdown::Write);
+}
