@@ -90,3 +90,17 @@ pub fn evaluate_dns(_samples: &DnsSamples, _thresholds: &DnsThresholds) -> Evalu
         metrics: Vec::new(),
     }
 }
+
+/// 64 random bits without a random-number crate: std's `RandomState` is seeded per process from
+/// the OS and its keys change with every instance; a counter and the clock are hashed in too.
+pub(crate) fn random_u64() -> u64 {
+    use std::hash::{BuildHasher, Hasher};
+    use std::sync::atomic::{AtomicU64, Ordering};
+    static COUNTER: AtomicU64 = AtomicU64::new(0);
+    let mut hasher = std::collections::hash_map::RandomState::new().build_hasher();
+    hasher.write_u64(COUNTER.fetch_add(1, Ordering::Relaxed));
+    if let Ok(now) = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH) {
+        hasher.write_u128(now.as_nanos());
+    }
+    hasher.finish()
+}
