@@ -234,9 +234,8 @@ async fn diagnose(args: DiagnoseArgs) -> anyhow::Result<u8> {
     presenter.finish();
     let fetched = source?;
     // The daemon's own report when it could be fetched, else the same fold of the same events.
-    let report = match (fetched.and_then(Result::ok), folded) {
-        (Some(report), _) | (None, Some(report)) => report,
-        (None, None) => anyhow::bail!("the agent sent no event"),
+    let Some(report) = fetched.and_then(Result::ok).or(folded) else {
+        anyhow::bail!("the agent sent no event");
     };
     match args.json {
         Some(JsonMode::Report) => println!("{}", serde_json::to_string_pretty(&report)?),

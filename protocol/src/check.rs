@@ -179,8 +179,8 @@ impl Metric {
     }
 }
 
-/// A metric's value.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, JsonSchema)]
+/// A metric's value. Whole numbers are written without a fraction (`3`, not `3.0`).
+#[derive(Clone, Debug, PartialEq, Deserialize, JsonSchema)]
 #[serde(untagged)]
 pub enum MetricValue {
     /// A number, in the unit the metric's name says.
@@ -191,6 +191,20 @@ pub enum MetricValue {
     Text(String),
     /// Not measured.
     Missing,
+}
+
+impl Serialize for MetricValue {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        /// Below 2^53 every whole f64 is an exact integer.
+        const EXACT: f64 = 9_007_199_254_740_992.0;
+        match self {
+            MetricValue::Number(n) if n.fract() == 0.0 && n.abs() < EXACT => serializer.serialize_i64(*n as i64),
+            MetricValue::Number(n) => serializer.serialize_f64(*n),
+            MetricValue::Bool(b) => serializer.serialize_bool(*b),
+            MetricValue::Text(t) => serializer.serialize_str(t),
+            MetricValue::Missing => serializer.serialize_none(),
+        }
+    }
 }
 
 impl MetricValue {

@@ -14,7 +14,7 @@ use crate::{
 /// which a client sends back as `Last-Event-ID` to resume. The last event of a run is
 /// `run_finished`. Event types may be added over time: decode unknown ones as
 /// [`EventData::Unknown`] and ignore them.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[derive(Clone, Debug, PartialEq, Serialize, JsonSchema)]
 pub struct Event {
     /// Protocol version, [`crate::PROTOCOL_VERSION`].
     pub v: u32,
@@ -37,7 +37,7 @@ impl Event {
 }
 
 /// The event types. On the wire, `type` holds the snake_case name and `data` the payload.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[derive(Clone, Debug, PartialEq, Serialize, JsonSchema)]
 #[serde(tag = "type", content = "data", rename_all = "snake_case")]
 #[non_exhaustive]
 pub enum EventData {
@@ -58,11 +58,55 @@ pub enum EventData {
     /// The run ended; no event follows.
     RunFinished(RunFinished),
     /// An event type this client does not know (sent by a newer agent): ignore it.
-    #[serde(other)]
+    #[schemars(skip)]
     Unknown,
 }
 
+impl<'de> Deserialize<'de> for Event {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        /// The envelope with its payload still undecoded, so an unknown `type` can be skipped
+        /// whatever its `data` holds.
+        #[derive(Deserialize)]
+        struct Raw {
+            v: u32,
+            run: RunId,
+            seq: u64,
+            ts: Timestamp,
+            #[serde(rename = "type")]
+            kind: String,
+            #[serde(default)]
+            data: serde_json::Value,
+        }
+        let raw = Raw::deserialize(deserializer)?;
+        let data = EventData::from_parts(&raw.kind, raw.data).map_err(serde::de::Error::custom)?;
+        Ok(Event {
+            v: raw.v,
+            run: raw.run,
+            seq: raw.seq,
+            ts: raw.ts,
+            data,
+        })
+    }
+}
+
 impl EventData {
+    /// Decodes a payload from its wire `type` and `data`. An unknown `type` is
+    /// [`EventData::Unknown`], not an error; a known one with a malformed `data` is an error.
+    pub fn from_parts(kind: &str, data: serde_json::Value) -> Result<Self, serde_json::Error> {
+        use serde_json::from_value;
+        Ok(match kind {
+            "run_started" => EventData::RunStarted(from_value(data)?),
+            "step_started" => EventData::StepStarted(from_value(data)?),
+            "step_progress" => EventData::StepProgress(from_value(data)?),
+            "step_finished" => EventData::StepFinished(from_value(data)?),
+            "diagnosis" => EventData::Diagnosis(from_value(data)?),
+            "ticket" => EventData::Ticket(from_value(data)?),
+            "action" => EventData::Action(from_value(data)?),
+            "run_finished" => EventData::RunFinished(from_value(data)?),
+            _ => EventData::Unknown,
+        })
+    }
+
     /// The `type` name as on the wire.
     pub fn type_name(&self) -> &'static str {
         match self {

@@ -202,7 +202,7 @@ fn a_run_cut_by_a_daemon_crash_reads_interrupted_after_restart() {
         .run_inside(move || http(addr, "POST", "/v1/runs", Some("{}")))
         .expect("thread")
         .expect("POST");
-    assert_eq!(status, 201, "{}", body);
+    assert_eq!(status, 201, "answer: {body}");
     let created: sonde_protocol::RunCreated = serde_json::from_str(&body).expect("created");
     std::thread::sleep(Duration::from_millis(300));
     daemon.kill(); // SIGKILL, mid-run
@@ -213,7 +213,7 @@ fn a_run_cut_by_a_daemon_crash_reads_interrupted_after_restart() {
         .run_inside(move || http(addr, "GET", &format!("/v1/runs/{run}"), None))
         .expect("thread")
         .expect("GET");
-    assert_eq!(status, 200, "{}", body);
+    assert_eq!(status, 200, "answer: {body}");
     let report: RunReport = serde_json::from_str(&body).expect("report");
     assert_eq!(report.state, RunState::Interrupted);
     let _ = std::fs::remove_dir_all(dir);
