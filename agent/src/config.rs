@@ -372,6 +372,13 @@ mod tests {
     }
 
     #[test]
+    fn the_shipped_sample_is_the_defaults() {
+        let sample = include_str!("../sonded.toml.sample");
+        let config = Config::parse(sample, Path::new("sonded.toml.sample")).expect("the sample parses");
+        assert_eq!(config, Config::default());
+    }
+
+    #[test]
     fn unknown_keys_are_rejected_with_their_name() {
         let err = Config::parse("[gateway]\nprobez = 3\n", Path::new("x.toml")).expect_err("unknown key");
         let text = err.to_string();
