@@ -264,7 +264,7 @@ pub fn evaluate_gateway(samples: &PingSamples, thresholds: &GatewayThresholds) -
 }
 
 /// "loss_percent 20 ≥ 10 (fail)" for a judged metric past a limit, else `None`.
-fn past_limit(metric: &Metric) -> Option<String> {
+pub(super) fn past_limit(metric: &Metric) -> Option<String> {
     let threshold = metric.threshold?;
     let (limit, level) = match metric.status? {
         CheckStatus::Fail => (threshold.fail?, "fail"),
