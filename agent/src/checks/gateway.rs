@@ -88,8 +88,8 @@ pub async fn measure_gateway(
 /// reply reaches the probe's task (so it includes a few microseconds of scheduling). surge-ping's
 /// own duration starts *after* the send system call returns and ends when its receive task reads
 /// the reply; on loopback the kernel has already answered inside the send call, so that figure
-/// is only the receive task's wake-up (3 µs where ours reads 12 µs on this project's CI host),
-/// and it saturates at 0 when the reply is stamped before the sender resumes.
+/// is only the receive task's wake-up (about 3 µs on loopback where ours reads about 12 µs), and
+/// it saturates at 0 when the reply is stamped before the sender resumes.
 pub async fn measure_gateway_scoped(
     target: IpAddr,
     scope_id: Option<u32>,
@@ -646,6 +646,18 @@ mod tests {
         assert!(metric("rtt_p95_ms").threshold.is_none());
     }
 
+    /// `measure_gateway_scoped` tells the socket kind by comparing with surge-ping's default,
+    /// which must stay SOCK_DGRAM (tried first, RAW as the fallback).
+    #[test]
+    fn surge_ping_tries_dgram_first_by_default() {
+        let hint = format!("{:?}", Config::builder().build().sock_type_hint);
+        assert!(hint.contains("DGRAM"), "{hint}");
+        assert_eq!(
+            Config::builder().build().sock_type_hint,
+            Config::default().sock_type_hint
+        );
+    }
+
     #[test]
     fn the_privilege_message_names_both_fixes() {
         let text = not_permitted_message("1000", "1000 27", "1 0");
@@ -763,20 +775,43 @@ mod tests {
         }
     }
 
+    /// The socket surge-ping should open here: DGRAM when our effective gid is inside
+    /// ping_group_range (it is tried first), else RAW.
+    fn expected_socket() -> SocketKind {
+        let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
+        let gid: Option<u32> = status
+            .lines()
+            .find_map(|l| l.strip_prefix("Gid:"))
+            .and_then(|ids| ids.split_whitespace().nth(1))
+            .and_then(|g| g.parse().ok());
+        let range = std::fs::read_to_string(PING_GROUP_RANGE).unwrap_or_default();
+        let bounds: Vec<u32> = range.split_whitespace().filter_map(|n| n.parse().ok()).collect();
+        match (gid, bounds.as_slice()) {
+            (Some(gid), [low, high]) if (*low..=*high).contains(&gid) => SocketKind::Dgram,
+            _ => SocketKind::Raw,
+        }
+    }
+
     /// Real ICMP, to loopback only. Needs CAP_NET_RAW or a ping_group_range that includes us
-    /// (CI runs as root); without either, the error must be the explanatory one.
+    /// (CI runs as root); without either, the error must be the explanatory one, and the test
+    /// is skipped loudly (or fails when SONDE_REQUIRE_NETSIM=1, as in CI).
     async fn ping_loopback(target: IpAddr) {
         let recorder = Recorder::default();
         let samples = match measure_gateway(target, &loopback_options(), &recorder).await {
             Ok(samples) => samples,
             Err(MeasureError::NotPermitted(text)) => {
-                eprintln!("SKIPPED: no ICMP privilege here: {text}");
                 assert!(text.contains("CAP_NET_RAW"), "{text}");
+                assert!(
+                    std::env::var("SONDE_REQUIRE_NETSIM").as_deref() != Ok("1"),
+                    "no ICMP privilege, and SONDE_REQUIRE_NETSIM=1: {text}"
+                );
+                eprintln!("SKIPPED: no ICMP privilege here: {text}");
                 return;
             }
             Err(e) => panic!("measuring {target}: {e}"),
         };
         assert_eq!(samples.target, target);
+        assert_eq!(samples.socket, expected_socket());
         assert_eq!(samples.probes.len(), 5);
         for probe in &samples.probes {
             let rtt = probe.rtt_us.unwrap_or_else(|| panic!("no reply: {probe:?}"));
