@@ -77,28 +77,44 @@ fn checks_for(problem: ProblemKind) -> Result<&'static [CheckId], PlanError> {
     }
 }
 
+/// Share of the gap between a check's typical and worst durations that its estimate includes.
+/// People run a diagnosis because something is wrong, so steps often meet timeouts; an estimate
+/// of the healthy case alone would leave the progress bar sitting at 99 % while they do.
+const TROUBLE_ALLOWANCE: f64 = 0.25;
+
 /// (estimated duration, timeout) of a check under this configuration.
 fn timing(check: CheckId, config: &Config) -> (Duration, Duration) {
-    match check {
-        CheckId::Link => (Duration::from_millis(50), Duration::from_secs(5)),
+    let (typical, worst, timeout) = match check {
+        CheckId::Link => (
+            Duration::from_millis(50),
+            Duration::from_millis(50),
+            Duration::from_secs(5),
+        ),
         CheckId::Gateway => {
             let g = &config.gateway;
             let sending = g.interval * g.probes.saturating_sub(1);
-            // Replies from a healthy gateway arrive within milliseconds of the last send.
+            // Replies from a healthy gateway arrive within milliseconds of the last send; a
+            // silent one keeps the last probe waiting its whole timeout.
             (
                 sending + Duration::from_millis(20),
+                sending + g.timeout,
                 sending + g.timeout + Duration::from_secs(2),
             )
         }
         CheckId::Dns => {
             let d = &config.dns;
             // Resolvers run concurrently, queries one after the other; a healthy resolver
-            // answers in tens of milliseconds.
-            let estimate = Duration::from_millis(50) * d.queries;
-            (estimate, d.timeout * d.queries + Duration::from_secs(2))
+            // answers in tens of milliseconds, a dead one is dropped after two timeouts.
+            (
+                Duration::from_millis(50) * d.queries,
+                d.timeout * 2,
+                d.timeout * d.queries + Duration::from_secs(2),
+            )
         }
-        _ => (Duration::from_secs(1), Duration::from_secs(10)),
-    }
+        _ => (Duration::from_secs(1), Duration::from_secs(1), Duration::from_secs(10)),
+    };
+    let estimate = typical + worst.saturating_sub(typical).mul_f64(TROUBLE_ALLOWANCE);
+    (estimate, timeout)
 }
 
 fn millis(d: Duration) -> u64 {

@@ -21,10 +21,26 @@ struct Current {
     index: usize,
     started_ms: u64,
     reported: f64,
+    /// When `reported` was last raised, in ms since the run started.
+    reported_at_ms: u64,
 }
 
 /// A step judged by time alone is never shown more than this much done.
 const TIME_ONLY_CAP: f64 = 0.9;
+/// Share of a step that its estimated duration accounts for, when judged by time alone.
+const AT_ESTIMATE: f64 = 0.6;
+
+/// How much of a step is done, judged by time alone: linear up to its estimate, then slowing
+/// down towards [`TIME_ONLY_CAP`]. Steps that hit trouble (timeouts) overrun their estimates,
+/// and a bar that raced to the end of such a step would then sit still.
+fn by_time(elapsed: f64, expected: f64) -> f64 {
+    if elapsed <= expected {
+        AT_ESTIMATE * elapsed / expected
+    } else {
+        let overrun = (elapsed - expected) / (2.0 * expected);
+        AT_ESTIMATE + (TIME_ONLY_CAP - AT_ESTIMATE) * (1.0 - (-overrun).exp())
+    }
+}
 
 impl ProgressEstimator {
     /// An estimator for `plan`, at the start of the run.
@@ -45,6 +61,7 @@ impl ProgressEstimator {
             index,
             started_ms: now_ms,
             reported: 0.0,
+            reported_at_ms: now_ms,
         });
         self.estimate(now_ms)
     }
@@ -52,7 +69,11 @@ impl ProgressEstimator {
     /// The running step reported `fraction` done at `now_ms`.
     pub fn step_progress(&mut self, fraction: f64, now_ms: u64) -> Progress {
         if let Some(current) = self.current.as_mut().filter(|_| fraction.is_finite()) {
-            current.reported = current.reported.max(fraction.clamp(0.0, 1.0));
+            let fraction = fraction.clamp(0.0, 1.0);
+            if fraction > current.reported {
+                current.reported = fraction;
+                current.reported_at_ms = now_ms;
+            }
         }
         self.estimate(now_ms)
     }
@@ -85,12 +106,19 @@ impl ProgressEstimator {
                 let (weight, estimated) = self.steps.get(c.index).copied().unwrap_or((0.0, 0));
                 let elapsed = now_ms.saturating_sub(c.started_ms) as f64;
                 let expected = (estimated as f64 * pace).max(1.0);
-                let by_time = (elapsed / expected).min(1.0) * TIME_ONLY_CAP;
-                let fraction = c.reported.max(by_time).min(0.99);
-                let left = if c.reported > 0.05 {
-                    elapsed * (1.0 - c.reported) / c.reported
+                let fraction = c.reported.max(by_time(elapsed, expected)).min(0.99);
+                // Past its estimate a silent step is likely waiting on a timeout: assume it is
+                // two thirds done rather than about to end.
+                let by_estimate = (expected - elapsed).max(elapsed * 0.5);
+                let left = if c.reported > 0.0 {
+                    // The pace of the step's own reports, counted down since the last one,
+                    // trusted more as the step reports more of itself done.
+                    let at = c.reported_at_ms.saturating_sub(c.started_ms) as f64;
+                    let since = elapsed - at;
+                    let by_reports = (at * (1.0 - c.reported) / c.reported - since).max(0.0);
+                    c.reported * by_reports + (1.0 - c.reported) * by_estimate
                 } else {
-                    (expected - elapsed).max(expected * 0.1)
+                    by_estimate
                 };
                 (weight, fraction, left)
             }
@@ -179,7 +207,11 @@ mod tests {
         let mut p = ProgressEstimator::new(&plan(&[1000]));
         p.start_step(0, 0);
         let half = p.step_progress(0.5, 400);
-        assert_eq!(half.eta_ms, Some(400));
+        // Half by its reports (400 ms more at that pace), half by its estimate (600 ms left).
+        assert_eq!(half.eta_ms, Some(500));
+        // Without news, the count-down goes on rather than the estimate growing.
+        let later = p.estimate(600);
+        assert!(later.eta_ms < half.eta_ms, "{later:?}");
         assert!((half.fraction - 0.5).abs() < 1e-9);
     }
 }
