@@ -190,3 +190,4 @@ pub fn remove_orphans() {
         }
     }
 }
+pub mod peers;

@@ -1,0 +1,1 @@
+//! DNS peer (to be written).
