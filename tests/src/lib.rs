@@ -190,4 +190,5 @@ pub fn remove_orphans() {
         }
     }
 }
+pub mod emulator;
 pub mod peers;
