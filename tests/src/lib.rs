@@ -190,5 +190,9 @@ pub fn remove_orphans() {
         }
     }
 }
+pub mod cli;
 pub mod emulator;
+pub mod network;
 pub mod peers;
+pub mod scenario;
+mod signals;

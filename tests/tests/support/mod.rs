@@ -33,6 +33,11 @@ pub fn bin(name: &str) -> PathBuf {
     path
 }
 
+/// Path of the `sonde-netsim` binary (this package's own, so cargo builds it for the tests).
+pub fn netsim_bin() -> PathBuf {
+    PathBuf::from(env!("CARGO_BIN_EXE_sonde-netsim"))
+}
+
 /// A customer device and its box, joined by a cable:
 /// `dev` eth0 192.0.2.2/24 — `gw` eth0 192.0.2.1/24, the device's default route and resolver
 /// pointing at the box. No DNS server runs on the box.

@@ -1,0 +1,366 @@
+//! A running simulated network: `device — box — access — isp — internet`, each node a network
+//! namespace, each link a pair of TUN devices joined by the link emulator.
+//!
+//! | link | ends | IPv4 | IPv6 |
+//! | --- | --- | --- | --- |
+//! | `lan` | device `eth0` — box `lan0` | 192.0.2.2 — 192.0.2.1 /24 | 2001:db8:1::2 — ::1 /64 |
+//! | `access` | box `wan0` — isp `acc0` | 198.51.100.2 — 198.51.100.1 /24 | 2001:db8:2::2 — ::1 /64 |
+//! | `core` | isp `core0` — internet `eth0` | 203.0.113.1 — 203.0.113.2 /24 | 2001:db8:3::1 — ::2 /64 |
+//!
+//! Services live on loopback addresses of their node: the ISP's resolver at 198.51.100.53
+//! (2001:db8:2::53), a public resolver and web server on the Internet node at 203.0.113.53 and
+//! 203.0.113.80 (2001:db8:3::53, ::80). Everything is in documentation ranges, routed nowhere.
+
+use std::collections::BTreeMap;
+use std::net::IpAddr;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+
+use anyhow::Context;
+
+use crate::Netns;
+use crate::emulator::{EmulatedLink, Impairment, LinkStats, Tun};
+use crate::scenario::{LinkSpec, Scenario};
+
+/// Well-known addresses of the simulated network.
+pub mod addr {
+    /// The device.
+    pub const DEVICE: &str = "192.0.2.2";
+    /// The box, on the LAN (the device's gateway and resolver).
+    pub const BOX_LAN: &str = "192.0.2.1";
+    /// The box's WAN address.
+    pub const BOX_WAN: &str = "198.51.100.2";
+    /// The ISP's router on the access line (the box's gateway).
+    pub const ISP: &str = "198.51.100.1";
+    /// The ISP's resolver.
+    pub const ISP_RESOLVER: &str = "198.51.100.53";
+    /// A public resolver on the Internet.
+    pub const PUBLIC_RESOLVER: &str = "203.0.113.53";
+    /// A web server on the Internet.
+    pub const WEB: &str = "203.0.113.80";
+    /// The device's IPv6 address.
+    pub const DEVICE_V6: &str = "2001:db8:1::2";
+    /// The box's LAN IPv6 address.
+    pub const BOX_LAN_V6: &str = "2001:db8:1::1";
+}
+
+/// The nodes of the network.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+pub enum Node {
+    /// The customer's device.
+    Device,
+    /// The home box.
+    Box,
+    /// The ISP's router.
+    Isp,
+    /// The rest of the Internet.
+    Internet,
+}
+
+/// A running network. Dropping it stops the timeline and the links, and removes every
+/// namespace (and with them every TUN and address).
+#[derive(Debug)]
+pub struct Network {
+    // Fields drop in order: the timeline first, then the links, then the namespaces.
+    _timeline: Option<Timeline>,
+    links: Arc<BTreeMap<&'static str, EmulatedLink>>,
+    /// The customer's device.
+    pub device: Netns,
+    /// The home box.
+    pub r#box: Netns,
+    /// The ISP.
+    pub isp: Netns,
+    /// The Internet.
+    pub internet: Netns,
+}
+
+#[derive(Debug)]
+struct Timeline {
+    stop: Arc<AtomicBool>,
+    thread: Option<JoinHandle<()>>,
+}
+
+impl Drop for Timeline {
+    fn drop(&mut self) {
+        self.stop.store(true, Ordering::SeqCst);
+        if let Some(t) = self.thread.take() {
+            let _ = t.join();
+        }
+    }
+}
+
+struct End<'a> {
+    ns: &'a Netns,
+    ifname: &'a str,
+    v4: &'a str,
+    v6: &'a str,
+}
+
+impl Network {
+    /// Builds the network a scenario describes and starts its timeline.
+    pub fn up(scenario: &Scenario) -> anyhow::Result<Self> {
+        let device = Netns::new("device")?;
+        let r#box = Netns::new("box")?;
+        let isp = Netns::new("isp")?;
+        let internet = Netns::new("internet")?;
+        let v6 = scenario.network.ipv6;
+        let mut links = BTreeMap::new();
+        let specs: [(&'static str, &LinkSpec, End<'_>, End<'_>); 3] = [
+            (
+                "lan",
+                &scenario.links.lan,
+                End {
+                    ns: &r#box,
+                    ifname: "lan0",
+                    v4: "192.0.2.1/24",
+                    v6: "2001:db8:1::1/64",
+                },
+                End {
+                    ns: &device,
+                    ifname: "eth0",
+                    v4: "192.0.2.2/24",
+                    v6: "2001:db8:1::2/64",
+                },
+            ),
+            (
+                "access",
+                &scenario.links.access,
+                End {
+                    ns: &isp,
+                    ifname: "acc0",
+                    v4: "198.51.100.1/24",
+                    v6: "2001:db8:2::1/64",
+                },
+                End {
+                    ns: &r#box,
+                    ifname: "wan0",
+                    v4: "198.51.100.2/24",
+                    v6: "2001:db8:2::2/64",
+                },
+            ),
+            (
+                "core",
+                &scenario.links.core,
+                End {
+                    ns: &internet,
+                    ifname: "eth0",
+                    v4: "203.0.113.2/24",
+                    v6: "2001:db8:3::2/64",
+                },
+                End {
+                    ns: &isp,
+                    ifname: "core0",
+                    v4: "203.0.113.1/24",
+                    v6: "2001:db8:3::1/64",
+                },
+            ),
+        ];
+        for (i, (name, spec, upstream, downstream)) in specs.into_iter().enumerate() {
+            let (up, down) = spec.resolve();
+            let seed = scenario.seed.wrapping_mul(31).wrapping_add(i as u64);
+            let link = tun_link(&downstream, &upstream, up, down, v6, seed).with_context(|| format!("link {name}"))?;
+            links.insert(name, link);
+        }
+
+        // Service addresses on loopback.
+        isp.ip(&["addr", "add", "198.51.100.53/32", "dev", "lo"])?;
+        internet.ip(&["addr", "add", "203.0.113.53/32", "dev", "lo"])?;
+        internet.ip(&["addr", "add", "203.0.113.80/32", "dev", "lo"])?;
+        if v6 {
+            isp.ip(&["addr", "add", "2001:db8:2::53/128", "dev", "lo"])?;
+            internet.ip(&["addr", "add", "2001:db8:3::53/128", "dev", "lo"])?;
+            internet.ip(&["addr", "add", "2001:db8:3::80/128", "dev", "lo"])?;
+        }
+
+        // Routing: every router forwards; default routes point towards the Internet, and the
+        // Internet knows the way back.
+        for router in [&r#box, &isp, &internet] {
+            sysctl(router, "net.ipv4.ip_forward", "1")?;
+            if v6 {
+                sysctl(router, "net.ipv6.conf.all.forwarding", "1")?;
+            }
+        }
+        if !scenario.device.no_default_route {
+            device.ip(&["route", "add", "default", "via", addr::BOX_LAN])?;
+            if v6 {
+                device.ip(&["-6", "route", "add", "default", "via", addr::BOX_LAN_V6])?;
+            }
+        }
+        r#box.ip(&["route", "add", "default", "via", addr::ISP])?;
+        isp.ip(&["route", "add", "default", "via", "203.0.113.2"])?;
+        isp.ip(&["route", "add", "192.0.2.0/24", "via", addr::BOX_WAN])?;
+        internet.ip(&["route", "add", "198.51.100.0/24", "via", "203.0.113.1"])?;
+        internet.ip(&["route", "add", "192.0.2.0/24", "via", "203.0.113.1"])?;
+        if v6 {
+            r#box.ip(&["-6", "route", "add", "default", "via", "2001:db8:2::1"])?;
+            isp.ip(&["-6", "route", "add", "default", "via", "2001:db8:3::2"])?;
+            isp.ip(&["-6", "route", "add", "2001:db8:1::/64", "via", "2001:db8:2::2"])?;
+            internet.ip(&["-6", "route", "add", "2001:db8:1::/64", "via", "2001:db8:3::1"])?;
+            internet.ip(&["-6", "route", "add", "2001:db8:2::/64", "via", "2001:db8:3::1"])?;
+        }
+        if scenario.network.nat {
+            let status = r#box
+                .command("iptables")
+                .args(["-t", "nat", "-A", "POSTROUTING", "-o", "wan0", "-j", "MASQUERADE"])
+                .status()
+                .context("run iptables (Debian package iptables) for the box's NAT")?;
+            anyhow::ensure!(status.success(), "iptables MASQUERADE on the box failed");
+        }
+
+        let resolvers = scenario
+            .device
+            .resolvers
+            .clone()
+            .unwrap_or_else(|| vec![addr::BOX_LAN.parse().unwrap_or(IpAddr::from([192, 0, 2, 1]))]);
+        let resolv: String = resolvers.iter().map(|r| format!("nameserver {r}\n")).collect();
+        device.set_resolv_conf(&resolv)?;
+        if scenario.device.link_down {
+            device.ip(&["link", "set", "eth0", "down"])?;
+        }
+
+        let links = Arc::new(links);
+        let timeline = start_timeline(scenario, links.clone());
+        Ok(Self {
+            _timeline: timeline,
+            links,
+            device,
+            r#box,
+            isp,
+            internet,
+        })
+    }
+
+    /// The namespace of a node.
+    pub fn node(&self, node: Node) -> &Netns {
+        match node {
+            Node::Device => &self.device,
+            Node::Box => &self.r#box,
+            Node::Isp => &self.isp,
+            Node::Internet => &self.internet,
+        }
+    }
+
+    /// Changes a link's impairments now (`up` towards the Internet, `down` towards the device).
+    pub fn set_link(&self, link: &str, up: Impairment, down: Impairment) -> anyhow::Result<()> {
+        let l = self.links.get(link).with_context(|| format!("no link `{link}`"))?;
+        l.set(up, down);
+        Ok(())
+    }
+
+    /// A link's counters: (up, down).
+    pub fn link_stats(&self, link: &str) -> Option<(LinkStats, LinkStats)> {
+        // Each link's forward direction carries packets from its downstream end.
+        self.links.get(link).map(|l| {
+            let (from_down, from_up) = l.stats();
+            (from_down, from_up)
+        })
+    }
+}
+
+/// Creates a TUN pair between `downstream` and `upstream` and starts the emulator on it.
+/// `up` applies to packets going upstream (towards the Internet), `down` to the others.
+fn tun_link(
+    downstream: &End<'_>,
+    upstream: &End<'_>,
+    up: Impairment,
+    down: Impairment,
+    v6: bool,
+    seed: u64,
+) -> anyhow::Result<EmulatedLink> {
+    static N: AtomicU32 = AtomicU32::new(0);
+    let mut tuns = Vec::new();
+    for end in [downstream, upstream] {
+        // Created here (unique name in this namespace), then moved and renamed.
+        let temp = format!(
+            "sn{}x{}",
+            std::process::id() % 100_000,
+            N.fetch_add(1, Ordering::Relaxed)
+        );
+        let tun = Tun::create(&temp)?;
+        let status = std::process::Command::new("ip")
+            .args(["link", "set", "dev", &temp, "netns", end.ns.name()])
+            .status()
+            .context("ip link set netns")?;
+        anyhow::ensure!(status.success(), "moving {temp} into {} failed", end.ns.name());
+        end.ns.ip(&["link", "set", "dev", &temp, "name", end.ifname])?;
+        // Room for bursts while the forwarder thread is not scheduled (as a NIC's ring
+        // would); the emulated queue itself is the model's, not this one.
+        end.ns
+            .ip(&["link", "set", "dev", end.ifname, "txqueuelen", TUN_TXQUEUELEN])?;
+        end.ns.ip(&["addr", "add", end.v4, "dev", end.ifname])?;
+        if v6 {
+            end.ns.ip(&["addr", "add", end.v6, "dev", end.ifname, "nodad"])?;
+        }
+        end.ns.ip(&["link", "set", "dev", end.ifname, "up"])?;
+        tuns.push(tun);
+    }
+    let addrs = |end: &End<'_>| -> Vec<IpAddr> {
+        [end.v4, end.v6]
+            .iter()
+            .filter_map(|a| a.split('/').next()?.parse().ok())
+            .collect()
+    };
+    let (down_addrs, up_addrs) = (addrs(downstream), addrs(upstream));
+    let upstream_tun = tuns.pop().context("two TUNs")?;
+    let downstream_tun = tuns.pop().context("two TUNs")?;
+    // Packets read from the downstream TUN travel up, and ICMP errors about them come from the
+    // upstream end.
+    Ok(EmulatedLink::start(
+        downstream_tun,
+        upstream_tun,
+        up,
+        down,
+        &down_addrs,
+        &up_addrs,
+        seed,
+    ))
+}
+
+/// Packets the kernel holds for a TUN's reader before dropping.
+const TUN_TXQUEUELEN: &str = "4096";
+
+fn sysctl(ns: &Netns, key: &str, value: &str) -> anyhow::Result<()> {
+    let out = ns
+        .command("sysctl")
+        .args(["-qw", &format!("{key}={value}")])
+        .output()
+        .context("run sysctl")?;
+    anyhow::ensure!(
+        out.status.success(),
+        "sysctl {key} in {}: {}",
+        ns.name(),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    Ok(())
+}
+
+fn start_timeline(scenario: &Scenario, links: Arc<BTreeMap<&'static str, EmulatedLink>>) -> Option<Timeline> {
+    if scenario.timeline.is_empty() {
+        return None;
+    }
+    let events = scenario.timeline.clone();
+    let stop = Arc::new(AtomicBool::new(false));
+    let flag = stop.clone();
+    let thread = std::thread::spawn(move || {
+        let start = Instant::now();
+        for event in events {
+            let at = Duration::from_millis(event.at_ms);
+            while start.elapsed() < at {
+                if flag.load(Ordering::Relaxed) {
+                    return;
+                }
+                std::thread::sleep((at - start.elapsed()).min(Duration::from_millis(20)));
+            }
+            if let Some(link) = links.get(event.link.as_str()) {
+                let (up, down) = LinkSpec::from(&event.set).resolve();
+                link.set(up, down);
+            }
+        }
+    });
+    Some(Timeline {
+        stop,
+        thread: Some(thread),
+    })
+}

@@ -1,0 +1,224 @@
+//! Scenario files: one TOML per scenario — the network's shape, its links' impairments, a
+//! timeline of changes, the peers that run in it, and the findings a diagnosis must make.
+//!
+//! ```toml
+//! description = "Access line loses 3 % of packets"
+//! seed = 7
+//!
+//! [network]
+//! nat = true
+//!
+//! [links.access.both]
+//! delay-ms = 5
+//! loss-percent = 3
+//!
+//! [[timeline]]
+//! at-ms = 2000
+//! link = "access"
+//! both = { outage = true }
+//!
+//! [expect]
+//! top = "GATEWAY_UNREACHABLE"
+//! segment = "box"
+//! ```
+
+use std::net::IpAddr;
+use std::path::Path;
+
+use anyhow::Context;
+use serde::Deserialize;
+
+use crate::emulator::Impairment;
+
+/// A scenario, as written.
+#[derive(Clone, Debug, Default, Deserialize)]
+#[serde(rename_all = "kebab-case", deny_unknown_fields, default)]
+pub struct Scenario {
+    /// Its name (defaults to the file's stem).
+    pub name: String,
+    /// What it simulates, in a sentence.
+    pub description: String,
+    /// Seed of every random decision (loss, jitter), so a scenario plays the same each time.
+    pub seed: u64,
+    /// The network's shape.
+    pub network: NetworkSpec,
+    /// The customer device.
+    pub device: DeviceSpec,
+    /// Impairments per link.
+    pub links: LinksSpec,
+    /// Changes while the network runs.
+    pub timeline: Vec<TimelineEvent>,
+    /// What a diagnosis on this network must say.
+    pub expect: Option<Expect>,
+}
+
+/// The network's shape: `device — box — access — isp — internet`.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(rename_all = "kebab-case", deny_unknown_fields, default)]
+pub struct NetworkSpec {
+    /// The box masquerades the LAN behind its WAN address (IPv4), as home boxes do; otherwise
+    /// it routes the LAN prefix.
+    pub nat: bool,
+    /// Give every node IPv6 addresses and routes too.
+    pub ipv6: bool,
+}
+
+impl Default for NetworkSpec {
+    fn default() -> Self {
+        Self { nat: false, ipv6: true }
+    }
+}
+
+/// The customer device.
+#[derive(Clone, Debug, Default, Deserialize)]
+#[serde(rename_all = "kebab-case", deny_unknown_fields, default)]
+pub struct DeviceSpec {
+    /// Its resolvers (its `resolv.conf`). Default: the box, 192.0.2.1.
+    pub resolvers: Option<Vec<IpAddr>>,
+    /// Its interface is down (cable unplugged).
+    pub link_down: bool,
+    /// It has no default route (broken DHCP).
+    pub no_default_route: bool,
+}
+
+/// Impairments of the three links.
+#[derive(Clone, Debug, Default, Deserialize)]
+#[serde(rename_all = "kebab-case", deny_unknown_fields, default)]
+pub struct LinksSpec {
+    /// Device — box (the home network).
+    pub lan: LinkSpec,
+    /// Box — ISP (the access line).
+    pub access: LinkSpec,
+    /// ISP — Internet.
+    pub core: LinkSpec,
+}
+
+/// One link's impairments: `both` directions, or `up` (towards the Internet) and `down`
+/// (towards the device) separately; `up`/`down` win over `both`.
+#[derive(Clone, Debug, Default, Deserialize)]
+#[serde(rename_all = "kebab-case", deny_unknown_fields, default)]
+pub struct LinkSpec {
+    /// Both directions.
+    pub both: Option<Impairment>,
+    /// Towards the Internet.
+    pub up: Option<Impairment>,
+    /// Towards the device.
+    pub down: Option<Impairment>,
+}
+
+impl LinkSpec {
+    /// The (up, down) impairments this spec gives.
+    pub fn resolve(&self) -> (Impairment, Impairment) {
+        let both = self.both.clone().unwrap_or_default();
+        (
+            self.up.clone().unwrap_or_else(|| both.clone()),
+            self.down.clone().unwrap_or(both),
+        )
+    }
+}
+
+/// A change at a point of the scenario's time.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(rename_all = "kebab-case", deny_unknown_fields)]
+pub struct TimelineEvent {
+    /// When, in milliseconds after the network is up.
+    pub at_ms: u64,
+    /// Which link: `lan`, `access` or `core`.
+    pub link: String,
+    /// Its new impairments, as in [`LinkSpec`].
+    #[serde(flatten)]
+    pub set: LinkSpecInline,
+}
+
+/// [`LinkSpec`] inside a timeline event (flattened, so without `deny_unknown_fields`).
+#[derive(Clone, Debug, Default, Deserialize)]
+#[serde(rename_all = "kebab-case", default)]
+pub struct LinkSpecInline {
+    /// Both directions.
+    pub both: Option<Impairment>,
+    /// Towards the Internet.
+    pub up: Option<Impairment>,
+    /// Towards the device.
+    pub down: Option<Impairment>,
+}
+
+impl From<&LinkSpecInline> for LinkSpec {
+    fn from(s: &LinkSpecInline) -> Self {
+        Self {
+            both: s.both.clone(),
+            up: s.up.clone(),
+            down: s.down.clone(),
+        }
+    }
+}
+
+/// What a diagnosis on this network must say.
+#[derive(Clone, Debug, Default, Deserialize)]
+#[serde(rename_all = "kebab-case", deny_unknown_fields, default)]
+pub struct Expect {
+    /// The top finding's code, or `HEALTHY` for no finding above info.
+    pub top: String,
+    /// The top finding's segment.
+    pub segment: Option<String>,
+    /// Codes that must not appear at all.
+    pub absent: Vec<String>,
+}
+
+/// The link names a scenario may use.
+pub const LINKS: [&str; 3] = ["lan", "access", "core"];
+
+impl Scenario {
+    /// Reads and checks a scenario file.
+    pub fn load(path: &Path) -> anyhow::Result<Self> {
+        let text = std::fs::read_to_string(path).with_context(|| format!("read {}", path.display()))?;
+        let mut scenario: Scenario = toml::from_str(&text).with_context(|| format!("{}", path.display()))?;
+        if scenario.name.is_empty() {
+            scenario.name = path
+                .file_stem()
+                .map(|s| s.to_string_lossy().into_owned())
+                .unwrap_or_default();
+        }
+        scenario.validate().with_context(|| format!("{}", path.display()))?;
+        Ok(scenario)
+    }
+
+    /// Checks what TOML's types cannot: link names, timeline order.
+    pub fn validate(&self) -> anyhow::Result<()> {
+        for event in &self.timeline {
+            anyhow::ensure!(
+                LINKS.contains(&event.link.as_str()),
+                "timeline: unknown link `{}` (expected one of {LINKS:?})",
+                event.link
+            );
+        }
+        anyhow::ensure!(
+            self.timeline.windows(2).all(|w| w[0].at_ms <= w[1].at_ms),
+            "timeline: events must be in time order"
+        );
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_documented_example_parses() {
+        let text = "description = \"x\"\nseed = 7\n[network]\nnat = true\n[links.access.both]\ndelay-ms = 5\nloss-percent = 3\n\
+                    [[timeline]]\nat-ms = 2000\nlink = \"access\"\nboth = { outage = true }\n[expect]\ntop = \"GATEWAY_UNREACHABLE\"\nsegment = \"box\"\n";
+        let s: Scenario = toml::from_str(text).expect("parses");
+        s.validate().expect("valid");
+        let (up, down) = s.links.access.resolve();
+        assert_eq!(up.loss_percent, 3.0);
+        assert_eq!(down.delay_ms, 5.0);
+        assert!(s.timeline[0].set.both.as_ref().is_some_and(|i| i.outage));
+    }
+
+    #[test]
+    fn mistakes_are_refused() {
+        assert!(toml::from_str::<Scenario>("[links.acces.both]\ndelay-ms = 1\n").is_err());
+        let s: Scenario = toml::from_str("[[timeline]]\nat-ms = 1\nlink = \"wan\"\n").expect("parses");
+        assert!(s.validate().is_err());
+    }
+}
