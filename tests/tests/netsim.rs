@@ -131,7 +131,9 @@ fn a_256_kb_queue_at_20_mbit_adds_100_ms_under_load() {
     let idle = median(&mut idle);
     iperf_server(&net.isp, "198.51.100.1");
     // A loss-based congestion control fills the queue, as most customer devices' do; the
-    // host's default (BBR) would keep it nearly empty.
+    // host's default (BBR) would keep it nearly empty. Four streams, as RRUL loads a line:
+    // one cubic flow's sawtooth halves the standing queue after each loss, four desynchronised
+    // ones keep it near full, which is the figure a bloated buffer is known by.
     let device = net.device.name().to_owned();
     let load = std::thread::spawn(move || {
         Command::new("ip")
@@ -144,6 +146,8 @@ fn a_256_kb_queue_at_20_mbit_adds_100_ms_under_load() {
                 "198.51.100.1",
                 "-t",
                 "6",
+                "-P",
+                "4",
                 "-C",
                 "cubic",
             ])
@@ -154,6 +158,7 @@ fn a_256_kb_queue_at_20_mbit_adds_100_ms_under_load() {
     let _ = load.join();
     let added = median(&mut loaded) - idle;
     let truth = 256_000.0 * 8.0 / 20e6 * 1000.0; // 102.4 ms
+    eprintln!("added {added:.1} ms under load (truth {truth:.1} ms)");
     // Tolerance stated by the issue: ± 20 %.
     assert!(
         (added - truth).abs() / truth <= 0.2,
