@@ -31,7 +31,8 @@ use anyhow::Context;
 use axum::Router;
 use axum::body::{Body, Bytes};
 use axum::extract::{Path, Request, State};
-use axum::http::{HeaderValue, StatusCode, Uri, header};
+use axum::http::uri::Authority;
+use axum::http::{HeaderValue, Uri, header};
 use axum::middleware::{self, Next};
 use axum::response::{Html, IntoResponse, Response};
 use axum::routing::get;
@@ -41,6 +42,9 @@ use tokio::sync::watch;
 
 use super::PeerThread;
 use crate::Netns;
+
+/// The status type of [`Mode::Error`], re-exported so that callers need not depend on `http`.
+pub use axum::http::StatusCode;
 
 /// How the HTTP peer answers.
 ///
@@ -178,11 +182,15 @@ fn captive_portal(login_url: &str, request: &Request) -> Response {
         .headers()
         .get(header::HOST)
         .and_then(|h| h.to_str().ok())
-        .or_else(|| request.uri().authority().map(axum::http::uri::Authority::as_str));
+        .or_else(|| request.uri().authority().map(Authority::as_str));
     let is_login_page = login.as_ref().is_some_and(|login| {
         login.path() == request.uri().path()
-            && match (login.authority(), host) {
-                (Some(login_host), Some(host)) => login_host.as_str().eq_ignore_ascii_case(host),
+            && match (login.authority(), host.and_then(|h| h.parse::<Authority>().ok())) {
+                (Some(login_host), Some(host)) => {
+                    let default_port = if login.scheme_str() == Some("https") { 443 } else { 80 };
+                    login_host.host().eq_ignore_ascii_case(host.host())
+                        && login_host.port_u16().unwrap_or(default_port) == host.port_u16().unwrap_or(80)
+                }
                 _ => true,
             }
     });
@@ -393,6 +401,10 @@ mod tests {
         );
         let (status, _, _) = get_with(portal(), "/login", "192.0.2.80").await;
         assert_eq!(status, StatusCode::OK, "the login page itself");
+        let (status, _, _) = get_with(portal(), "/login", "192.0.2.80:80").await;
+        assert_eq!(status, StatusCode::OK, "the login page, with the default port named");
+        let (status, _, _) = get_with(portal(), "/login", "192.0.2.80:8080").await;
+        assert_eq!(status, StatusCode::FOUND, "another port's /login is redirected");
         let (status, _, _) = get_with(portal(), "/login", "elsewhere.example").await;
         assert_eq!(status, StatusCode::FOUND, "another host's /login is redirected");
     }
