@@ -6,3 +6,4 @@ mod support;
 
 mod diagnose;
 mod netsim;
+mod peers;
