@@ -12,7 +12,7 @@
 //! 203.0.113.80 (2001:db8:3::53, ::80). Everything is in documentation ranges, routed nowhere.
 
 use std::collections::BTreeMap;
-use std::net::IpAddr;
+use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
 use std::thread::JoinHandle;
@@ -22,6 +22,7 @@ use anyhow::Context;
 
 use crate::Netns;
 use crate::emulator::{EmulatedLink, Impairment, LinkStats, Tun};
+use crate::peers::{dns, http};
 use crate::scenario::{LinkSpec, Scenario};
 
 /// Well-known addresses of the simulated network.
@@ -63,8 +64,10 @@ pub enum Node {
 /// namespace (and with them every TUN and address).
 #[derive(Debug)]
 pub struct Network {
-    // Fields drop in order: the timeline first, then the links, then the namespaces.
+    // Fields drop in order: the timeline first, then the peers, the links, the namespaces.
     _timeline: Option<Timeline>,
+    dns: BTreeMap<&'static str, dns::Handle>,
+    web: Option<http::Handle>,
     links: Arc<BTreeMap<&'static str, EmulatedLink>>,
     /// The customer's device.
     pub device: Netns,
@@ -213,17 +216,40 @@ impl Network {
             .device
             .resolvers
             .clone()
-            .unwrap_or_else(|| vec![addr::BOX_LAN.parse().unwrap_or(IpAddr::from([192, 0, 2, 1]))]);
+            .unwrap_or_else(|| vec![parse(addr::BOX_LAN)]);
         let resolv: String = resolvers.iter().map(|r| format!("nameserver {r}\n")).collect();
         device.set_resolv_conf(&resolv)?;
         if scenario.device.link_down {
             device.ip(&["link", "set", "eth0", "down"])?;
         }
 
+        let mut dns_peers = BTreeMap::new();
+        let peers = &scenario.peers;
+        for (name, spec, ns, address) in [
+            ("box-dns", &peers.box_dns, &r#box, addr::BOX_LAN),
+            ("isp-dns", &peers.isp_dns, &isp, addr::ISP_RESOLVER),
+            ("public-dns", &peers.public_dns, &internet, addr::PUBLIC_RESOLVER),
+        ] {
+            if spec.enabled {
+                let zone = spec.zone.clone().unwrap_or_else(default_zone);
+                let socket = SocketAddr::new(parse(address), 53);
+                let handle = dns::spawn(ns, socket, zone, spec.mode.clone()).with_context(|| format!("peer {name}"))?;
+                dns_peers.insert(name, handle);
+            }
+        }
+        let web = if peers.web.enabled {
+            let socket = SocketAddr::new(parse(addr::WEB), 80);
+            Some(http::spawn(&internet, socket, peers.web.mode.clone()).context("peer web")?)
+        } else {
+            None
+        };
+
         let links = Arc::new(links);
         let timeline = start_timeline(scenario, links.clone());
         Ok(Self {
             _timeline: timeline,
+            dns: dns_peers,
+            web,
             links,
             device,
             r#box,
@@ -240,6 +266,16 @@ impl Network {
             Node::Isp => &self.isp,
             Node::Internet => &self.internet,
         }
+    }
+
+    /// A running DNS peer: `box-dns`, `isp-dns` or `public-dns`.
+    pub fn dns(&self, name: &str) -> Option<&dns::Handle> {
+        self.dns.get(name)
+    }
+
+    /// The web server, when it runs.
+    pub fn web(&self) -> Option<&http::Handle> {
+        self.web.as_ref()
     }
 
     /// Changes a link's impairments now (`up` towards the Internet, `down` towards the device).
@@ -321,6 +357,21 @@ fn tun_link(
 /// Packets the kernel holds for a TUN's reader before dropping.
 const TUN_TXQUEUELEN: &str = "4096";
 
+/// The names every DNS peer knows unless its scenario says otherwise.
+fn default_zone() -> dns::Zone {
+    dns::Zone::new()
+        .with("example.com", parse(addr::WEB))
+        .with("example.com", parse("2001:db8:3::80"))
+        .with("www.example.com", parse(addr::WEB))
+        .with("www.example.com", parse("2001:db8:3::80"))
+}
+
+/// Parses one of this module's address constants.
+fn parse(text: &str) -> IpAddr {
+    // The constants are literal addresses, checked by the tests.
+    text.parse().unwrap_or(IpAddr::from([0, 0, 0, 0]))
+}
+
 fn sysctl(ns: &Netns, key: &str, value: &str) -> anyhow::Result<()> {
     let out = ns
         .command("sysctl")
@@ -363,4 +414,26 @@ fn start_timeline(scenario: &Scenario, links: Arc<BTreeMap<&'static str, Emulate
         stop,
         thread: Some(thread),
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn address_constants_parse() {
+        for a in [
+            addr::DEVICE,
+            addr::BOX_LAN,
+            addr::BOX_WAN,
+            addr::ISP,
+            addr::ISP_RESOLVER,
+            addr::PUBLIC_RESOLVER,
+            addr::WEB,
+            addr::DEVICE_V6,
+            addr::BOX_LAN_V6,
+        ] {
+            assert!(a.parse::<IpAddr>().is_ok(), "{a}");
+        }
+    }
 }

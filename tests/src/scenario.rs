@@ -46,6 +46,8 @@ pub struct Scenario {
     pub device: DeviceSpec,
     /// Impairments per link.
     pub links: LinksSpec,
+    /// The fake services that run in the network.
+    pub peers: PeersSpec,
     /// Changes while the network runs.
     pub timeline: Vec<TimelineEvent>,
     /// What a diagnosis on this network must say.
@@ -114,6 +116,61 @@ impl LinkSpec {
             self.up.clone().unwrap_or_else(|| both.clone()),
             self.down.clone().unwrap_or(both),
         )
+    }
+}
+
+/// The fake services of the network. Each runs by default, answering normally.
+#[derive(Clone, Debug, Default, Deserialize)]
+#[serde(rename_all = "kebab-case", deny_unknown_fields, default)]
+pub struct PeersSpec {
+    /// The box's DNS relay, at 192.0.2.1:53 (the device's default resolver).
+    pub box_dns: DnsPeerSpec,
+    /// The ISP's resolver, at 198.51.100.53:53.
+    pub isp_dns: DnsPeerSpec,
+    /// A public resolver on the Internet, at 203.0.113.53:53.
+    pub public_dns: DnsPeerSpec,
+    /// A web server on the Internet, at 203.0.113.80:80 (`/generate_204`, `/`, `/bytes/N`).
+    pub web: HttpPeerSpec,
+}
+
+/// A DNS peer: `enabled`, its `mode` (see [`crate::peers::dns::Mode`]) and its `zone`.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(rename_all = "kebab-case", deny_unknown_fields, default)]
+pub struct DnsPeerSpec {
+    /// Whether it runs at all (not running: its port is closed).
+    pub enabled: bool,
+    /// How it answers.
+    pub mode: crate::peers::dns::Mode,
+    /// The names it knows. Default: `example.com` and `www.example.com` at the web server.
+    pub zone: Option<crate::peers::dns::Zone>,
+}
+
+impl Default for DnsPeerSpec {
+    fn default() -> Self {
+        Self {
+            enabled: true,
+            mode: crate::peers::dns::Mode::default(),
+            zone: None,
+        }
+    }
+}
+
+/// An HTTP peer: `enabled` and its `mode` (see [`crate::peers::http::Mode`]).
+#[derive(Clone, Debug, Deserialize)]
+#[serde(rename_all = "kebab-case", deny_unknown_fields, default)]
+pub struct HttpPeerSpec {
+    /// Whether it runs at all.
+    pub enabled: bool,
+    /// How it answers.
+    pub mode: crate::peers::http::Mode,
+}
+
+impl Default for HttpPeerSpec {
+    fn default() -> Self {
+        Self {
+            enabled: true,
+            mode: crate::peers::http::Mode::default(),
+        }
     }
 }
 
@@ -213,6 +270,15 @@ mod tests {
         assert_eq!(up.loss_percent, 3.0);
         assert_eq!(down.delay_ms, 5.0);
         assert!(s.timeline[0].set.both.as_ref().is_some_and(|i| i.outage));
+    }
+
+    #[test]
+    fn peers_default_to_running_and_take_modes() {
+        let s: Scenario =
+            toml::from_str("[peers.box-dns]\nmode = \"drop\"\n[peers.web]\nmode = { error = 503 }\n").expect("parses");
+        assert!(s.peers.isp_dns.enabled);
+        assert_eq!(s.peers.box_dns.mode, crate::peers::dns::Mode::Drop);
+        assert!(toml::from_str::<Scenario>("[peers.dns]\nmode = \"drop\"\n").is_err());
     }
 
     #[test]

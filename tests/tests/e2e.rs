@@ -7,3 +7,4 @@ mod support;
 mod diagnose;
 mod netsim;
 mod peers;
+mod scenarios;

@@ -1,0 +1,102 @@
+//! The scenario matrix: every file under `tests/scenarios/` is played — its network built, the
+//! real `sonde diagnose` run on its customer device — and the diagnosis checked against the
+//! scenario's `[expect]`. Each scenario is played several times (`SONDE_SCENARIO_RUNS`,
+//! default 3) and must give the same verdict every time: a flaky scenario fails.
+
+use std::path::{Path, PathBuf};
+
+use sonde_netsim::network::Network;
+use sonde_netsim::require_netsim;
+use sonde_netsim::scenario::Scenario;
+
+use crate::support::sonde;
+
+fn scenarios_dir() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("scenarios")
+}
+
+fn runs() -> usize {
+    std::env::var("SONDE_SCENARIO_RUNS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(3)
+}
+
+/// Plays one scenario `runs()` times and checks each diagnosis.
+fn play(name: &str) {
+    if !require_netsim(&format!("scenario {name}")) {
+        return;
+    }
+    let path = scenarios_dir().join(format!("{name}.toml"));
+    let scenario = Scenario::load(&path).unwrap_or_else(|e| panic!("{e:#}"));
+    let expect = scenario.expect.clone().unwrap_or_else(|| panic!("{name}: no [expect]"));
+    for run in 1..=runs() {
+        let network = Network::up(&scenario).unwrap_or_else(|e| panic!("{name}: {e:#}"));
+        let outcome = sonde(&network.device, &["diagnose", "--json", "--lang", "en"]);
+        let report = outcome.report();
+        let top = report.findings.first().filter(|f| f.root_cause);
+        let top_code = top.map_or_else(|| "HEALTHY".to_owned(), |f| f.code.to_string());
+        let codes: Vec<String> = report.findings.iter().map(|f| f.code.to_string()).collect();
+        let context = format!("{name} run {run}: findings {codes:?}\n{}", outcome.stdout);
+        assert_eq!(top_code, expect.top, "{context}");
+        if let Some(segment) = &expect.segment {
+            assert_eq!(top.map(|f| f.segment.as_str()), Some(segment.as_str()), "{context}");
+        }
+        for absent in &expect.absent {
+            assert!(!codes.contains(absent), "{absent} must not appear: {context}");
+        }
+        if expect.top == "HEALTHY" {
+            assert_eq!(outcome.code, 0, "{context}");
+            assert!(
+                report.findings.iter().all(|f| f.severity.as_str() == "info"),
+                "a healthy network raises no alarm: {context}"
+            );
+        } else {
+            assert_eq!(outcome.code, 1, "{context}");
+        }
+        drop(network);
+    }
+}
+
+macro_rules! scenarios {
+    ($($name:ident => $file:literal,)*) => {
+        $( #[test] fn $name() { play($file); } )*
+
+        /// Every scenario file is in the matrix, and every matrix entry has a file.
+        #[test]
+        fn every_scenario_file_is_played() {
+            let mut listed: Vec<&str> = vec![$($file),*];
+            listed.sort_unstable();
+            let mut files: Vec<String> = std::fs::read_dir(scenarios_dir())
+                .expect("tests/scenarios")
+                .flatten()
+                .filter_map(|e| e.file_name().to_str()?.strip_suffix(".toml").map(str::to_owned))
+                .collect();
+            files.sort();
+            assert_eq!(files, listed);
+            for file in &files {
+                let scenario = Scenario::load(&scenarios_dir().join(format!("{file}.toml")))
+                    .unwrap_or_else(|e| panic!("{e:#}"));
+                assert!(scenario.expect.is_some(), "{file} has no [expect]");
+                assert!(!scenario.description.is_empty(), "{file} has no description");
+            }
+        }
+    };
+}
+
+scenarios! {
+    healthy => "healthy",
+    healthy_long_access => "healthy-long-access",
+    link_down => "link-down",
+    no_default_route => "no-default-route",
+    box_dead => "box-dead",
+    box_dns_drop => "box-dns-drop",
+    box_dns_servfail => "box-dns-servfail",
+    box_dns_refused => "box-dns-refused",
+    box_dns_off => "box-dns-off",
+    isp_dns_down => "isp-dns-down",
+    isp_dns_down_public_works => "isp-dns-down-public-works",
+    dns_slow => "dns-slow",
+    home_loss => "home-loss",
+    home_latency => "home-latency",
+}
