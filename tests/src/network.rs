@@ -60,12 +60,37 @@ pub enum Node {
     Internet,
 }
 
+impl Node {
+    /// The node named `name` in scenario files.
+    pub fn parse(name: &str) -> Option<Self> {
+        match name {
+            "device" => Some(Node::Device),
+            "box" => Some(Node::Box),
+            "isp" => Some(Node::Isp),
+            "internet" => Some(Node::Internet),
+            _ => None,
+        }
+    }
+}
+
+/// A program run by the scenario; killed with the network.
+#[derive(Debug)]
+struct Process(std::process::Child);
+
+impl Drop for Process {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
 /// A running network. Dropping it stops the timeline and the links, and removes every
 /// namespace (and with them every TUN and address).
 #[derive(Debug)]
 pub struct Network {
     // Fields drop in order: the timeline first, then the peers, the links, the namespaces.
     _timeline: Option<Timeline>,
+    processes: Vec<Process>,
     dns: BTreeMap<&'static str, dns::Handle>,
     web: Option<http::Handle>,
     links: Arc<BTreeMap<&'static str, EmulatedLink>>,
@@ -244,18 +269,32 @@ impl Network {
             None
         };
 
-        let links = Arc::new(links);
-        let timeline = start_timeline(scenario, links.clone());
-        Ok(Self {
-            _timeline: timeline,
+        let mut network = Self {
+            _timeline: None,
+            processes: Vec::new(),
             dns: dns_peers,
             web,
-            links,
+            links: Arc::new(links),
             device,
             r#box,
             isp,
             internet,
-        })
+        };
+        for spec in &peers.process {
+            let ns = network.node(Node::parse(&spec.node).with_context(|| format!("node `{}`", spec.node))?);
+            if let Some(address) = spec.address {
+                ns.ip(&["addr", "add", &address.to_string(), "dev", "lo"])?;
+            }
+            let (program, args) = spec.command.split_first().context("peers.process: empty command")?;
+            let child = ns
+                .command(program)
+                .args(args)
+                .spawn()
+                .with_context(|| format!("start `{program}`"))?;
+            network.processes.push(Process(child));
+        }
+        network._timeline = start_timeline(scenario, network.links.clone());
+        Ok(network)
     }
 
     /// The namespace of a node.

@@ -131,6 +131,29 @@ pub struct PeersSpec {
     pub public_dns: DnsPeerSpec,
     /// A web server on the Internet, at 203.0.113.80:80 (`/generate_204`, `/`, `/bytes/N`).
     pub web: HttpPeerSpec,
+    /// Programs to run in a node for the network's lifetime: the hook that starts
+    /// `sonde-backend` (measurement server, helpdesk) or any real server a test needs.
+    pub process: Vec<ProcessSpec>,
+}
+
+/// A program run inside a node's namespace while the network is up, killed when it goes down.
+///
+/// ```toml
+/// [[peers.process]]
+/// node = "internet"
+/// address = "203.0.113.90"
+/// command = ["sonde-backend", "--listen", "203.0.113.90:8791"]
+/// ```
+#[derive(Clone, Debug, Deserialize)]
+#[serde(rename_all = "kebab-case", deny_unknown_fields)]
+pub struct ProcessSpec {
+    /// Where: `device`, `box`, `isp` or `internet`.
+    pub node: String,
+    /// An address to add on the node's loopback first (for the program to listen on).
+    #[serde(default)]
+    pub address: Option<IpAddr>,
+    /// The program and its arguments.
+    pub command: Vec<String>,
 }
 
 /// A DNS peer: `enabled`, its `mode` (see [`crate::peers::dns::Mode`]) and its `zone`.
@@ -221,6 +244,9 @@ pub struct Expect {
     pub absent: Vec<String>,
 }
 
+/// The node names a scenario may use.
+pub const NODES: [&str; 4] = ["device", "box", "isp", "internet"];
+
 /// The link names a scenario may use.
 pub const LINKS: [&str; 3] = ["lan", "access", "core"];
 
@@ -239,8 +265,16 @@ impl Scenario {
         Ok(scenario)
     }
 
-    /// Checks what TOML's types cannot: link names, timeline order.
+    /// Checks what TOML's types cannot: link and node names, timeline order.
     pub fn validate(&self) -> anyhow::Result<()> {
+        for process in &self.peers.process {
+            anyhow::ensure!(
+                NODES.contains(&process.node.as_str()),
+                "peers.process: unknown node `{}` (expected one of {NODES:?})",
+                process.node
+            );
+            anyhow::ensure!(!process.command.is_empty(), "peers.process: empty command");
+        }
         for event in &self.timeline {
             anyhow::ensure!(
                 LINKS.contains(&event.link.as_str()),

@@ -301,3 +301,34 @@ fn namespaces(prefix: &str) -> Vec<String> {
         })
         .unwrap_or_default()
 }
+
+#[test]
+fn a_process_hook_runs_the_backend_inside_the_network() {
+    if !require_netsim("a_process_hook_runs_the_backend_inside_the_network") {
+        return;
+    }
+    let backend = crate::support::bin("sonde-backend");
+    let net = network(&format!(
+        "[network]\nnat = true\n[[peers.process]]\nnode = \"internet\"\naddress = \"203.0.113.90\"\ncommand = [\"{}\", \"--listen\", \"203.0.113.90:8791\"]\n",
+        backend.display()
+    ));
+    let addr: std::net::SocketAddr = "203.0.113.90:8791".parse().expect("addr");
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let answer = net
+            .device
+            .run_inside(move || crate::support::http(addr, "GET", "/v1/health", None))
+            .expect("thread");
+        match answer {
+            Ok((200, body)) => {
+                assert!(body.contains("\"ok\""), "{body}");
+                break;
+            }
+            other => assert!(
+                Instant::now() < deadline,
+                "the backend did not answer through the network: {other:?}"
+            ),
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}

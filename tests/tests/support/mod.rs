@@ -22,7 +22,16 @@ pub fn bin(name: &str) -> PathBuf {
     BUILT.get_or_init(|| {
         let release = dir.file_name().is_some_and(|n| n == "release");
         let mut cmd = Command::new(env!("CARGO"));
-        cmd.args(["build", "--bins", "-p", "sonde-agent", "-p", "sonde-dashboard"]);
+        cmd.args([
+            "build",
+            "--bins",
+            "-p",
+            "sonde-agent",
+            "-p",
+            "sonde-dashboard",
+            "-p",
+            "sonde-backend",
+        ]);
         if release {
             cmd.arg("--release");
         }
