@@ -37,7 +37,7 @@ down loss
 
 echo "== rate: 20 Mbit/s up, 64 kB queue; iperf3 TCP 10 s (first second omitted)"
 up $'[links.access.up]\nrate-mbps = 20\nqueue-kb = 64' rate
-ip netns exec "$P-2-isp" iperf3 -s -1 -D -B 198.51.100.1; sleep 0.3
+ip netns exec "$P-2-isp" iperf3 -s -1 -D --idle-timeout 30 -B 198.51.100.1; sleep 0.3
 g=$(ip netns exec "$P-0-device" iperf3 -c 198.51.100.1 -t 10 -O 1 -J | python3 -c 'import json,sys; print(json.load(sys.stdin)["end"]["sum_received"]["bits_per_second"]/1e6)')
 awk -v g="$g" 'BEGIN{t=20*1448/1500; printf "iperf3 goodput %.3f Mbit/s; truth 20 x 1448/1500 = %.3f; ratio %.4f\n", g, t, g/t}'
 down rate
@@ -45,7 +45,7 @@ down rate
 echo "== bufferbloat: 20 Mbit/s, 256 kB queue; ping idle, then under an iperf3 load (4 cubic streams)"
 up $'[links.access.up]\nrate-mbps = 20\nqueue-kb = 256' bloat
 idle=$(ip netns exec "$P-0-device" ping -n -c 20 -i 0.05 198.51.100.1 | rtts | median)
-ip netns exec "$P-2-isp" iperf3 -s -1 -D -B 198.51.100.1; sleep 0.3
+ip netns exec "$P-2-isp" iperf3 -s -1 -D --idle-timeout 30 -B 198.51.100.1; sleep 0.3
 ip netns exec "$P-0-device" iperf3 -c 198.51.100.1 -t 8 -P 4 -C cubic >/dev/null &
 LOAD_PID=$!
 sleep 2
@@ -67,7 +67,7 @@ awk -v v="$veth" -v t="$tun" 'BEGIN{printf "veth RTT %.3f ms, emulated link RTT 
 echo "== unimpaired throughput with the emulator's CPU use (iperf3, one TCP stream, 10 s)"
 for hops in 1 3; do
   if [ $hops = 1 ]; then server_ns="$P-1-box"; server=192.0.2.1; else server_ns="$P-3-internet"; server=203.0.113.80; fi
-  ip netns exec "$server_ns" iperf3 -s -1 -D -B $server; sleep 0.3
+  ip netns exec "$server_ns" iperf3 -s -1 -D --idle-timeout 30 -B $server; sleep 0.3
   t0=$(cpu_ticks $UP_PID); s0=$(date +%s.%N)
   g=$(ip netns exec "$P-0-device" iperf3 -c $server -t 10 -J | python3 -c 'import json,sys; e=json.load(sys.stdin)["end"]; print(e["sum_received"]["bits_per_second"]/1e6, e["sum_sent"]["retransmits"])')
   t1=$(cpu_ticks $UP_PID); s1=$(date +%s.%N)

@@ -47,7 +47,7 @@ fn median(values: &mut [f64]) -> f64 {
 fn iperf_server(ns: &Netns, addr: &str) {
     let status = ns
         .command("iperf3")
-        .args(["-s", "-1", "-D", "-B", addr])
+        .args(["-s", "-1", "-D", "--idle-timeout", "30", "-B", addr])
         .status()
         .expect("run iperf3 (Debian package iperf3)");
     assert!(status.success());
