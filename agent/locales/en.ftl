@@ -85,3 +85,25 @@ ui-evidence = Technical details
 ui-checks = Checks
 ui-operator-acts = Your operator must act.
 ui-run-state = Test state: { $state }
+
+## Internet findings
+
+INTERNET_UNREACHABLE = Your box works, but its Internet connection is down.
+    .detail = None of the { $anchors } measurement points on the Internet answers, while the box does.
+    .customer = Restart your box and wait two minutes. If the Internet does not come back, we take over: a report is opened with your operator.
+    .technician = Outage beyond the box: check the access line's sync, the box's WAN PPP/DHCP session and the backhaul.
+
+ACCESS_PACKET_LOSS = Your Internet connection is losing data: pages and calls may cut out.
+    .detail = { $loss } % loss towards the Internet (threshold { $threshold } %), while the home network loses none.
+    .customer = Restart your box. If the problem continues, we take over: a report is opened with your operator.
+    .technician = Loss beyond the box: check the access line (errors, attenuation) and the operator's network; the path check localises the segment.
+
+INTERNET_HIGH_LATENCY = The Internet responds slowly from your box.
+    .detail = Median round trip { $rtt } ms and jitter { $jitter } ms to the Internet, while the box answers fast.
+    .customer = Check that no device is downloading a lot right now, then run the test again. If it stays slow, contact your operator.
+    .technician = Latency beyond the box: access line congestion (queueing) or the operator's routing.
+
+IPV6_BROKEN = Some sites may be slow to open: your box's IPv6 connection does not work.
+    .detail = Your device has an IPv6 address and route, but no IPv6 measurement point answers, while IPv4 works.
+    .customer = Restart your box. If the problem continues, we take over: a report is opened with your operator.
+    .technician = IPv6 broken, IPv4 fine: check the box's prefix delegation and IPv6 route; browsers wait for IPv6 before falling back to IPv4.

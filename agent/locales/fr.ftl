@@ -85,3 +85,25 @@ ui-evidence = Détails techniques
 ui-checks = Vérifications
 ui-operator-acts = Votre opérateur doit intervenir.
 ui-run-state = État du test : { $state }
+
+## Constats Internet
+
+INTERNET_UNREACHABLE = Votre box fonctionne, mais la connexion à Internet est coupée.
+    .detail = Aucun des { $anchors } points de mesure sur Internet ne répond, alors que la box répond.
+    .customer = Redémarrez votre box et attendez deux minutes. Si Internet ne revient pas, nous prenons le relais : un signalement est ouvert auprès de votre opérateur.
+    .technician = Coupure au-delà de la box : vérifier la synchronisation de la ligne d'accès, la session PPP/DHCP WAN de la box et le réseau de collecte.
+
+ACCESS_PACKET_LOSS = Votre connexion Internet perd des données : les pages et les appels peuvent se couper.
+    .detail = { $loss } % de pertes vers Internet (seuil { $threshold } %), alors que le réseau de la maison n'en perd pas.
+    .customer = Redémarrez votre box. Si le problème continue, nous prenons le relais : un signalement est ouvert auprès de votre opérateur.
+    .technician = Pertes au-delà de la box : vérifier la ligne d'accès (erreurs, atténuation) et le réseau de l'opérateur ; le test de chemin localise le tronçon.
+
+INTERNET_HIGH_LATENCY = Internet répond lentement depuis votre box.
+    .detail = Temps de réponse médian { $rtt } ms et gigue { $jitter } ms vers Internet, alors que la box répond vite.
+    .customer = Vérifiez qu'aucun appareil ne télécharge beaucoup en ce moment, puis relancez le test. Si la lenteur continue, contactez votre opérateur.
+    .technician = Latence au-delà de la box : congestion de la ligne d'accès (file d'attente) ou routage de l'opérateur.
+
+IPV6_BROKEN = Certains sites peuvent être lents à s'ouvrir : la connexion IPv6 de votre box ne fonctionne pas.
+    .detail = Votre appareil a une adresse et une route IPv6, mais aucun point de mesure IPv6 ne répond, alors qu'IPv4 fonctionne.
+    .customer = Redémarrez votre box. Si le problème continue, nous prenons le relais : un signalement est ouvert auprès de votre opérateur.
+    .technician = IPv6 cassé, IPv4 fonctionnel : vérifier la délégation de préfixe et la route IPv6 de la box ; les navigateurs attendent IPv6 avant de se rabattre sur IPv4.

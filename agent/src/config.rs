@@ -7,6 +7,8 @@ use std::time::Duration;
 
 use serde::Deserialize;
 
+use crate::checks::latency::{LatencyOptions, LatencyThresholds};
+
 /// Default values of every setting.
 pub mod defaults {
     use std::time::Duration;
@@ -70,6 +72,8 @@ pub struct Config {
     pub gateway: GatewayOptions,
     /// How resolvers are probed.
     pub dns: DnsOptions,
+    /// How Internet anchors are probed.
+    pub latency: LatencyOptions,
     /// The thresholds results are judged against.
     pub profile: Profile,
 }
@@ -117,6 +121,8 @@ pub struct Profile {
     pub gateway: GatewayThresholds,
     /// DNS thresholds.
     pub dns: DnsThresholds,
+    /// Internet latency thresholds.
+    pub latency: LatencyThresholds,
 }
 
 impl Default for Profile {
@@ -126,6 +132,7 @@ impl Default for Profile {
             version: 1,
             gateway: GatewayThresholds::default(),
             dns: DnsThresholds::default(),
+            latency: LatencyThresholds::default(),
         }
     }
 }
@@ -191,6 +198,8 @@ pub struct RawConfig {
     pub gateway: RawGateway,
     /// `[dns]`.
     pub dns: RawDns,
+    /// `[latency]`.
+    pub latency: RawLatency,
     /// `[line]`: the subscribed line (used by later checks).
     pub line: RawLine,
     /// `[throughput]`.
@@ -227,6 +236,22 @@ pub struct RawDns {
     pub timeout_ms: Option<u64>,
 }
 
+/// `[latency]` as written.
+#[derive(Clone, Debug, Default, Deserialize)]
+#[serde(rename_all = "kebab-case", deny_unknown_fields, default)]
+pub struct RawLatency {
+    /// Internet anchors (IPv4 and IPv6 addresses).
+    pub anchors: Option<Vec<IpAddr>>,
+    /// TCP port of the connect probes.
+    pub tcp_port: Option<u16>,
+    /// Probes per anchor.
+    pub probes: Option<u32>,
+    /// Interval between probes, in ms.
+    pub interval_ms: Option<u64>,
+    /// Answer timeout, in ms.
+    pub timeout_ms: Option<u64>,
+}
+
 /// `[line]` as written.
 #[derive(Clone, Debug, Default, Deserialize)]
 #[serde(rename_all = "kebab-case", deny_unknown_fields, default)]
@@ -255,7 +280,31 @@ pub struct RawTickets {
     pub helpdesk: Option<String>,
 }
 
+/// Environment variable naming the configuration file (below `--config`, above the default
+/// path).
+pub const CONFIG_ENV: &str = "SONDE_CONFIG";
+/// The configuration file read when neither `--config` nor `SONDE_CONFIG` names one, if it
+/// exists.
+pub const DEFAULT_CONFIG_PATH: &str = "/etc/sonde/sonded.toml";
+
 impl Config {
+    /// The configuration in force: the file named on the command line, else by `SONDE_CONFIG`,
+    /// else `/etc/sonde/sonded.toml` when it exists, else the defaults.
+    pub fn discover(cli: Option<&Path>) -> Result<Self, ConfigError> {
+        if let Some(path) = cli {
+            return Self::load(path);
+        }
+        if let Some(path) = std::env::var_os(CONFIG_ENV).filter(|p| !p.is_empty()) {
+            return Self::load(Path::new(&path));
+        }
+        let default = Path::new(DEFAULT_CONFIG_PATH);
+        if default.exists() {
+            Self::load(default)
+        } else {
+            Ok(Self::default())
+        }
+    }
+
     /// Reads and validates a configuration file.
     pub fn load(path: &Path) -> Result<Self, ConfigError> {
         let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
@@ -323,11 +372,37 @@ impl Config {
             queries: in_range("dns.queries", raw.dns.queries.unwrap_or(defaults::DNS_QUERIES), 1, 100)?,
             timeout: millis("dns.timeout-ms", raw.dns.timeout_ms, defaults::DNS_TIMEOUT, 10, 30_000)?,
         };
+        let latency_defaults = LatencyOptions::default();
+        let latency = LatencyOptions {
+            anchors: raw.latency.anchors.unwrap_or(latency_defaults.anchors),
+            tcp_port: raw.latency.tcp_port.unwrap_or(latency_defaults.tcp_port),
+            probes: in_range(
+                "latency.probes",
+                raw.latency.probes.unwrap_or(latency_defaults.probes),
+                1,
+                1000,
+            )?,
+            interval: millis(
+                "latency.interval-ms",
+                raw.latency.interval_ms,
+                latency_defaults.interval,
+                10,
+                10_000,
+            )?,
+            timeout: millis(
+                "latency.timeout-ms",
+                raw.latency.timeout_ms,
+                latency_defaults.timeout,
+                10,
+                10_000,
+            )?,
+        };
         Ok(Self {
             listen,
             database: raw.database,
             gateway,
             dns,
+            latency,
             profile: Profile::default(),
         })
     }

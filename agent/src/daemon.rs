@@ -19,7 +19,8 @@ use crate::store::Store;
 #[derive(Debug, Parser)]
 #[command(name = "sonded", version)]
 pub struct Args {
-    /// Configuration file (TOML). Default: built-in defaults.
+    /// Configuration file (TOML). Default: $SONDE_CONFIG, else /etc/sonde/sonded.toml if it
+    /// exists, else built-in defaults.
     #[arg(long, value_name = "FILE")]
     pub config: Option<PathBuf>,
     /// Address to listen on (overrides the configuration). Default: 127.0.0.1:8790.
@@ -70,10 +71,7 @@ pub fn main() -> ExitCode {
 }
 
 fn load_config(args: &Args) -> anyhow::Result<Config> {
-    let mut config = match &args.config {
-        Some(path) => Config::load(path)?,
-        None => Config::default(),
-    };
+    let mut config = Config::discover(args.config.as_deref())?;
     if let Some(listen) = args.listen {
         config.listen = listen;
     }

@@ -35,8 +35,27 @@ pub fn diagnose(results: &[CheckResult], profile: &Profile, lang: Lang) -> Diagn
         findings.push(finding);
     }
 
-    if let Some(dns) = dns.filter(|_| !link_broken && !gateway_unreachable) {
-        findings.extend(diagnose_dns(dns, gateway, gateway_answers, lang));
+    let internet = find(results, CheckId::InternetLatency).filter(|_| !link_broken && !gateway_unreachable);
+    let internet_findings = internet
+        .map(|i| diagnose_internet(i, link, gateway, lang))
+        .unwrap_or_default();
+    let internet_down = internet_findings
+        .iter()
+        .any(|f| f.code == FindingCode::InternetUnreachable);
+
+    let dns_finding = dns
+        .filter(|_| !link_broken && !gateway_unreachable)
+        .and_then(|d| diagnose_dns(d, gateway, gateway_answers, lang));
+    match dns_finding {
+        // Without Internet, a resolver beyond the box cannot answer: that is a consequence.
+        // The box's own relay not answering at all is the nearest failure the device can see,
+        // so it stays first.
+        Some(f) if internet_down && f.segment != Segment::Box => findings.extend(internet_findings),
+        Some(f) => {
+            findings.push(f);
+            findings.extend(internet_findings);
+        }
+        None => findings.extend(internet_findings),
     }
 
     if !link_broken {
@@ -254,6 +273,123 @@ fn diagnose_dns(
     }
 }
 
+fn diagnose_internet(
+    internet: &CheckResult,
+    link: Option<&CheckResult>,
+    gateway: Option<&CheckResult>,
+    lang: Lang,
+) -> Vec<Finding> {
+    let mut findings = Vec::new();
+    let anchors = internet.number("anchors").unwrap_or(0.0);
+    let answering = internet.number("anchors_answering").unwrap_or(0.0);
+    let gateway_clean = gateway.is_some_and(|g| g.status == CheckStatus::Pass);
+    if internet.status == CheckStatus::Fail && anchors > 0.0 && answering == 0.0 {
+        let confidence = if gateway_clean {
+            Confidence::High
+        } else {
+            Confidence::Medium
+        };
+        let args: Args<'_> = &[("anchors", anchors.into())];
+        let evidence = evidence(internet, &["anchors", "anchors_answering", "loss_percent"]);
+        findings.push(finding(
+            FindingCode::InternetUnreachable,
+            Severity::Critical,
+            Segment::AccessLine,
+            Actor::Operator,
+            confidence,
+            evidence,
+            args,
+            lang,
+        ));
+        return findings;
+    }
+    // Loss or delay already seen on the home network explains what is seen beyond it.
+    let home_degraded = gateway.is_some_and(|g| matches!(g.status, CheckStatus::Warn | CheckStatus::Fail));
+    let judged = |name: &str| {
+        internet
+            .metric(name)
+            .and_then(|m| m.status)
+            .unwrap_or(CheckStatus::Pass)
+    };
+    let loss_status = judged("loss_percent");
+    if !home_degraded && matches!(loss_status, CheckStatus::Warn | CheckStatus::Fail) {
+        let loss = internet.metric("loss_percent");
+        let args: Args<'_> = &[
+            (
+                "loss",
+                round1(loss.and_then(|m| m.value.as_f64()).unwrap_or(0.0)).into(),
+            ),
+            (
+                "threshold",
+                loss.and_then(|m| m.threshold)
+                    .and_then(|t| t.warn)
+                    .unwrap_or(0.0)
+                    .into(),
+            ),
+        ];
+        let evidence = evidence(
+            internet,
+            &["loss_percent", "longest_outage_probes", "anchors_answering"],
+        );
+        findings.push(finding(
+            FindingCode::AccessPacketLoss,
+            severity_of(loss_status),
+            Segment::AccessLine,
+            Actor::Operator,
+            Confidence::Medium,
+            evidence,
+            args,
+            lang,
+        ));
+    } else if !home_degraded {
+        let delay = super_worst(judged("rtt_median_ms"), judged("jitter_ms"));
+        if matches!(delay, CheckStatus::Warn | CheckStatus::Fail) {
+            let args: Args<'_> = &[
+                ("rtt", round1(internet.number("rtt_median_ms").unwrap_or(0.0)).into()),
+                ("jitter", round1(internet.number("jitter_ms").unwrap_or(0.0)).into()),
+            ];
+            let evidence = evidence(internet, &["rtt_median_ms", "jitter_ms", "rtt_p95_ms"]);
+            findings.push(finding(
+                FindingCode::InternetHighLatency,
+                severity_of(delay),
+                Segment::AccessLine,
+                Actor::Operator,
+                Confidence::Medium,
+                evidence,
+                args,
+                lang,
+            ));
+        }
+    }
+    let has_v6 = link.is_some_and(|l| {
+        l.metric("ipv6_global_address").and_then(|m| m.value.as_bool()) == Some(true)
+            && l.metric("default_route_v6").and_then(|m| m.value.as_bool()) == Some(true)
+    });
+    let flag = |name: &str| internet.metric(name).and_then(|m| m.value.as_bool());
+    if has_v6
+        && internet.number("ipv6_anchors").unwrap_or(0.0) > 0.0
+        && flag("ipv4_reachable") == Some(true)
+        && flag("ipv6_reachable") == Some(false)
+    {
+        let evidence = evidence(internet, &["ipv4_reachable", "ipv6_reachable", "ipv6_anchors"]);
+        findings.push(finding(
+            FindingCode::Ipv6Broken,
+            Severity::Warning,
+            Segment::OperatorNetwork,
+            Actor::Operator,
+            Confidence::Medium,
+            evidence,
+            &[],
+            lang,
+        ));
+    }
+    findings
+}
+
+fn super_worst(a: CheckStatus, b: CheckStatus) -> CheckStatus {
+    crate::checks::worst([a, b])
+}
+
 fn could_not_run(result: &CheckResult, lang: Lang) -> Finding {
     let reason = result.reason.clone().unwrap_or_default();
     let check = texts(lang).message(&format!("check-{}", result.id), &[]);
@@ -446,6 +582,38 @@ mod tests {
         )
     }
 
+    fn internet(status: CheckStatus, answering: u64, loss: f64, v4: bool, v6: bool) -> CheckResult {
+        let t = crate::checks::latency::LatencyThresholds::default();
+        result(
+            CheckId::InternetLatency,
+            status,
+            vec![
+                Metric::new("anchors", 4u64),
+                Metric::new("anchors_answering", answering),
+                Metric::judged(
+                    "loss_percent",
+                    Some(loss),
+                    Threshold::above(t.loss_warn_percent, t.loss_fail_percent),
+                ),
+                Metric::judged(
+                    "rtt_median_ms",
+                    Some(20.0),
+                    Threshold::above(t.rtt_median_warn_ms, t.rtt_median_fail_ms),
+                ),
+                Metric::new("ipv4_reachable", v4),
+                Metric::new("ipv6_reachable", v6),
+                Metric::new("ipv6_anchors", 2u64),
+            ],
+        )
+    }
+
+    fn link_dual_stack() -> CheckResult {
+        let mut link = link_ok();
+        link.metrics.push(Metric::new("ipv6_global_address", true));
+        link.metrics.push(Metric::new("default_route_v6", true));
+        link
+    }
+
     fn error(id: CheckId, reason: &str) -> CheckResult {
         CheckResult {
             reason: Some(reason.to_owned()),
@@ -550,6 +718,78 @@ mod tests {
                 vec![link_ok(), gateway(Warn, 10, 0.0, 50.0), dns(Pass, 1, 1, "", Some(20.0))],
                 Some(FindingCode::GatewayHighLatency),
                 Some(Segment::Lan),
+                false,
+            ),
+            (
+                "internet down, dns beyond the box is its consequence",
+                vec![
+                    link_ok(),
+                    gateway(Pass, 10, 0.0, 1.0),
+                    internet(Fail, 0, 100.0, false, false),
+                    dns(Fail, 1, 0, "198.51.100.53", None),
+                ],
+                Some(FindingCode::InternetUnreachable),
+                Some(Segment::AccessLine),
+                true,
+            ),
+            (
+                "internet down, the box's own relay not answering comes first",
+                vec![
+                    link_ok(),
+                    gateway(Pass, 10, 0.0, 1.0),
+                    internet(Fail, 0, 100.0, false, false),
+                    dns(Fail, 1, 0, "192.0.2.1", None),
+                ],
+                Some(FindingCode::DnsResolverFailing),
+                Some(Segment::Box),
+                true,
+            ),
+            (
+                "loss beyond a clean home network",
+                vec![
+                    link_ok(),
+                    gateway(Pass, 10, 0.0, 1.0),
+                    internet(Fail, 4, 6.0, true, true),
+                    dns(Pass, 1, 1, "", Some(20.0)),
+                ],
+                Some(FindingCode::AccessPacketLoss),
+                Some(Segment::AccessLine),
+                true,
+            ),
+            (
+                "loss at home explains loss beyond",
+                vec![
+                    link_ok(),
+                    gateway(Fail, 7, 30.0, 2.0),
+                    internet(Fail, 4, 30.0, true, true),
+                    dns(Pass, 1, 1, "", Some(20.0)),
+                ],
+                Some(FindingCode::GatewayPacketLoss),
+                Some(Segment::Lan),
+                false,
+            ),
+            (
+                "ipv6 broken while ipv4 works",
+                vec![
+                    link_dual_stack(),
+                    gateway(Pass, 10, 0.0, 1.0),
+                    internet(Pass, 2, 0.0, true, false),
+                    dns(Pass, 1, 1, "", Some(20.0)),
+                ],
+                Some(FindingCode::Ipv6Broken),
+                Some(Segment::OperatorNetwork),
+                true,
+            ),
+            (
+                "no ipv6 on the device is not broken ipv6",
+                vec![
+                    link_ok(),
+                    gateway(Pass, 10, 0.0, 1.0),
+                    internet(Pass, 2, 0.0, true, false),
+                    dns(Pass, 1, 1, "", Some(20.0)),
+                ],
+                None,
+                None,
                 false,
             ),
             (

@@ -24,7 +24,7 @@ pub enum PlanError {
 }
 
 /// The checks this agent can run, in their natural order.
-pub const AVAILABLE: [CheckId; 3] = [CheckId::Link, CheckId::Gateway, CheckId::Dns];
+pub const AVAILABLE: [CheckId; 4] = [CheckId::Link, CheckId::Gateway, CheckId::InternetLatency, CheckId::Dns];
 
 fn available() -> String {
     AVAILABLE.iter().map(|c| c.as_str()).collect::<Vec<_>>().join(", ")
@@ -51,13 +51,13 @@ pub fn plan_for(request: &RunRequest, config: &Config) -> Result<Plan, PlanError
     };
     let timings: Vec<(Duration, Duration)> = checks.iter().map(|c| timing(*c, config)).collect();
     let total: Duration = timings.iter().map(|(estimate, _)| *estimate).sum();
-    let total_ms = total.as_millis().max(1) as f64;
+    let total_secs = total.as_secs_f64().max(1e-3);
     let steps = checks
         .iter()
         .zip(&timings)
         .map(|(check, (estimate, timeout))| PlanStep {
             check: *check,
-            weight: estimate.as_millis() as f64 / total_ms,
+            weight: estimate.as_secs_f64() / total_secs,
             estimated_ms: millis(*estimate),
             timeout_ms: millis(*timeout),
         })
@@ -109,6 +109,17 @@ fn timing(check: CheckId, config: &Config) -> (Duration, Duration) {
                 Duration::from_millis(50) * d.queries,
                 d.timeout * 2,
                 d.timeout * d.queries + Duration::from_secs(2),
+            )
+        }
+        CheckId::InternetLatency => {
+            let l = &config.latency;
+            // Anchors and both methods run concurrently; a nearby anchor answers in tens of
+            // milliseconds, an unreachable one keeps the last probe waiting its timeout.
+            let sending = l.interval * l.probes.saturating_sub(1);
+            (
+                sending + Duration::from_millis(50),
+                sending + l.timeout,
+                (sending + l.timeout) * 2 + Duration::from_secs(2),
             )
         }
         _ => (Duration::from_secs(1), Duration::from_secs(1), Duration::from_secs(10)),

@@ -170,7 +170,8 @@ async fn a_run_streams_to_completion_and_its_report_is_served() {
     assert_eq!(status, StatusCode::OK);
     let report: RunReport = serde_json::from_slice(&body).expect("report");
     assert_eq!(report.state, RunState::Completed);
-    assert_eq!(report.checks.len(), 3);
+    assert_eq!(report.checks.len(), report.plan.steps.len());
+    assert!(report.checks.len() >= 3);
     assert!(report.diagnosis.is_some_and(|d| d.healthy));
 
     // A finished run replays its whole stream.

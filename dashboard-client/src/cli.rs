@@ -42,7 +42,8 @@ pub struct DiagnoseArgs {
     /// agent in this process.
     #[arg(long, value_name = "URL")]
     pub agent: Option<String>,
-    /// Configuration file (TOML), shared with sonded.
+    /// Configuration file (TOML), shared with sonded. Default: $SONDE_CONFIG, else
+    /// /etc/sonde/sonded.toml if it exists.
     #[arg(long, value_name = "FILE")]
     pub config: Option<PathBuf>,
     /// Print JSON on stdout: the final report (`--json`), or the event stream as JSON lines
@@ -181,10 +182,7 @@ async fn diagnose(args: DiagnoseArgs) -> anyhow::Result<u8> {
         profile: None,
         options: RunOptions { lang, checks: None },
     };
-    let config = match &args.config {
-        Some(path) => Config::load(path)?,
-        None => Config::default(),
-    };
+    let config = Config::discover(args.config.as_deref())?;
     let presenter = Presenter::new(lang, std::io::stderr().is_terminal() && args.json.is_none());
     let cancel = CancellationToken::new();
     let interrupt = cancel.clone();

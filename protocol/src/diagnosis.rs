@@ -151,6 +151,14 @@ finding_codes! {
     GatewayPacketLoss = "GATEWAY_PACKET_LOSS",
     /// The gateway answers slowly or irregularly.
     GatewayHighLatency = "GATEWAY_HIGH_LATENCY",
+    /// The box answers, but no Internet anchor does.
+    InternetUnreachable = "INTERNET_UNREACHABLE",
+    /// Packets are lost beyond the box (the home network is clean).
+    AccessPacketLoss = "ACCESS_PACKET_LOSS",
+    /// Round trips to the Internet are slow or irregular beyond the box.
+    InternetHighLatency = "INTERNET_HIGH_LATENCY",
+    /// The device has IPv6, but IPv6 does not reach the Internet while IPv4 does.
+    Ipv6Broken = "IPV6_BROKEN",
     /// No DNS resolver is configured.
     DnsNoResolver = "DNS_NO_RESOLVER",
     /// DNS resolution fails while the gateway answers.

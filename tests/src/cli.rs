@@ -122,6 +122,11 @@ fn up(path: &Path) -> anyhow::Result<ExitCode> {
     std::fs::write(&state, std::process::id().to_string()).with_context(|| format!("write {}", state.display()))?;
     println!("{}: up; device namespace: {}", scenario.name, network.device.name());
     println!("run commands in it with: ip netns exec {} CMD", network.device.name());
+    println!(
+        "sonde's configuration for this network: {}={}",
+        sonde_agent_config_env(),
+        network.sonde_config().display()
+    );
     signals.wait();
     drop(network);
     let _ = std::fs::remove_file(&state);
@@ -157,6 +162,11 @@ fn down(path: &Path) -> anyhow::Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
+/// The variable naming sonde's configuration file (as `sonde_agent::config::CONFIG_ENV`).
+fn sonde_agent_config_env() -> &'static str {
+    "SONDE_CONFIG"
+}
+
 fn exec(path: &Path, command: &[String]) -> anyhow::Result<ExitCode> {
     let scenario = load(path)?;
     let network = Network::up(&scenario)?;
@@ -165,6 +175,7 @@ fn exec(path: &Path, command: &[String]) -> anyhow::Result<ExitCode> {
         .device
         .command(program)
         .args(args)
+        .env(sonde_agent_config_env(), network.sonde_config())
         .status()
         .with_context(|| format!("run `{program}` in the device namespace"))?;
     drop(network);

@@ -117,6 +117,17 @@ impl Netns {
             .map_err(|_| anyhow::anyhow!("the thread inside {} panicked", self.name))?
     }
 
+    /// Writes `file` into this namespace's state directory, `/run/sonde-netsim/ns/<name>/`
+    /// (removed with the namespace), and returns its path. Unlike `/etc/netns/<name>/`, nothing
+    /// there is bind-mounted over `/etc` by `ip netns exec`.
+    pub fn write_state(&self, file: &str, text: &str) -> anyhow::Result<PathBuf> {
+        let dir = state_dir(&self.name);
+        fs::create_dir_all(&dir).with_context(|| format!("create {}", dir.display()))?;
+        let path = dir.join(file);
+        fs::write(&path, text).with_context(|| format!("write {}", path.display()))?;
+        Ok(path)
+    }
+
     fn etc_dir(&self) -> PathBuf {
         Path::new("/etc/netns").join(&self.name)
     }
@@ -170,6 +181,11 @@ fn delete_netns(name: &str) {
         .stderr(Stdio::null())
         .status();
     let _ = fs::remove_dir_all(Path::new("/etc/netns").join(name));
+    let _ = fs::remove_dir_all(state_dir(name));
+}
+
+fn state_dir(name: &str) -> PathBuf {
+    Path::new("/run/sonde-netsim/ns").join(name)
 }
 
 /// Removes the namespaces of netsim processes that died without cleaning up (`kill -9`).

@@ -94,6 +94,7 @@ pub struct Network {
     dns: BTreeMap<&'static str, dns::Handle>,
     web: Option<http::Handle>,
     links: Arc<BTreeMap<&'static str, EmulatedLink>>,
+    sonde_config: std::path::PathBuf,
     /// The customer's device.
     pub device: Netns,
     /// The home box.
@@ -222,7 +223,9 @@ impl Network {
         internet.ip(&["route", "add", "198.51.100.0/24", "via", "203.0.113.1"])?;
         internet.ip(&["route", "add", "192.0.2.0/24", "via", "203.0.113.1"])?;
         if v6 {
-            r#box.ip(&["-6", "route", "add", "default", "via", "2001:db8:2::1"])?;
+            if scenario.network.ipv6_upstream {
+                r#box.ip(&["-6", "route", "add", "default", "via", "2001:db8:2::1"])?;
+            }
             isp.ip(&["-6", "route", "add", "default", "via", "2001:db8:3::2"])?;
             isp.ip(&["-6", "route", "add", "2001:db8:1::/64", "via", "2001:db8:2::2"])?;
             internet.ip(&["-6", "route", "add", "2001:db8:1::/64", "via", "2001:db8:3::1"])?;
@@ -244,6 +247,13 @@ impl Network {
             .unwrap_or_else(|| vec![parse(addr::BOX_LAN)]);
         let resolv: String = resolvers.iter().map(|r| format!("nameserver {r}\n")).collect();
         device.set_resolv_conf(&resolv)?;
+        // sonde run on the device (`sonde-netsim exec`, the scenario matrix) measures against
+        // this network's own services, never the real Internet's.
+        let v6_anchor = if v6 { ", \"2001:db8:3::53\"" } else { "" };
+        let sonde_config = device.write_state(
+            "sonde.toml",
+            &format!("[latency]\nanchors = [\"203.0.113.53\", \"203.0.113.80\"{v6_anchor}]\n"),
+        )?;
         if scenario.device.link_down {
             device.ip(&["link", "set", "eth0", "down"])?;
         }
@@ -275,6 +285,7 @@ impl Network {
             dns: dns_peers,
             web,
             links: Arc::new(links),
+            sonde_config,
             device,
             r#box,
             isp,
@@ -305,6 +316,12 @@ impl Network {
             Node::Isp => &self.isp,
             Node::Internet => &self.internet,
         }
+    }
+
+    /// The sonde configuration for the device (`SONDE_CONFIG`): Internet anchors in this
+    /// network.
+    pub fn sonde_config(&self) -> &std::path::Path {
+        &self.sonde_config
     }
 
     /// A running DNS peer: `box-dns`, `isp-dns` or `public-dns`.

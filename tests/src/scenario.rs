@@ -63,11 +63,18 @@ pub struct NetworkSpec {
     pub nat: bool,
     /// Give every node IPv6 addresses and routes too.
     pub ipv6: bool,
+    /// The box routes IPv6 upstream. `false`: the LAN has IPv6 but the box's IPv6 uplink is
+    /// down ("IPv6 broken, IPv4 fine").
+    pub ipv6_upstream: bool,
 }
 
 impl Default for NetworkSpec {
     fn default() -> Self {
-        Self { nat: false, ipv6: true }
+        Self {
+            nat: false,
+            ipv6: true,
+            ipv6_upstream: true,
+        }
     }
 }
 

@@ -77,6 +77,7 @@ fn no_link_with_nothing_but_loopback() {
     alone
         .set_resolv_conf(&format!("nameserver {GATEWAY}\n"))
         .expect("resolv.conf");
+    crate::support::anchors_nowhere(&alone);
     let outcome = sonde(&alone, JSON);
     assert_problem(&outcome, "NO_LINK");
 }
@@ -90,6 +91,7 @@ fn human_output_is_french_by_default() {
     alone
         .set_resolv_conf(&format!("nameserver {GATEWAY}\n"))
         .expect("resolv.conf");
+    crate::support::anchors_nowhere(&alone);
     let outcome = sonde(&alone, &["diagnose"]);
     assert_eq!(outcome.code, 1, "{}", outcome.stderr);
     assert!(

@@ -99,4 +99,8 @@ scenarios! {
     dns_slow => "dns-slow",
     home_loss => "home-loss",
     home_latency => "home-latency",
+    access_outage => "access-outage",
+    access_loss => "access-loss",
+    internet_slow => "internet-slow",
+    ipv6_broken => "ipv6-broken",
 }

@@ -10,6 +10,7 @@
 
 pub mod dns;
 pub mod gateway;
+pub mod latency;
 pub mod link;
 
 use std::future::Future;
@@ -182,6 +183,18 @@ impl SystemChecks {
         }
     }
 
+    async fn run_latency(&self, progress: &dyn ProgressSink) -> CheckResult {
+        let started = Instant::now();
+        match latency::measure_latency(&self.config.latency, progress).await {
+            Ok(samples) => latency::evaluate_latency(&samples, &self.config.profile.latency).into_result(
+                CheckId::InternetLatency,
+                &samples,
+                started,
+            ),
+            Err(e) => unmeasured(CheckId::InternetLatency, CheckStatus::Error, e.to_string(), started),
+        }
+    }
+
     async fn run_dns(&self, progress: &dyn ProgressSink) -> CheckResult {
         let started = Instant::now();
         match dns::measure_dns(&self.config.dns, progress).await {
@@ -200,6 +213,7 @@ impl Checks for SystemChecks {
                 CheckId::Link => self.run_link().await,
                 CheckId::Gateway => self.run_gateway(progress).await,
                 CheckId::Dns => self.run_dns(progress).await,
+                CheckId::InternetLatency => self.run_latency(progress).await,
                 other => unmeasured(
                     other,
                     CheckStatus::Skipped,

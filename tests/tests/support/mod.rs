@@ -70,8 +70,20 @@ impl Lan {
             .expect("default route");
         dev.set_resolv_conf(&format!("nameserver {GATEWAY}\n"))
             .expect("resolv.conf");
+        anchors_nowhere(&dev);
         Self { dev, gw }
     }
+}
+
+/// Points sonde's Internet anchors at an address of this test's own (unrouted) network, so a
+/// test never probes the real Internet's anchors.
+pub fn anchors_nowhere(ns: &Netns) {
+    ns.write_state("sonde.toml", "[latency]\nanchors = [\"198.51.100.1\"]\n")
+        .expect("sonde.toml");
+}
+
+fn sonde_config(ns: &Netns) -> PathBuf {
+    PathBuf::from("/run/sonde-netsim/ns").join(ns.name()).join("sonde.toml")
 }
 
 /// What one `sonde diagnose` invocation produced.
@@ -105,12 +117,11 @@ impl Outcome {
 /// Runs `sonde <args>` inside `ns`.
 pub fn sonde(ns: &Netns, args: &[&str]) -> Outcome {
     let started = Instant::now();
-    let out = ns
-        .command(bin("sonde"))
-        .args(args)
-        .stdin(Stdio::null())
-        .output()
-        .expect("run sonde");
+    let mut cmd = ns.command(bin("sonde"));
+    if sonde_config(ns).exists() {
+        cmd.env("SONDE_CONFIG", sonde_config(ns));
+    }
+    let out = cmd.args(args).stdin(Stdio::null()).output().expect("run sonde");
     Outcome {
         code: out.status.code().unwrap_or(-1),
         stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
@@ -132,6 +143,7 @@ impl Daemon {
             .command(bin("sonded"))
             .args(["--listen", &addr.to_string(), "--database", database])
             .env("SONDE_LOG", "warn")
+            .env("SONDE_CONFIG", sonde_config(ns))
             .stdin(Stdio::null())
             .spawn()
             .expect("start sonded");
