@@ -245,7 +245,10 @@ fn modbus_modem_garbage_mode_gives_the_client_a_decode_error() {
     let lab = ModemLab::new(RegisterMap::teltonika_rutos(), state(), Mode::Garbage);
     // tokio-modbus reports a body that contradicts its byte count as `InvalidData`, and one
     // too short for its function (read with byteorder) as `UnexpectedEof`.
-    let is_decode_error = |e: &Error| matches!(e, Error::Transport(e) if matches!(e.kind(), ErrorKind::InvalidData | ErrorKind::UnexpectedEof));
+    let is_decode_error = |e: &Error| {
+        let Error::Transport(e) = e else { return false };
+        matches!(e.kind(), ErrorKind::InvalidData | ErrorKind::UnexpectedEof)
+    };
     // One request per connection: after garbage, a connection's framing is in doubt.
     let read_answer = lab.client(|mut ctx| async move {
         tokio::time::timeout(LONG, ctx.read_holding_registers(1, 2))

@@ -46,9 +46,10 @@
 //!
 //! A read must start where a field starts and end where a field ends (it may cover several
 //! adjacent fields); anything else — an unmapped register, half of a 32-bit value — gets
-//! exception 2 (illegal data address). A Teltonika router is reported to do the same for half
-//! a value, and it makes an off-by-one client (the "register 1 or address 0" confusion) fail
-//! loudly instead of reading a wrong number. A count of 0 or above 125 gets exception 3.
+//! exception 2 (illegal data address). A Teltonika RUT950 is reported to do the same for half
+//! a value (Industrial Monitor Direct, "Teltonika RUT950 Modbus TCP register addressing fix"),
+//! and it makes an off-by-one client (the "register 1 or address 0" confusion) fail loudly
+//! instead of reading a wrong number. A count of 0 or above 125 gets exception 3.
 //!
 //! The state is encoded on every read, so [`Handle::set_state`] shows at once; the uptime
 //! advances with the clock from the value last set.
@@ -599,28 +600,38 @@ impl RegisterMap {
     /// Teltonika routers on RutOS (RUTX11, RUT241, RUTM50, TRB140…): the Modbus TCP server's
     /// "Get parameters" table, holding registers, addresses as sent on the wire.
     ///
-    /// Sources: the Teltonika Networks wiki pages "RUTX11 Modbus" / "RUT241 Modbus" and the
-    /// template "Networking rutos manual modbus modbus tcp get parameters table", which list
-    /// each value with a *register address* (on the wire) and a *register number* (address + 1):
-    /// system uptime at address 1 (number 2), u32; "Mobile signal strength (RSSI in dBm)" at
-    /// 3, i32; "System temperature (in 0.1 °C)" at 5, i32 (the modem's, from `gsmctl -c`);
-    /// hostname 7, "GSM operator name" 23, serial number 39, LAN MAC 55, router name 71,
-    /// "Currently active SIM card slot" 87, "Network registration info" 103, "Network type"
-    /// 119, each 16 registers of text. The data counters — "Mobile data received/sent today
-    /// (SIM1)" at 185/187, the same for SIM2 at 300/302, u32 — and "Active SIM card" at 205,
-    /// u16, come from third-party integrations of the same table (an IP-Symcon module for the
-    /// RUT955 and a Teltonika test script), not from a wiki page read here. The counters are
-    /// in bytes (RutOS's default "Mobile data type").
+    /// Sources, as read for this simulator (search excerpts, not whole pages):
+    /// - the Teltonika Networks wiki template "Networking rutos manual modbus modbus tcp get
+    ///   parameters table" (revision of 15 July 2020), which gives each value a *register
+    ///   address* (on the wire) and a *register number* (address + 1): system uptime at
+    ///   address 1 (number 2), 2 registers, u32; hostname 7, serial number 39, LAN MAC 55,
+    ///   router name 71, 16 registers of text each;
+    /// - a copy of the same RutOS table ("Modbus Get và Set Parameters trên Router Teltonika",
+    ///   cnttshop.vn): "Mobile signal strength (RSSI in dBm)" at address 3, i32; "System
+    ///   temperature (in 0.1 °C)" at 5, i32; "GSM operator name" 23, "Currently active SIM
+    ///   card slot" 87, "Network registration info" 103, "Network type" 119, text;
+    /// - the RUT955 wiki page of the RUT9xx firmware (2018 revision), which lists the same
+    ///   values at the same numbers as "register number", and "Switch mobile data connection
+    ///   (ON/OFF)" at 211, values 1/0, in its "Set parameters";
+    /// - third-party integrations of the table: an IP-Symcon module for the RUT955 ("Mobile
+    ///   data received/sent today SIM1" at 0xB9/0xBB = 185/187, SIM2 at 0x12C/0x12E = 300/302,
+    ///   "Active SIM card" at 0xCD = 205, one register) and a Teltonika firmware test script
+    ///   (representations: 32-bit unsigned counters, 16-bit SIM number; the temperature is
+    ///   `gsmctl -c`, the modem's; the SIM slot text is `sim1`/`sim2`).
+    ///
+    /// The counters are in bytes (RutOS's default "Mobile data type"). The third-party
+    /// integration notes (mbmap-library) agree that the address column is what goes on the
+    /// wire, so this map's default offset is 0.
     ///
     /// Not confirmed from any source read here, and so assumptions of this simulator:
     /// - the word order of 32-bit values (the wiki gives none; integrations assume big-endian,
     ///   which is this map's default);
     /// - the texts of the registration and network-type registers ([`registration_text`],
     ///   [`rat_text`]);
-    /// - the actions. "Switch mobile data connection (ON/OFF)", register 211, value 1/0,
-    ///   comes from the RUT9xx (pre-RutOS) wiki table; "Reboot" at 206 (value 1) is recalled
-    ///   from the RutOS "Set parameters" table and unconfirmed. Writing 0 to 211 is the action
-    ///   `mobile-data-off`; writing 1 is `mobile-data-on`, which re-establishes the data session.
+    /// - the RutOS address of the mobile-data switch (211 is the RUT9xx one), and "Reboot" at
+    ///   206 (value 1), recalled from the RutOS "Set parameters" table and not seen in a
+    ///   source. Writing 0 to 211 is the action `mobile-data-off`; writing 1 is
+    ///   `mobile-data-on`, which re-establishes the data session.
     ///
     /// There is no RSRP, RSRQ or SINR in this map.
     pub fn teltonika_rutos() -> Self {
@@ -670,7 +681,7 @@ impl RegisterMap {
     ///
     /// | address | field | encoding | unit |
     /// | --- | --- | --- | --- |
-    /// | 0 | `registration` | u16 | 3GPP TS 27.007 `<stat>`: 0 not registered, 1 home, 2 searching, 3 denied, 5 roaming |
+    /// | 0 | `registration` | u16 | 3GPP TS 27.007 `<stat>` ([`Registration::code`]) |
     /// | 1 | `rat` | u16 | generation: 2, 3, 4, 5 |
     /// | 2 | `rssi` | i16 | dBm |
     /// | 3 | `rsrp` | i16 | dBm |
