@@ -5,6 +5,7 @@
 mod support;
 
 mod diagnose;
+mod modbus;
 mod netsim;
 mod peers;
 mod scenarios;

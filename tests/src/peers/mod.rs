@@ -24,6 +24,7 @@ use crate::Netns;
 
 pub mod dns;
 pub mod http;
+pub mod modbus;
 
 /// How long a peer may take to enter its namespace and bind.
 const STARTUP_TIMEOUT: Duration = Duration::from_secs(10);
