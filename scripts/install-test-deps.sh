@@ -15,3 +15,10 @@ if [ ${#need[@]} -gt 0 ]; then
   apt-get update -qq
   DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${need[@]}"
 fi
+
+# An independent Modbus implementation, so the modem simulator and our client cannot share a
+# mistake (tests/tests/modbus.rs). `python3 -m pip` installs for the python3 the tests run.
+if ! python3 -c 'import pymodbus' >/dev/null 2>&1; then
+  echo "==> pip install pymodbus"
+  python3 -m pip install --quiet pymodbus==3.15.0
+fi

@@ -22,7 +22,7 @@ use anyhow::Context;
 
 use crate::Netns;
 use crate::emulator::{EmulatedLink, Impairment, LinkStats, Tun};
-use crate::peers::{dns, http};
+use crate::peers::{dns, http, modbus};
 use crate::scenario::{LinkSpec, Scenario};
 
 /// Well-known addresses of the simulated network.
@@ -93,6 +93,7 @@ pub struct Network {
     processes: Vec<Process>,
     dns: BTreeMap<&'static str, dns::Handle>,
     web: Option<http::Handle>,
+    modem: Option<modbus::Handle>,
     links: Arc<BTreeMap<&'static str, EmulatedLink>>,
     sonde_config: std::path::PathBuf,
     /// The customer's device.
@@ -272,6 +273,21 @@ impl Network {
                 dns_peers.insert(name, handle);
             }
         }
+        let modem = match &peers.modem {
+            Some(config) => {
+                let socket = SocketAddr::new(parse(addr::BOX_LAN), 502);
+                let handle = modbus::spawn(
+                    &r#box,
+                    socket,
+                    config.register_map(),
+                    config.state.clone(),
+                    config.mode.clone(),
+                )
+                .context("peer modem")?;
+                Some(handle)
+            }
+            None => None,
+        };
         let web = if peers.web.enabled {
             let socket = SocketAddr::new(parse(addr::WEB), 80);
             Some(http::spawn(&internet, socket, peers.web.mode.clone()).context("peer web")?)
@@ -284,6 +300,7 @@ impl Network {
             processes: Vec::new(),
             dns: dns_peers,
             web,
+            modem,
             links: Arc::new(links),
             sonde_config,
             device,
@@ -327,6 +344,11 @@ impl Network {
     /// A running DNS peer: `box-dns`, `isp-dns` or `public-dns`.
     pub fn dns(&self, name: &str) -> Option<&dns::Handle> {
         self.dns.get(name)
+    }
+
+    /// The modem, when the scenario has one.
+    pub fn modem(&self) -> Option<&modbus::Handle> {
+        self.modem.as_ref()
     }
 
     /// The web server, when it runs.

@@ -138,6 +138,9 @@ pub struct PeersSpec {
     pub public_dns: DnsPeerSpec,
     /// A web server on the Internet, at 203.0.113.80:80 (`/generate_204`, `/`, `/bytes/N`).
     pub web: HttpPeerSpec,
+    /// A mobile modem/router answering Modbus TCP on the box, at 192.0.2.1:502 (absent: none).
+    /// See [`crate::peers::modbus`] for the table's keys.
+    pub modem: Option<crate::peers::modbus::Config>,
     /// Programs to run in a node for the network's lifetime: the hook that starts
     /// `sonde-backend` (measurement server, helpdesk) or any real server a test needs.
     pub process: Vec<ProcessSpec>,

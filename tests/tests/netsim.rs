@@ -332,3 +332,30 @@ fn a_process_hook_runs_the_backend_inside_the_network() {
         std::thread::sleep(Duration::from_millis(50));
     }
 }
+
+#[test]
+fn a_scenario_modem_answers_modbus_from_the_device() {
+    if !require_netsim("a_scenario_modem_answers_modbus_from_the_device") {
+        return;
+    }
+    let net = network("[peers.modem]\nmap = \"generic-lte\"\n[peers.modem.state]\nregistration = \"searching\"\nrat = \"4g\"\n");
+    let addr: std::net::SocketAddr = "192.0.2.1:502".parse().expect("addr");
+    let reply = net
+        .device
+        .run_inside(move || -> std::io::Result<Vec<u8>> {
+            use std::io::{Read, Write};
+            let mut stream = std::net::TcpStream::connect_timeout(&addr, Duration::from_secs(2))?;
+            stream.set_read_timeout(Some(Duration::from_secs(2)))?;
+            // MBAP (transaction 1, protocol 0, length 6, unit 1), read holding registers 0..2.
+            stream.write_all(&[0, 1, 0, 0, 0, 6, 1, 3, 0, 0, 0, 2])?;
+            let mut reply = vec![0u8; 13];
+            stream.read_exact(&mut reply)?;
+            Ok(reply)
+        })
+        .expect("thread")
+        .expect("modbus exchange");
+    assert_eq!(&reply[7..9], &[3, 4], "function 3, 4 bytes: {reply:?}");
+    // generic-lte: register 0 = 3GPP registration code (2 = searching), 1 = RAT generation.
+    assert_eq!(&reply[9..13], &[0, 2, 0, 4], "{reply:?}");
+    assert_eq!(net.modem().map(|m| m.requests()), Some(1));
+}
