@@ -281,7 +281,7 @@ impl Network {
                     socket,
                     config.register_map(),
                     config.state.clone(),
-                    config.mode.clone(),
+                    config.mode,
                 )
                 .context("peer modem")?;
                 Some(handle)
