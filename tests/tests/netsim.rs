@@ -357,5 +357,5 @@ fn a_scenario_modem_answers_modbus_from_the_device() {
     assert_eq!(&reply[7..9], &[3, 4], "function 3, 4 bytes: {reply:?}");
     // generic-lte: register 0 = 3GPP registration code (2 = searching), 1 = RAT generation.
     assert_eq!(&reply[9..13], &[0, 2, 0, 4], "{reply:?}");
-    assert_eq!(net.modem().map(|m| m.requests()), Some(1));
+    assert_eq!(net.modem().map(sonde_netsim::peers::modbus::Handle::requests), Some(1));
 }
