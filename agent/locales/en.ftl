@@ -107,3 +107,15 @@ IPV6_BROKEN = Some sites may be slow to open: your box's IPv6 connection does no
     .detail = Your device has an IPv6 address and route, but no IPv6 measurement point answers, while IPv4 works.
     .customer = Restart your box. If the problem continues, we take over: a report is opened with your operator.
     .technician = IPv6 broken, IPv4 fine: check the box's prefix delegation and IPv6 route; browsers wait for IPv6 before falling back to IPv4.
+
+## DNS findings (comparison)
+
+DNS_ISP_RESOLVER_FAILING = Sites no longer open: your operator's site directory (DNS) does not answer, while others do.
+    .detail = Resolver(s) { $failing } fail ({ $answering } of { $configured } answer); public resolvers answer normally.
+    .customer = Restart your box. If the problem continues, we take over: a report is opened with your operator.
+    .technician = The box's or the operator's resolver fails while the Internet and public resolvers work: check the box's DNS relay and the operator's resolvers.
+
+DNS_HIJACK = Mistyped addresses lead you to pages that are not the right ones.
+    .detail = Resolver(s) { $resolvers } answer for names that do not exist (NXDOMAIN hijacking).
+    .customer = Nothing urgent: check the spelling of addresses. If apps fail, report it to your operator.
+    .technician = NXDOMAIN rewriting by the resolver (search or ad pages): it breaks apps that expect NXDOMAIN; check the box's or the operator's option.

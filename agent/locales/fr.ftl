@@ -107,3 +107,15 @@ IPV6_BROKEN = Certains sites peuvent être lents à s'ouvrir : la connexion IPv6
     .detail = Votre appareil a une adresse et une route IPv6, mais aucun point de mesure IPv6 ne répond, alors qu'IPv4 fonctionne.
     .customer = Redémarrez votre box. Si le problème continue, nous prenons le relais : un signalement est ouvert auprès de votre opérateur.
     .technician = IPv6 cassé, IPv4 fonctionnel : vérifier la délégation de préfixe et la route IPv6 de la box ; les navigateurs attendent IPv6 avant de se rabattre sur IPv4.
+
+## Constats DNS (comparaison)
+
+DNS_ISP_RESOLVER_FAILING = Les sites ne s'ouvrent plus : l'annuaire (DNS) de votre opérateur ne répond pas, alors que d'autres fonctionnent.
+    .detail = Le ou les résolveurs { $failing } échouent ({ $answering } sur { $configured } répondent) ; des résolveurs publics répondent normalement.
+    .customer = Redémarrez votre box. Si le problème continue, nous prenons le relais : un signalement est ouvert auprès de votre opérateur.
+    .technician = Le résolveur de la box ou de l'opérateur est en échec alors qu'Internet et les résolveurs publics fonctionnent : vérifier le relais DNS de la box et les résolveurs de l'opérateur.
+
+DNS_HIJACK = Des adresses mal tapées vous mènent vers des pages qui ne sont pas les bonnes.
+    .detail = Le ou les résolveurs { $resolvers } répondent pour des noms qui n'existent pas (détournement des réponses NXDOMAIN).
+    .customer = Rien d'urgent : vérifiez l'orthographe des adresses. Si des applications échouent, signalez-le à votre opérateur.
+    .technician = Réécriture NXDOMAIN par le résolveur (pages de recherche ou de publicité) : elle casse des applications qui attendent NXDOMAIN ; vérifier l'option de la box ou de l'opérateur.

@@ -30,6 +30,12 @@ pub mod defaults {
     pub const DNS_QUERIES: u32 = 3;
     /// How long to wait for each DNS answer.
     pub const DNS_TIMEOUT: Duration = Duration::from_millis(1000);
+
+    /// Public resolvers probed for comparison: Cloudflare's and Quad9's, anycast near most
+    /// access networks.
+    pub fn dns_public() -> Vec<std::net::IpAddr> {
+        ["1.1.1.1", "9.9.9.9"].iter().filter_map(|a| a.parse().ok()).collect()
+    }
 }
 
 /// Errors reading or validating the configuration.
@@ -108,6 +114,10 @@ pub struct DnsOptions {
     pub queries: u32,
     /// How long to wait for each answer.
     pub timeout: Duration,
+    /// Public resolvers probed for comparison ("does DNS work elsewhere?").
+    pub public: Vec<IpAddr>,
+    /// Also probe the default gateway as a resolver when the device does not use it.
+    pub probe_gateway: bool,
 }
 
 /// A versioned set of thresholds.
@@ -234,6 +244,10 @@ pub struct RawDns {
     pub queries: Option<u32>,
     /// Answer timeout, in ms.
     pub timeout_ms: Option<u64>,
+    /// Public resolvers probed for comparison.
+    pub public: Option<Vec<IpAddr>>,
+    /// Also probe the gateway as a resolver.
+    pub probe_gateway: Option<bool>,
 }
 
 /// `[latency]` as written.
@@ -371,6 +385,8 @@ impl Config {
             probe_domain,
             queries: in_range("dns.queries", raw.dns.queries.unwrap_or(defaults::DNS_QUERIES), 1, 100)?,
             timeout: millis("dns.timeout-ms", raw.dns.timeout_ms, defaults::DNS_TIMEOUT, 10, 30_000)?,
+            public: raw.dns.public.unwrap_or_else(defaults::dns_public),
+            probe_gateway: raw.dns.probe_gateway.unwrap_or(true),
         };
         let latency_defaults = LatencyOptions::default();
         let latency = LatencyOptions {

@@ -43,9 +43,9 @@ pub fn diagnose(results: &[CheckResult], profile: &Profile, lang: Lang) -> Diagn
         .iter()
         .any(|f| f.code == FindingCode::InternetUnreachable);
 
-    let dns_finding = dns
-        .filter(|_| !link_broken && !gateway_unreachable)
-        .and_then(|d| diagnose_dns(d, gateway, gateway_answers, lang));
+    let dns_checked = dns.filter(|_| !link_broken && !gateway_unreachable);
+    let dns_finding = dns_checked.and_then(|d| diagnose_dns(d, gateway, gateway_answers, lang));
+    let hijack = dns_checked.and_then(|d| diagnose_hijack(d, gateway, lang));
     match dns_finding {
         // Without Internet, a resolver beyond the box cannot answer: that is a consequence.
         // The box's own relay not answering at all is the nearest failure the device can see,
@@ -57,6 +57,7 @@ pub fn diagnose(results: &[CheckResult], profile: &Profile, lang: Lang) -> Diagn
         }
         None => findings.extend(internet_findings),
     }
+    findings.extend(hijack);
 
     if !link_broken {
         for result in results.iter().filter(|r| r.status == CheckStatus::Error) {
@@ -237,12 +238,25 @@ fn diagnose_dns(
                 ("answering", answering.into()),
                 ("configured", configured.into()),
             ];
+            // Another resolver answering — a public one, or another of the device's — while
+            // these fail pins the fault on these resolvers, not on DNS as a whole.
+            let elsewhere = dns.number("public_answering").unwrap_or(0.0) > 0.0 || answering > 0.0;
+            let code = if elsewhere {
+                FindingCode::DnsIspResolverFailing
+            } else {
+                FindingCode::DnsResolverFailing
+            };
             let evidence = evidence(
                 dns,
-                &["resolvers_configured", "resolvers_answering", "failing_resolvers"],
+                &[
+                    "resolvers_configured",
+                    "resolvers_answering",
+                    "failing_resolvers",
+                    "public_answering",
+                ],
             );
             Some(finding(
-                FindingCode::DnsResolverFailing,
+                code,
                 severity,
                 segment,
                 Actor::Operator,
@@ -252,7 +266,12 @@ fn diagnose_dns(
                 lang,
             ))
         }
-        CheckStatus::Fail | CheckStatus::Warn => {
+        CheckStatus::Fail | CheckStatus::Warn
+            if dns
+                .metric("latency_median_ms")
+                .and_then(|m| m.status)
+                .is_some_and(|s| matches!(s, CheckStatus::Warn | CheckStatus::Fail)) =>
+        {
             let latency = dns.metric("latency_median_ms");
             let threshold = latency.and_then(|m| m.threshold).and_then(|t| t.warn).unwrap_or(0.0);
             let value = latency.and_then(|m| m.value.as_f64()).unwrap_or(0.0);
@@ -260,7 +279,7 @@ fn diagnose_dns(
             let evidence = evidence(dns, &["latency_median_ms"]);
             Some(finding(
                 FindingCode::DnsSlow,
-                severity_of(dns.status),
+                severity_of(latency.and_then(|m| m.status).unwrap_or(dns.status)),
                 Segment::OperatorNetwork,
                 Actor::Operator,
                 Confidence::Medium,
@@ -384,6 +403,31 @@ fn diagnose_internet(
         ));
     }
     findings
+}
+
+fn diagnose_hijack(dns: &CheckResult, gateway: Option<&CheckResult>, lang: Lang) -> Option<Finding> {
+    let hijacking = text(dns, "hijacking_resolvers");
+    if hijacking.is_empty() {
+        return None;
+    }
+    let gateway_address = gateway.map(|g| text(g, "gateway")).unwrap_or_default();
+    let segment = if hijacking.split(',').any(|r| r.trim() == gateway_address) {
+        Segment::Box
+    } else {
+        Segment::OperatorNetwork
+    };
+    let args: Args<'_> = &[("resolvers", hijacking.as_str().into())];
+    let evidence = evidence(dns, &["hijacking_resolvers"]);
+    Some(finding(
+        FindingCode::DnsHijack,
+        Severity::Warning,
+        segment,
+        Actor::Operator,
+        Confidence::High,
+        evidence,
+        args,
+        lang,
+    ))
 }
 
 fn super_worst(a: CheckStatus, b: CheckStatus) -> CheckStatus {
@@ -614,6 +658,16 @@ mod tests {
         link
     }
 
+    fn with(mut result: CheckResult, name: &str, value: f64) -> CheckResult {
+        result.metrics.push(Metric::new(name, value));
+        result
+    }
+
+    fn hijacking(mut result: CheckResult, resolvers: &str) -> CheckResult {
+        result.metrics.push(Metric::new("hijacking_resolvers", resolvers));
+        result
+    }
+
     fn error(id: CheckId, reason: &str) -> CheckResult {
         CheckResult {
             reason: Some(reason.to_owned()),
@@ -791,6 +845,28 @@ mod tests {
                 None,
                 None,
                 false,
+            ),
+            (
+                "the box's resolver fails, public ones work",
+                vec![
+                    link_ok(),
+                    gateway(Pass, 10, 0.0, 1.0),
+                    with(dns(Fail, 1, 0, "192.0.2.1", None), "public_answering", 2.0),
+                ],
+                Some(FindingCode::DnsIspResolverFailing),
+                Some(Segment::Box),
+                true,
+            ),
+            (
+                "a hijacking resolver",
+                vec![
+                    link_ok(),
+                    gateway(Pass, 10, 0.0, 1.0),
+                    hijacking(dns(Warn, 1, 1, "", Some(20.0)), "192.0.2.1"),
+                ],
+                Some(FindingCode::DnsHijack),
+                Some(Segment::Box),
+                true,
             ),
             (
                 "gateway probe not permitted is only info",

@@ -163,6 +163,10 @@ finding_codes! {
     DnsNoResolver = "DNS_NO_RESOLVER",
     /// DNS resolution fails while the gateway answers.
     DnsResolverFailing = "DNS_RESOLVER_FAILING",
+    /// The device's resolver fails while public resolvers work.
+    DnsIspResolverFailing = "DNS_ISP_RESOLVER_FAILING",
+    /// A resolver answers names that do not exist (NXDOMAIN hijacking).
+    DnsHijack = "DNS_HIJACK",
     /// DNS resolution works but is slow.
     DnsSlow = "DNS_SLOW",
     /// A check that matters could not measure (no privilege, timeout).

@@ -253,7 +253,10 @@ impl Network {
         let v6_anchor = if v6 { ", \"2001:db8:3::53\"" } else { "" };
         let sonde_config = device.write_state(
             "sonde.toml",
-            &format!("[latency]\nanchors = [\"203.0.113.53\", \"203.0.113.80\"{v6_anchor}]\n"),
+            &format!(
+                "[latency]\nanchors = [\"203.0.113.53\", \"203.0.113.80\"{v6_anchor}]\n\
+                 [dns]\npublic = [\"203.0.113.53\"]\n"
+            ),
         )?;
         if scenario.device.link_down {
             device.ip(&["link", "set", "eth0", "down"])?;
@@ -276,14 +279,8 @@ impl Network {
         let modem = match &peers.modem {
             Some(config) => {
                 let socket = SocketAddr::new(parse(addr::BOX_LAN), 502);
-                let handle = modbus::spawn(
-                    &r#box,
-                    socket,
-                    config.register_map(),
-                    config.state.clone(),
-                    config.mode,
-                )
-                .context("peer modem")?;
+                let handle = modbus::spawn(&r#box, socket, config.register_map(), config.state.clone(), config.mode)
+                    .context("peer modem")?;
                 Some(handle)
             }
             None => None,

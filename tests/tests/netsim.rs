@@ -338,7 +338,9 @@ fn a_scenario_modem_answers_modbus_from_the_device() {
     if !require_netsim("a_scenario_modem_answers_modbus_from_the_device") {
         return;
     }
-    let net = network("[peers.modem]\nmap = \"generic-lte\"\n[peers.modem.state]\nregistration = \"searching\"\nrat = \"4g\"\n");
+    let net = network(
+        "[peers.modem]\nmap = \"generic-lte\"\n[peers.modem.state]\nregistration = \"searching\"\nrat = \"4g\"\n",
+    );
     let addr: std::net::SocketAddr = "192.0.2.1:502".parse().expect("addr");
     let reply = net
         .device

@@ -103,4 +103,6 @@ scenarios! {
     access_loss => "access-loss",
     internet_slow => "internet-slow",
     ipv6_broken => "ipv6-broken",
+    dns_hijack => "dns-hijack",
+    dns_down_everywhere => "dns-down-everywhere",
 }

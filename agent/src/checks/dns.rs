@@ -55,8 +55,27 @@ pub struct DnsSamples {
 pub struct ResolverSamples {
     /// The resolver's address (port 53).
     pub address: IpAddr,
+    /// Why it was probed. (Added after the first samples: older samples read as `system`.)
+    #[serde(default)]
+    pub role: Role,
+    /// Whether it is the default gateway itself (the box relaying DNS).
+    #[serde(default)]
+    pub is_gateway: bool,
     /// The queries, in send order.
     pub queries: Vec<Query>,
+}
+
+/// Why a resolver was probed.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Role {
+    /// The device's own resolver (its `resolv.conf`, or `[dns] resolvers`).
+    #[default]
+    System,
+    /// The box, probed as a resolver although the device does not use it.
+    Box,
+    /// A public resolver, probed for comparison: does DNS work elsewhere?
+    Public,
 }
 
 /// One query.
@@ -122,7 +141,14 @@ pub fn parse_resolv_conf(text: &str) -> Vec<IpAddr> {
 /// Probes each configured resolver: `options.resolvers` when set, else the `nameserver`s of
 /// `options.resolv_conf` (an unreadable file is zero resolvers, and the source says why), on
 /// port 53.
-pub async fn measure_dns(options: &DnsOptions, progress: &dyn ProgressSink) -> Result<DnsSamples, MeasureError> {
+///
+/// For comparison, the box (`gateway`, when given and not already a system resolver) and the
+/// public resolvers of `options.public` are probed too, with their role recorded.
+pub async fn measure_dns(
+    options: &DnsOptions,
+    gateway: Option<IpAddr>,
+    progress: &dyn ProgressSink,
+) -> Result<DnsSamples, MeasureError> {
     let (source, resolvers) = match &options.resolvers {
         Some(resolvers) => ("configuration".to_owned(), resolvers.clone()),
         None => match tokio::fs::read_to_string(&options.resolv_conf).await {
@@ -133,8 +159,24 @@ pub async fn measure_dns(options: &DnsOptions, progress: &dyn ProgressSink) -> R
             ),
         },
     };
-    let servers: Vec<SocketAddr> = resolvers.into_iter().map(|ip| SocketAddr::new(ip, DNS_PORT)).collect();
-    measure_dns_at(&servers, source, options, progress).await
+    let mut roles: Vec<(IpAddr, Role)> = resolvers.into_iter().map(|ip| (ip, Role::System)).collect();
+    if let Some(gateway) = gateway.filter(|_| options.probe_gateway) {
+        if !roles.iter().any(|(ip, _)| *ip == gateway) {
+            roles.push((gateway, Role::Box));
+        }
+    }
+    for public in &options.public {
+        if !roles.iter().any(|(ip, _)| ip == public) {
+            roles.push((*public, Role::Public));
+        }
+    }
+    let servers: Vec<SocketAddr> = roles.iter().map(|(ip, _)| SocketAddr::new(*ip, DNS_PORT)).collect();
+    let mut samples = measure_dns_at(&servers, source, options, progress).await?;
+    for (resolver, (_, role)) in samples.resolvers.iter_mut().zip(&roles) {
+        resolver.role = *role;
+        resolver.is_gateway = Some(resolver.address) == gateway;
+    }
+    Ok(samples)
 }
 
 /// [`measure_dns`] against resolvers at explicit socket addresses (tests run their own
@@ -163,19 +205,25 @@ pub async fn measure_dns_at(
     })
 }
 
-/// Judges a DNS measurement.
+/// Judges a DNS measurement. The verdict is about the device's own (system) resolvers; the box
+/// and public resolvers probed for comparison are reported alongside, so the diagnosis can tell
+/// "your resolver fails, public ones work" from "DNS fails everywhere".
 pub fn evaluate_dns(samples: &DnsSamples, thresholds: &DnsThresholds) -> Evaluation {
-    let answering: Vec<&ResolverSamples> = samples.resolvers.iter().filter(|r| r.answers()).collect();
-    let failing: Vec<&ResolverSamples> = samples.resolvers.iter().filter(|r| !r.answers()).collect();
-    let answered_latencies = samples
-        .resolvers
+    let system: Vec<&ResolverSamples> = samples.resolvers.iter().filter(|r| r.role == Role::System).collect();
+    let answering: Vec<&ResolverSamples> = system.iter().copied().filter(|r| r.answers()).collect();
+    let failing: Vec<&ResolverSamples> = system.iter().copied().filter(|r| !r.answers()).collect();
+    let public: Vec<&ResolverSamples> = samples.resolvers.iter().filter(|r| r.role == Role::Public).collect();
+    let box_resolver = samples.resolvers.iter().find(|r| r.role == Role::Box);
+    // A random name cannot exist: records for it mean the resolver invents answers.
+    let hijacking: Vec<&ResolverSamples> = samples.resolvers.iter().filter(|r| r.hijacks()).collect();
+    let answered_latencies = system
         .iter()
         .flat_map(|r| &r.queries)
         .filter(|q| q.outcome.is_answer())
         .filter_map(|q| q.latency_us);
     let mut latencies: Vec<f64> = answered_latencies.map(|us| us as f64 / 1000.0).collect();
     latencies.sort_by(f64::total_cmp);
-    let queries = samples.resolvers.iter().flat_map(|r| &r.queries);
+    let queries = system.iter().flat_map(|r| &r.queries);
     let queries_sent = queries.clone().count();
     let queries_answered = queries.filter(|q| q.outcome.is_answer()).count();
     let addresses = |resolvers: &[&ResolverSamples]| {
@@ -191,7 +239,7 @@ pub fn evaluate_dns(samples: &DnsSamples, thresholds: &DnsThresholds) -> Evaluat
         Threshold::above(thresholds.latency_warn_ms, thresholds.latency_fail_ms),
     );
 
-    let (status, reason) = if samples.resolvers.is_empty() {
+    let (status, reason) = if system.is_empty() {
         (CheckStatus::Fail, Some("no DNS resolver configured".to_owned()))
     } else if answering.is_empty() {
         (CheckStatus::Fail, Some("no resolver answered".to_owned()))
@@ -199,8 +247,11 @@ pub fn evaluate_dns(samples: &DnsSamples, thresholds: &DnsThresholds) -> Evaluat
         let failures = failing
             .iter()
             .map(|r| format!("resolver {} failing ({})", r.address, r.summary()));
-        let reasons: Vec<String> = failures.chain(past_limit(&latency)).collect();
-        let failing_status = (!failing.is_empty()).then_some(CheckStatus::Warn);
+        let hijacks = hijacking
+            .iter()
+            .map(|r| format!("resolver {} answers names that do not exist", r.address));
+        let reasons: Vec<String> = failures.chain(hijacks).chain(past_limit(&latency)).collect();
+        let failing_status = (!failing.is_empty() || !hijacking.is_empty()).then_some(CheckStatus::Warn);
         let status = worst(failing_status.into_iter().chain(latency.status));
         (status, (!reasons.is_empty()).then(|| reasons.join("; ")))
     };
@@ -208,21 +259,30 @@ pub fn evaluate_dns(samples: &DnsSamples, thresholds: &DnsThresholds) -> Evaluat
         status,
         reason,
         metrics: vec![
-            Metric::new("resolvers_configured", samples.resolvers.len()),
+            Metric::new("resolvers_configured", system.len()),
             Metric::new("resolvers_answering", answering.len()),
-            Metric::new(
-                "resolver_addresses",
-                addresses(&samples.resolvers.iter().collect::<Vec<_>>()),
-            ),
+            Metric::new("resolver_addresses", addresses(&system)),
             Metric::new("failing_resolvers", addresses(&failing)),
             Metric::new("queries_sent", queries_sent),
             Metric::new("queries_answered", queries_answered),
             latency,
+            Metric::new("public_resolvers", public.len()),
+            Metric::new("public_answering", public.iter().filter(|r| r.answers()).count()),
+            Metric::new("box_resolver_answering", box_resolver.map(|r| r.answers())),
+            Metric::new("hijacking_resolvers", addresses(&hijacking)),
         ],
     }
 }
 
 impl ResolverSamples {
+    /// Whether this resolver answered a random (non-existent) name with records: NXDOMAIN
+    /// hijacking.
+    pub fn hijacks(&self) -> bool {
+        self.queries
+            .iter()
+            .any(|q| matches!(q.outcome, DnsOutcome::Answer(n) if n > 0))
+    }
+
     /// Whether this resolver answered at least one query (records, NXDOMAIN or NODATA). One
     /// that answered none is failing.
     pub fn answers(&self) -> bool {
@@ -338,6 +398,8 @@ async fn probe_resolver(
     }
     Ok(ResolverSamples {
         address: server.ip(),
+        role: Role::System,
+        is_gateway: false,
         queries,
     })
 }
@@ -467,6 +529,8 @@ nameserver 9.9.9.9
     fn resolver(address: &str, outcomes: &[(DnsOutcome, Option<f64>)]) -> ResolverSamples {
         ResolverSamples {
             address: ip(address),
+            role: Role::System,
+            is_gateway: false,
             queries: outcomes
                 .iter()
                 .enumerate()
@@ -519,13 +583,13 @@ nameserver 9.9.9.9
                 median: Some(20.0),
             },
             Case {
-                name: "records and NODATA are answers too",
+                name: "records for a random name: it answers, but hijacks NXDOMAIN",
                 resolvers: vec![resolver(
                     "192.168.1.1",
                     &[(DnsOutcome::Answer(1), Some(5.0)), (DnsOutcome::NoData, Some(7.0))],
                 )],
-                status: CheckStatus::Pass,
-                reason: None,
+                status: CheckStatus::Warn,
+                reason: Some("resolver 192.168.1.1 answers names that do not exist"),
                 answering: 1.0,
                 failing: "",
                 median: Some(6.0),
@@ -666,7 +730,11 @@ nameserver 9.9.9.9
                 "failing_resolvers",
                 "queries_sent",
                 "queries_answered",
-                "latency_median_ms"
+                "latency_median_ms",
+                "public_resolvers",
+                "public_answering",
+                "box_resolver_answering",
+                "hijacking_resolvers"
             ]
         );
         let value = |name: &str| {
@@ -680,7 +748,11 @@ nameserver 9.9.9.9
         assert_eq!(value("queries_sent"), Some(MetricValue::Number(4.0)));
         assert_eq!(value("queries_answered"), Some(MetricValue::Number(3.0)));
         assert_eq!(value("latency_median_ms"), Some(MetricValue::Number(20.0)));
-        let latency = evaluation.metrics.last().expect("latency metric");
+        let latency = evaluation
+            .metrics
+            .iter()
+            .find(|m| m.name == "latency_median_ms")
+            .expect("latency metric");
         assert_eq!(latency.threshold, Some(Threshold::above(400.0, 500.0)));
         assert_eq!(latency.status, Some(CheckStatus::Pass));
     }
@@ -737,6 +809,8 @@ nameserver 9.9.9.9
             probe_domain: "example.com.".to_owned(),
             queries,
             timeout: Duration::from_millis(timeout_ms),
+            public: Vec::new(),
+            probe_gateway: false,
         }
     }
 
@@ -753,7 +827,7 @@ nameserver 9.9.9.9
 
     #[tokio::test]
     async fn an_unreadable_resolv_conf_is_zero_resolvers_not_an_error() {
-        let samples = measure_dns(&options(3, 100), &Recorder::default())
+        let samples = measure_dns(&options(3, 100), None, &Recorder::default())
             .await
             .expect("not an error");
         assert!(samples.resolvers.is_empty());
@@ -764,7 +838,7 @@ nameserver 9.9.9.9
 
         let mut configured = options(3, 100);
         configured.resolvers = Some(Vec::new());
-        let samples = measure_dns(&configured, &Recorder::default())
+        let samples = measure_dns(&configured, None, &Recorder::default())
             .await
             .expect("not an error");
         assert_eq!(samples.source, "configuration");
@@ -780,7 +854,7 @@ nameserver 9.9.9.9
         std::fs::write(&path, "search lan\noptions ndots:1\n").expect("write resolv.conf");
         let mut from_file = options(3, 100);
         from_file.resolv_conf = path.clone();
-        let samples = measure_dns(&from_file, &Recorder::default())
+        let samples = measure_dns(&from_file, None, &Recorder::default())
             .await
             .expect("not an error");
         assert_eq!(samples.source, path.display().to_string());
@@ -954,6 +1028,67 @@ nameserver 9.9.9.9
         assert_eq!(
             failing,
             Some(MetricValue::from("127.0.0.1,127.0.0.1,127.0.0.1,127.0.0.1"))
+        );
+    }
+}
+
+#[cfg(test)]
+mod comparison_tests {
+    use super::*;
+
+    fn resolver(address: &str, role: Role, outcome: DnsOutcome) -> ResolverSamples {
+        let query = Query {
+            name: "x.example.com".into(),
+            outcome,
+            latency_us: Some(10_000),
+        };
+        ResolverSamples {
+            address: address.parse().expect("ip"),
+            role,
+            is_gateway: false,
+            queries: vec![query],
+        }
+    }
+
+    fn metric(e: &Evaluation, name: &str) -> MetricValueOwned {
+        e.metrics.iter().find(|m| m.name == name).map(|m| m.value.clone())
+    }
+
+    type MetricValueOwned = Option<sonde_protocol::MetricValue>;
+
+    #[test]
+    fn comparison_resolvers_do_not_change_the_verdict_but_are_reported() {
+        let samples = DnsSamples {
+            source: "test".into(),
+            resolvers: vec![
+                resolver("192.0.2.1", Role::System, DnsOutcome::Timeout),
+                resolver("203.0.113.53", Role::Public, DnsOutcome::NxDomain),
+            ],
+        };
+        let e = evaluate_dns(&samples, &DnsThresholds::default());
+        assert_eq!(e.status, CheckStatus::Fail, "the device's own resolver fails");
+        assert_eq!(metric(&e, "resolvers_configured").and_then(|v| v.as_f64()), Some(1.0));
+        assert_eq!(metric(&e, "public_answering").and_then(|v| v.as_f64()), Some(1.0));
+        assert_eq!(
+            metric(&e, "box_resolver_answering"),
+            Some(sonde_protocol::MetricValue::Missing)
+        );
+    }
+
+    #[test]
+    fn a_hijacking_public_resolver_is_reported_without_failing_the_system_one() {
+        let samples = DnsSamples {
+            source: "test".into(),
+            resolvers: vec![
+                resolver("192.0.2.1", Role::System, DnsOutcome::Answer(1)),
+                resolver("203.0.113.53", Role::Public, DnsOutcome::NxDomain),
+            ],
+        };
+        let e = evaluate_dns(&samples, &DnsThresholds::default());
+        assert_eq!(e.status, CheckStatus::Warn);
+        assert_eq!(
+            metric(&e, "hijacking_resolvers").and_then(|v| v.as_str().map(str::to_owned)),
+            Some("192.0.2.1".into())
         );
     }
 }

@@ -197,7 +197,8 @@ impl SystemChecks {
 
     async fn run_dns(&self, progress: &dyn ProgressSink) -> CheckResult {
         let started = Instant::now();
-        match dns::measure_dns(&self.config.dns, progress).await {
+        let gateway = self.link_samples().await.ok().and_then(|l| l.gateway());
+        match dns::measure_dns(&self.config.dns, gateway, progress).await {
             Ok(samples) => {
                 dns::evaluate_dns(&samples, &self.config.profile.dns).into_result(CheckId::Dns, &samples, started)
             }

@@ -75,11 +75,14 @@ impl Lan {
     }
 }
 
-/// Points sonde's Internet anchors at an address of this test's own (unrouted) network, so a
-/// test never probes the real Internet's anchors.
+/// Points sonde's Internet anchors and public resolvers at an address of this test's own
+/// (unrouted) network, so a test never probes the real Internet's.
 pub fn anchors_nowhere(ns: &Netns) {
-    ns.write_state("sonde.toml", "[latency]\nanchors = [\"198.51.100.1\"]\n")
-        .expect("sonde.toml");
+    ns.write_state(
+        "sonde.toml",
+        "[latency]\nanchors = [\"198.51.100.1\"]\n[dns]\npublic = [\"198.51.100.1\"]\n",
+    )
+    .expect("sonde.toml");
 }
 
 fn sonde_config(ns: &Netns) -> PathBuf {
