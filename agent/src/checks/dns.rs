@@ -160,10 +160,8 @@ pub async fn measure_dns(
         },
     };
     let mut roles: Vec<(IpAddr, Role)> = resolvers.into_iter().map(|ip| (ip, Role::System)).collect();
-    if let Some(gateway) = gateway.filter(|_| options.probe_gateway) {
-        if !roles.iter().any(|(ip, _)| *ip == gateway) {
-            roles.push((gateway, Role::Box));
-        }
+    if let Some(gateway) = gateway.filter(|g| options.probe_gateway && !roles.iter().any(|(ip, _)| ip == g)) {
+        roles.push((gateway, Role::Box));
     }
     for public in &options.public {
         if !roles.iter().any(|(ip, _)| ip == public) {
@@ -268,7 +266,7 @@ pub fn evaluate_dns(samples: &DnsSamples, thresholds: &DnsThresholds) -> Evaluat
             latency,
             Metric::new("public_resolvers", public.len()),
             Metric::new("public_answering", public.iter().filter(|r| r.answers()).count()),
-            Metric::new("box_resolver_answering", box_resolver.map(|r| r.answers())),
+            Metric::new("box_resolver_answering", box_resolver.map(ResolverSamples::answers)),
             Metric::new("hijacking_resolvers", addresses(&hijacking)),
         ],
     }
