@@ -119,3 +119,27 @@ DNS_HIJACK = Mistyped addresses lead you to pages that are not the right ones.
     .detail = Resolver(s) { $resolvers } answer for names that do not exist (NXDOMAIN hijacking).
     .customer = Nothing urgent: check the spelling of addresses. If apps fail, report it to your operator.
     .technician = NXDOMAIN rewriting by the resolver (search or ad pages): it breaks apps that expect NXDOMAIN; check the box's or the operator's option.
+
+## WiFi findings
+
+check-wifi-none = No WiFi
+
+WIFI_WEAK_SIGNAL = Your device gets a weak WiFi signal from your box: the connection is slow and drops.
+    .detail = Signal { $signal } dBm (signal-to-noise { $snr } dB, { $retries } % retransmissions) on the "{ $ssid }" network.
+    .customer = Move closer to the box, or move it away from thick walls, mirrors and the microwave. For a device that does not move, use an Ethernet cable.
+    .technician = Weak signal: check the box's placement, the band (prefer 5 GHz at short range), a repeater or another access point.
+
+WIFI_CONGESTED = Your box's WiFi channel is crowded by neighbouring networks.
+    .detail = The channel is busy { $busy } % of the time on the "{ $ssid }" network.
+    .customer = Restart your box: it often picks a clearer channel. If it comes back, use the 5 GHz band.
+    .technician = Saturated channel (high busy time): change channel, move to 5/6 GHz, narrow the channel width.
+
+WIFI_INTERFERENCE = The WiFi is disturbed: much data has to be sent again.
+    .detail = { $retries } % retransmissions with a { $signal } dBm signal on the "{ $ssid }" network.
+    .customer = Move the box away from devices that disturb WiFi (microwave, baby monitor, wireless speakers), then run the test again.
+    .technician = High retries despite a good signal: non-WiFi interference or a hidden node; change channel.
+
+WIFI_INSECURE = Your WiFi network is not properly protected: others can use it or see what goes through it.
+    .detail = The "{ $ssid }" network uses "{ $security }" security.
+    .customer = In your box's WiFi settings, choose WPA2 or WPA3 security and a strong password.
+    .technician = Open, WEP or WPA-TKIP network: move to WPA2-AES or WPA3.

@@ -119,3 +119,27 @@ DNS_HIJACK = Des adresses mal tapées vous mènent vers des pages qui ne sont pa
     .detail = Le ou les résolveurs { $resolvers } répondent pour des noms qui n'existent pas (détournement des réponses NXDOMAIN).
     .customer = Rien d'urgent : vérifiez l'orthographe des adresses. Si des applications échouent, signalez-le à votre opérateur.
     .technician = Réécriture NXDOMAIN par le résolveur (pages de recherche ou de publicité) : elle casse des applications qui attendent NXDOMAIN ; vérifier l'option de la box ou de l'opérateur.
+
+## Constats WiFi
+
+check-wifi-none = Pas de WiFi
+
+WIFI_WEAK_SIGNAL = Votre appareil capte mal le WiFi de votre box : la connexion est lente et se coupe.
+    .detail = Signal { $signal } dBm (rapport signal/bruit { $snr } dB, { $retries } % de retransmissions) sur le réseau « { $ssid } ».
+    .customer = Rapprochez-vous de la box, ou éloignez-la des murs épais, des miroirs et du micro-ondes. Pour un appareil fixe, branchez-le en Ethernet.
+    .technician = Signal faible : vérifier l'emplacement de la box, la bande (préférer 5 GHz à courte distance), un répéteur ou un point d'accès supplémentaire.
+
+WIFI_CONGESTED = Le canal WiFi de votre box est encombré par les réseaux voisins.
+    .detail = Le canal est occupé { $busy } % du temps sur le réseau « { $ssid } ».
+    .customer = Redémarrez votre box : elle choisira souvent un canal plus libre. Si le problème revient, utilisez la bande 5 GHz.
+    .technician = Canal saturé (temps d'occupation élevé) : changer de canal, passer en 5/6 GHz, réduire la largeur de canal.
+
+WIFI_INTERFERENCE = Le WiFi est perturbé : beaucoup de données doivent être renvoyées.
+    .detail = { $retries } % de retransmissions avec un signal de { $signal } dBm sur le réseau « { $ssid } ».
+    .customer = Éloignez la box des appareils qui perturbent le WiFi (micro-ondes, babyphone, enceintes sans fil), puis relancez le test.
+    .technician = Retransmissions élevées malgré un bon signal : interférences non-WiFi ou nœud caché ; changer de canal.
+
+WIFI_INSECURE = Votre réseau WiFi n'est pas protégé correctement : d'autres peuvent l'utiliser ou voir ce qui y passe.
+    .detail = Le réseau « { $ssid } » utilise la sécurité « { $security } ».
+    .customer = Dans les réglages WiFi de votre box, choisissez la sécurité WPA2 ou WPA3 et un mot de passe solide.
+    .technician = Réseau ouvert, WEP ou WPA-TKIP : passer en WPA2-AES ou WPA3.

@@ -8,6 +8,7 @@ use std::time::Duration;
 use serde::Deserialize;
 
 use crate::checks::latency::{LatencyOptions, LatencyThresholds};
+use crate::checks::wifi::{SourceSpec, WifiOptions, WifiThresholds};
 
 /// Default values of every setting.
 pub mod defaults {
@@ -80,6 +81,8 @@ pub struct Config {
     pub dns: DnsOptions,
     /// How Internet anchors are probed.
     pub latency: LatencyOptions,
+    /// Where WiFi data comes from.
+    pub wifi: WifiOptions,
     /// The thresholds results are judged against.
     pub profile: Profile,
 }
@@ -133,6 +136,8 @@ pub struct Profile {
     pub dns: DnsThresholds,
     /// Internet latency thresholds.
     pub latency: LatencyThresholds,
+    /// WiFi thresholds.
+    pub wifi: WifiThresholds,
 }
 
 impl Default for Profile {
@@ -143,6 +148,7 @@ impl Default for Profile {
             gateway: GatewayThresholds::default(),
             dns: DnsThresholds::default(),
             latency: LatencyThresholds::default(),
+            wifi: WifiThresholds::default(),
         }
     }
 }
@@ -210,6 +216,8 @@ pub struct RawConfig {
     pub dns: RawDns,
     /// `[latency]`.
     pub latency: RawLatency,
+    /// `[wifi]`.
+    pub wifi: RawWifi,
     /// `[line]`: the subscribed line (used by later checks).
     pub line: RawLine,
     /// `[throughput]`.
@@ -248,6 +256,18 @@ pub struct RawDns {
     pub public: Option<Vec<IpAddr>>,
     /// Also probe the gateway as a resolver.
     pub probe_gateway: Option<bool>,
+}
+
+/// `[wifi]` as written.
+#[derive(Clone, Debug, Default, Deserialize)]
+#[serde(rename_all = "kebab-case", deny_unknown_fields, default)]
+pub struct RawWifi {
+    /// `kernel`, or the path of a station snapshot file (what sonde-netsim writes).
+    pub source: Option<String>,
+    /// Samples taken.
+    pub samples: Option<u32>,
+    /// Interval between samples, in ms.
+    pub interval_ms: Option<u64>,
 }
 
 /// `[latency]` as written.
@@ -413,12 +433,33 @@ impl Config {
                 10_000,
             )?,
         };
+        let wifi_defaults = WifiOptions::default();
+        let wifi = WifiOptions {
+            source: match raw.wifi.source.as_deref() {
+                None | Some("kernel") => SourceSpec::Kernel,
+                Some(path) => SourceSpec::File(PathBuf::from(path)),
+            },
+            samples: in_range(
+                "wifi.samples",
+                raw.wifi.samples.unwrap_or(wifi_defaults.samples),
+                1,
+                600,
+            )?,
+            interval: millis(
+                "wifi.interval-ms",
+                raw.wifi.interval_ms,
+                wifi_defaults.interval,
+                10,
+                60_000,
+            )?,
+        };
         Ok(Self {
             listen,
             database: raw.database,
             gateway,
             dns,
             latency,
+            wifi,
             profile: Profile::default(),
         })
     }

@@ -25,11 +25,20 @@ pub fn diagnose(results: &[CheckResult], profile: &Profile, lang: Lang) -> Diagn
         findings.push(diagnose_link(link, lang));
     }
 
+    let wifi_findings = find(results, CheckId::Wifi)
+        .filter(|_| !link_broken)
+        .map(|w| diagnose_wifi(w, lang))
+        .unwrap_or_default();
+    // A weak or crowded radio explains loss and delay to the box measured over it.
+    let radio_degraded = wifi_findings.iter().any(|f| f.code != FindingCode::WifiInsecure);
+    findings.extend(wifi_findings);
+
     let gateway_answers = gateway.is_some_and(|g| g.number("replies").is_some_and(|r| r > 0.0));
     let mut gateway_unreachable = false;
     if let Some(finding) = gateway
         .filter(|_| !link_broken)
         .and_then(|g| diagnose_gateway(g, link, lang))
+        .filter(|f| !radio_degraded || f.code == FindingCode::GatewayUnreachable)
     {
         gateway_unreachable = finding.code == FindingCode::GatewayUnreachable;
         findings.push(finding);
@@ -399,6 +408,79 @@ fn diagnose_internet(
             Confidence::Medium,
             evidence,
             &[],
+            lang,
+        ));
+    }
+    findings
+}
+
+fn diagnose_wifi(wifi: &CheckResult, lang: Lang) -> Vec<Finding> {
+    let mut findings = Vec::new();
+    let judged = |name: &str| wifi.metric(name).and_then(|m| m.status).unwrap_or(CheckStatus::Pass);
+    let bad = |s: CheckStatus| matches!(s, CheckStatus::Warn | CheckStatus::Fail);
+    let ssid = text(wifi, "ssid");
+    let radio = crate::checks::worst([judged("signal_dbm"), judged("snr_db")]);
+    let (code, status, names): (_, _, &[&str]) = if bad(radio) {
+        (
+            FindingCode::WifiWeakSignal,
+            radio,
+            &["signal_dbm", "snr_db", "retry_percent", "band"],
+        )
+    } else if bad(judged("channel_busy_percent")) {
+        (
+            FindingCode::WifiCongested,
+            judged("channel_busy_percent"),
+            &["channel_busy_percent", "channel", "band"],
+        )
+    } else if bad(judged("retry_percent")) {
+        (
+            FindingCode::WifiInterference,
+            judged("retry_percent"),
+            &["retry_percent", "signal_dbm", "channel"],
+        )
+    } else {
+        (FindingCode::Unknown, CheckStatus::Pass, &[])
+    };
+    if code != FindingCode::Unknown {
+        let args: Args<'_> = &[
+            ("ssid", ssid.as_str().into()),
+            ("signal", wifi.number("signal_dbm").unwrap_or(0.0).into()),
+            (
+                "snr",
+                wifi.number("snr_db")
+                    .map_or_else(|| "?".to_owned(), |v| v.to_string())
+                    .into(),
+            ),
+            ("retries", round1(wifi.number("retry_percent").unwrap_or(0.0)).into()),
+            (
+                "busy",
+                round1(wifi.number("channel_busy_percent").unwrap_or(0.0)).into(),
+            ),
+        ];
+        let evidence = evidence(wifi, names);
+        findings.push(finding(
+            code,
+            severity_of(status),
+            Segment::Wifi,
+            Actor::Customer,
+            Confidence::High,
+            evidence,
+            args,
+            lang,
+        ));
+    }
+    if wifi.metric("secure").and_then(|m| m.value.as_bool()) == Some(false) {
+        let security = text(wifi, "security");
+        let args: Args<'_> = &[("ssid", ssid.as_str().into()), ("security", security.as_str().into())];
+        let evidence = evidence(wifi, &["security", "ssid"]);
+        findings.push(finding(
+            FindingCode::WifiInsecure,
+            Severity::Warning,
+            Segment::Wifi,
+            Actor::Customer,
+            Confidence::High,
+            evidence,
+            args,
             lang,
         ));
     }

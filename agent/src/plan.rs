@@ -24,7 +24,13 @@ pub enum PlanError {
 }
 
 /// The checks this agent can run, in their natural order.
-pub const AVAILABLE: [CheckId; 4] = [CheckId::Link, CheckId::Gateway, CheckId::InternetLatency, CheckId::Dns];
+pub const AVAILABLE: [CheckId; 5] = [
+    CheckId::Link,
+    CheckId::Wifi,
+    CheckId::Gateway,
+    CheckId::InternetLatency,
+    CheckId::Dns,
+];
 
 fn available() -> String {
     AVAILABLE.iter().map(|c| c.as_str()).collect::<Vec<_>>().join(", ")
@@ -111,6 +117,15 @@ fn timing(check: CheckId, config: &Config) -> (Duration, Duration) {
                 d.timeout * d.queries + Duration::from_secs(2),
             )
         }
+        CheckId::Wifi => {
+            let w = &config.wifi;
+            let sampling = w.interval * w.samples.saturating_sub(1);
+            (
+                sampling + Duration::from_millis(10),
+                sampling + Duration::from_millis(10),
+                sampling + Duration::from_secs(3),
+            )
+        }
         CheckId::InternetLatency => {
             let l = &config.latency;
             // Anchors and both methods run concurrently; a nearby anchor answers in tens of
@@ -164,7 +179,7 @@ mod tests {
         let config = Config::default();
         assert_eq!(plan_for(&with(vec![]), &config), Err(PlanError::NoChecks));
         assert_eq!(
-            plan_for(&with(vec![CheckId::Wifi]), &config),
+            plan_for(&with(vec![CheckId::Throughput]), &config),
             Err(PlanError::UnknownCheck)
         );
         assert_eq!(

@@ -169,6 +169,14 @@ finding_codes! {
     DnsHijack = "DNS_HIJACK",
     /// DNS resolution works but is slow.
     DnsSlow = "DNS_SLOW",
+    /// The WiFi signal is weak (low signal or SNR).
+    WifiWeakSignal = "WIFI_WEAK_SIGNAL",
+    /// The WiFi channel is crowded (high busy time).
+    WifiCongested = "WIFI_CONGESTED",
+    /// Many WiFi retransmissions with a decent signal: interference.
+    WifiInterference = "WIFI_INTERFERENCE",
+    /// The WiFi network is open or uses WEP/WPA-TKIP.
+    WifiInsecure = "WIFI_INSECURE",
     /// A check that matters could not measure (no privilege, timeout).
     CheckCouldNotRun = "CHECK_COULD_NOT_RUN",
 }

@@ -251,11 +251,21 @@ impl Network {
         // sonde run on the device (`sonde-netsim exec`, the scenario matrix) measures against
         // this network's own services, never the real Internet's.
         let v6_anchor = if v6 { ", \"2001:db8:3::53\"" } else { "" };
+        // The device's radio, when the scenario gives it one: a station snapshot sonde reads
+        // instead of the kernel (namespaces have no radio).
+        let wifi_source = match &scenario.wifi {
+            Some(station) => {
+                let text = toml::to_string(station).context("the scenario's [wifi] table")?;
+                let path = device.write_state("wifi.toml", &text)?;
+                format!("[wifi]\nsource = \"{}\"\n", path.display())
+            }
+            None => String::new(),
+        };
         let sonde_config = device.write_state(
             "sonde.toml",
             &format!(
                 "[latency]\nanchors = [\"203.0.113.53\", \"203.0.113.80\"{v6_anchor}]\n\
-                 [dns]\npublic = [\"203.0.113.53\"]\n"
+                 [dns]\npublic = [\"203.0.113.53\"]\n{wifi_source}"
             ),
         )?;
         if scenario.device.link_down {

@@ -44,6 +44,12 @@ pub struct Scenario {
     pub network: NetworkSpec,
     /// The customer device.
     pub device: DeviceSpec,
+    /// The device's WiFi association, as sonde's WiFi check reads it (namespaces have no radio):
+    /// a table of station fields — `connected`, `ssid`, `bssid`, `frequency-mhz`, `width-mhz`,
+    /// `signal-dbm`, `noise-dbm`, `tx-bitrate-mbps`, `rx-bitrate-mbps`, `tx-packets`,
+    /// `tx-retries`, `retry-percent`, `channel-busy-percent`, `security` (`open`, `wep`, `wpa`,
+    /// `wpa2`, `wpa3`). Absent: a wired device.
+    pub wifi: Option<toml::Table>,
     /// Impairments per link.
     pub links: LinksSpec,
     /// The fake services that run in the network.

@@ -105,4 +105,8 @@ scenarios! {
     ipv6_broken => "ipv6-broken",
     dns_hijack => "dns-hijack",
     dns_down_everywhere => "dns-down-everywhere",
+    wifi_weak => "wifi-weak",
+    wifi_congested => "wifi-congested",
+    wifi_open => "wifi-open",
+    healthy_wifi => "healthy-wifi",
 }

@@ -12,6 +12,7 @@ pub mod dns;
 pub mod gateway;
 pub mod latency;
 pub mod link;
+pub mod wifi;
 
 use std::future::Future;
 use std::pin::Pin;
@@ -195,6 +196,16 @@ impl SystemChecks {
         }
     }
 
+    async fn run_wifi(&self, progress: &dyn ProgressSink) -> CheckResult {
+        let started = Instant::now();
+        match wifi::measure_wifi(&self.config.wifi, progress).await {
+            Ok(samples) => {
+                wifi::evaluate_wifi(&samples, &self.config.profile.wifi).into_result(CheckId::Wifi, &samples, started)
+            }
+            Err(e) => unmeasured(CheckId::Wifi, CheckStatus::Error, e.to_string(), started),
+        }
+    }
+
     async fn run_dns(&self, progress: &dyn ProgressSink) -> CheckResult {
         let started = Instant::now();
         let gateway = self.link_samples().await.ok().and_then(|l| l.gateway());
@@ -215,6 +226,7 @@ impl Checks for SystemChecks {
                 CheckId::Gateway => self.run_gateway(progress).await,
                 CheckId::Dns => self.run_dns(progress).await,
                 CheckId::InternetLatency => self.run_latency(progress).await,
+                CheckId::Wifi => self.run_wifi(progress).await,
                 other => unmeasured(
                     other,
                     CheckStatus::Skipped,
