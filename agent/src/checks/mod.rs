@@ -11,6 +11,7 @@
 pub mod dns;
 pub mod gateway;
 pub mod link;
+pub mod mtu;
 pub mod path;
 
 use std::future::Future;
