@@ -6,5 +6,6 @@ mod support;
 
 mod diagnose;
 mod netsim;
+mod path;
 mod peers;
 mod scenarios;
