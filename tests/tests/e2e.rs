@@ -7,5 +7,6 @@ mod support;
 mod diagnose;
 mod modbus;
 mod netsim;
+mod path;
 mod peers;
 mod scenarios;

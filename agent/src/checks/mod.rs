@@ -12,6 +12,8 @@ pub mod dns;
 pub mod gateway;
 pub mod latency;
 pub mod link;
+pub mod mtu;
+pub mod path;
 pub mod wifi;
 
 use std::future::Future;
