@@ -8,6 +8,8 @@ use std::time::Duration;
 use serde::Deserialize;
 
 use crate::checks::latency::{LatencyOptions, LatencyThresholds};
+use crate::checks::mtu::{MtuOptions, MtuThresholds};
+use crate::checks::path::{PathOptions, PathThresholds};
 use crate::checks::wifi::{SourceSpec, WifiOptions, WifiThresholds};
 
 /// Default values of every setting.
@@ -83,6 +85,12 @@ pub struct Config {
     pub latency: LatencyOptions,
     /// Where WiFi data comes from.
     pub wifi: WifiOptions,
+    /// How the path is traced.
+    pub path: PathOptions,
+    /// How the path MTU is searched.
+    pub mtu: MtuOptions,
+    /// The target of the path and MTU checks. Absent: the first IPv4 Internet anchor.
+    pub path_target: Option<IpAddr>,
     /// The thresholds results are judged against.
     pub profile: Profile,
 }
@@ -138,6 +146,10 @@ pub struct Profile {
     pub latency: LatencyThresholds,
     /// WiFi thresholds.
     pub wifi: WifiThresholds,
+    /// Path thresholds.
+    pub path: PathThresholds,
+    /// MTU thresholds.
+    pub mtu: MtuThresholds,
 }
 
 impl Default for Profile {
@@ -149,6 +161,8 @@ impl Default for Profile {
             dns: DnsThresholds::default(),
             latency: LatencyThresholds::default(),
             wifi: WifiThresholds::default(),
+            path: PathThresholds::default(),
+            mtu: MtuThresholds::default(),
         }
     }
 }
@@ -218,6 +232,8 @@ pub struct RawConfig {
     pub latency: RawLatency,
     /// `[wifi]`.
     pub wifi: RawWifi,
+    /// `[path]`.
+    pub path: RawPath,
     /// `[line]`: the subscribed line (used by later checks).
     pub line: RawLine,
     /// `[throughput]`.
@@ -256,6 +272,20 @@ pub struct RawDns {
     pub public: Option<Vec<IpAddr>>,
     /// Also probe the gateway as a resolver.
     pub probe_gateway: Option<bool>,
+}
+
+/// `[path]` as written (the path and MTU checks).
+#[derive(Clone, Debug, Default, Deserialize)]
+#[serde(rename_all = "kebab-case", deny_unknown_fields, default)]
+pub struct RawPath {
+    /// Where the path is traced to, and the MTU searched. Default: the first IPv4 anchor.
+    pub target: Option<IpAddr>,
+    /// Probes per hop.
+    pub rounds: Option<u32>,
+    /// Interval between rounds, in ms.
+    pub interval_ms: Option<u64>,
+    /// Highest TTL probed.
+    pub max_hops: Option<u8>,
 }
 
 /// `[wifi]` as written.
@@ -453,6 +483,27 @@ impl Config {
                 60_000,
             )?,
         };
+        let path_defaults = PathOptions::default();
+        let path = PathOptions {
+            rounds: in_range("path.rounds", raw.path.rounds.unwrap_or(path_defaults.rounds), 1, 1000)?,
+            interval: millis(
+                "path.interval-ms",
+                raw.path.interval_ms,
+                path_defaults.interval,
+                10,
+                10_000,
+            )?,
+            max_hops: match raw.path.max_hops.unwrap_or(path_defaults.max_hops) {
+                hops @ 1..=64 => hops,
+                hops => {
+                    return Err(ConfigError::Invalid {
+                        key: "path.max-hops",
+                        message: format!("{hops} is outside 1..=64"),
+                    });
+                }
+            },
+            ..path_defaults
+        };
         Ok(Self {
             listen,
             database: raw.database,
@@ -460,6 +511,9 @@ impl Config {
             dns,
             latency,
             wifi,
+            path,
+            mtu: MtuOptions::default(),
+            path_target: raw.path.target,
             profile: Profile::default(),
         })
     }

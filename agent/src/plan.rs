@@ -24,12 +24,14 @@ pub enum PlanError {
 }
 
 /// The checks this agent can run, in their natural order.
-pub const AVAILABLE: [CheckId; 5] = [
+pub const AVAILABLE: [CheckId; 7] = [
     CheckId::Link,
     CheckId::Wifi,
     CheckId::Gateway,
     CheckId::InternetLatency,
     CheckId::Dns,
+    CheckId::Path,
+    CheckId::Mtu,
 ];
 
 fn available() -> String {
@@ -74,12 +76,18 @@ pub fn plan_for(request: &RunRequest, config: &Config) -> Result<Plan, PlanError
     })
 }
 
-/// The checks each problem kind runs. Only checks this agent implements are listed; later
-/// checks (throughput, WiFi, mobile) join their plans as they land.
+/// The checks each problem kind runs. "No Internet" stays fast; "slow" and "calls/TV" add the
+/// hop-by-hop path (where loss starts); "some sites fail" adds the path MTU (black holes break
+/// some sites and not others); "WiFi" stays on the home side. Checks still to come (HTTP,
+/// throughput, mobile radio) join their plans as they land.
 fn checks_for(problem: ProblemKind) -> Result<&'static [CheckId], PlanError> {
+    use CheckId::{Dns, Gateway, InternetLatency, Link, Mtu, Path, Wifi};
     match problem {
-        ProblemKind::Unknown => Err(PlanError::UnknownProblem),
-        _ => Ok(&AVAILABLE),
+        ProblemKind::NoInternet | ProblemKind::Mobile => Ok(&[Link, Wifi, Gateway, InternetLatency, Dns]),
+        ProblemKind::Slow | ProblemKind::VoipTv => Ok(&[Link, Wifi, Gateway, InternetLatency, Dns, Path]),
+        ProblemKind::Sites => Ok(&[Link, Wifi, Gateway, InternetLatency, Dns, Mtu]),
+        ProblemKind::Wifi => Ok(&[Link, Wifi, Gateway]),
+        _ => Err(PlanError::UnknownProblem),
     }
 }
 
@@ -115,6 +123,23 @@ fn timing(check: CheckId, config: &Config) -> (Duration, Duration) {
                 Duration::from_millis(50) * d.queries,
                 d.timeout * 2,
                 d.timeout * d.queries + Duration::from_secs(2),
+            )
+        }
+        CheckId::Path => {
+            let p = &config.path;
+            let rounds = p.interval * p.rounds.saturating_sub(1);
+            (
+                rounds + p.timeout.min(Duration::from_millis(100)),
+                rounds + p.timeout,
+                rounds + p.timeout + Duration::from_secs(3),
+            )
+        }
+        CheckId::Mtu => {
+            let m = &config.mtu;
+            (
+                Duration::from_millis(300),
+                m.max_duration,
+                m.max_duration + m.timeout + Duration::from_secs(2),
             )
         }
         CheckId::Wifi => {
@@ -156,7 +181,7 @@ mod tests {
     fn default_plan_runs_the_fast_checks_with_weights_summing_to_one() {
         let plan = plan_for(&RunRequest::default(), &Config::default()).expect("default plan");
         let checks: Vec<_> = plan.steps.iter().map(|s| s.check).collect();
-        assert_eq!(checks, AVAILABLE);
+        assert_eq!(checks, AVAILABLE[..5]);
         let sum: f64 = plan.steps.iter().map(|s| s.weight).sum();
         assert!((sum - 1.0).abs() < 1e-9, "{sum}");
         assert!(plan.steps.iter().all(|s| s.timeout_ms > s.estimated_ms));

@@ -208,6 +208,48 @@ impl SystemChecks {
         }
     }
 
+    /// Where the path and MTU checks probe: the configured target, else the first IPv4 anchor.
+    fn path_target(&self) -> Option<std::net::IpAddr> {
+        self.config.path_target.or_else(|| {
+            self.config
+                .latency
+                .anchors
+                .iter()
+                .copied()
+                .find(std::net::IpAddr::is_ipv4)
+        })
+    }
+
+    async fn run_path(&self, progress: &dyn ProgressSink) -> CheckResult {
+        let started = Instant::now();
+        let Some(target) = self.path_target() else {
+            return unmeasured(
+                CheckId::Path,
+                CheckStatus::Skipped,
+                "no path target configured",
+                started,
+            );
+        };
+        match path::measure_path(target, &self.config.path, progress).await {
+            Ok(samples) => path::evaluate_path(&samples, &self.config.profile.path, &path::PathSegments::default())
+                .into_result(CheckId::Path, &samples, started),
+            Err(e) => unmeasured(CheckId::Path, CheckStatus::Error, e.to_string(), started),
+        }
+    }
+
+    async fn run_mtu(&self, progress: &dyn ProgressSink) -> CheckResult {
+        let started = Instant::now();
+        let Some(target) = self.path_target() else {
+            return unmeasured(CheckId::Mtu, CheckStatus::Skipped, "no MTU target configured", started);
+        };
+        match mtu::measure_mtu(target, &self.config.mtu, progress).await {
+            Ok(samples) => {
+                mtu::evaluate_mtu(&samples, &self.config.profile.mtu).into_result(CheckId::Mtu, &samples, started)
+            }
+            Err(e) => unmeasured(CheckId::Mtu, CheckStatus::Error, e.to_string(), started),
+        }
+    }
+
     async fn run_dns(&self, progress: &dyn ProgressSink) -> CheckResult {
         let started = Instant::now();
         let gateway = self.link_samples().await.ok().and_then(|l| l.gateway());
@@ -229,6 +271,8 @@ impl Checks for SystemChecks {
                 CheckId::Dns => self.run_dns(progress).await,
                 CheckId::InternetLatency => self.run_latency(progress).await,
                 CheckId::Wifi => self.run_wifi(progress).await,
+                CheckId::Path => self.run_path(progress).await,
+                CheckId::Mtu => self.run_mtu(progress).await,
                 other => unmeasured(
                     other,
                     CheckStatus::Skipped,
