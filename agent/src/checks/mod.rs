@@ -10,6 +10,7 @@
 
 pub mod dns;
 pub mod gateway;
+pub mod http;
 pub mod latency;
 pub mod link;
 pub mod mtu;
