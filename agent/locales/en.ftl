@@ -143,3 +143,35 @@ WIFI_INSECURE = Your WiFi network is not properly protected: others can use it o
     .detail = The "{ $ssid }" network uses "{ $security }" security.
     .customer = In your box's WiFi settings, choose WPA2 or WPA3 security and a strong password.
     .technician = Open, WEP or WPA-TKIP network: move to WPA2-AES or WPA3.
+
+## Web findings
+
+CAPTIVE_PORTAL = This network asks you to sign in on a welcome page before you can use the Internet.
+    .detail = The captive-portal probe gets no 204 answer; it is redirected to { $location }.
+    .customer = Open your browser: the network's sign-in page appears. Accept the terms or enter your credentials, then run the test again.
+    .technician = Captive portal (3xx/200 instead of 204): authentication required on the local network or hotspot.
+
+HTTPS_BLOCKED = Secure sites (https) are blocked on this network, while others get through.
+    .detail = Connections to port 443 fail while port 80 answers.
+    .customer = If you use parental control, an antivirus or a company network, check its settings. Otherwise, restart your box.
+    .technician = HTTPS firewall: port 443 refused or filtered, port 80 open; check the box's firewall, a proxy or filtering.
+
+TLS_INTERCEPTED = Secure connections are intercepted: sites refuse to open normally.
+    .detail = Certificate rejected: { $error }.
+    .customer = Check that your device's date and time are right. If an antivirus or monitoring software inspects traffic, turn that option off.
+    .technician = Certificate error: TLS interception (proxy, antivirus, portal) or a wrong clock; compare the presented certificate's issuer.
+
+REMOTE_SERVICE_DOWN = Your connection works, but the sites tested do not answer: the problem is on their side.
+    .detail = None of the sites measured answers ({ $failed }), while the Internet and DNS work.
+    .customer = Your line is not the cause. Try again later: the service may be down.
+    .technician = Remote service outage: network and DNS fine, HTTP servers unreachable.
+
+HTTPS_SLOW = Web pages take long to start showing.
+    .detail = Median connect + TLS + first byte: { $latency } ms, while the network answers fast.
+    .customer = Try again a little later. If it lasts, contact your operator.
+    .technician = High HTTPS latency (ChromeOS HttpsLatency) without network latency: slow servers or the path to them.
+
+PMTU_BLACK_HOLE = Some sites or apps hang: large packets get lost on the way.
+    .detail = Packets over { $mtu } bytes vanish without an error message (a PMTU black hole).
+    .customer = Restart your box. If the problem continues, we take over: a report is opened with your operator.
+    .technician = PMTU black hole: a reduced-MTU link sends no ICMP "fragmentation needed"; check MSS clamping and tunnels (PPPoE, DS-Lite).

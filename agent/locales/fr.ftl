@@ -143,3 +143,35 @@ WIFI_INSECURE = Votre réseau WiFi n'est pas protégé correctement : d'autres p
     .detail = Le réseau « { $ssid } » utilise la sécurité « { $security } ».
     .customer = Dans les réglages WiFi de votre box, choisissez la sécurité WPA2 ou WPA3 et un mot de passe solide.
     .technician = Réseau ouvert, WEP ou WPA-TKIP : passer en WPA2-AES ou WPA3.
+
+## Constats web
+
+CAPTIVE_PORTAL = Ce réseau demande de vous connecter sur une page d'accueil avant d'accéder à Internet.
+    .detail = La sonde de portail captif n'obtient pas de réponse 204 ; elle est redirigée vers { $location }.
+    .customer = Ouvrez votre navigateur : la page de connexion du réseau s'affiche. Acceptez les conditions ou saisissez vos identifiants, puis relancez le test.
+    .technician = Portail captif (réponse 3xx/200 au lieu de 204) : authentification requise sur le réseau local ou le hotspot.
+
+HTTPS_BLOCKED = Les sites sécurisés (https) sont bloqués sur ce réseau, alors que les autres passent.
+    .detail = Les connexions au port 443 échouent alors que le port 80 répond.
+    .customer = Si vous utilisez un contrôle parental, un antivirus ou le réseau d'une entreprise, vérifiez ses réglages. Sinon, redémarrez votre box.
+    .technician = Pare-feu HTTPS : port 443 refusé ou filtré, port 80 ouvert ; vérifier le pare-feu de la box, un proxy ou un filtrage.
+
+TLS_INTERCEPTED = Les connexions sécurisées sont interceptées : les sites refusent de s'ouvrir normalement.
+    .detail = Certificat refusé : { $error }.
+    .customer = Vérifiez que la date et l'heure de votre appareil sont justes. Si un antivirus ou un logiciel de contrôle inspecte le trafic, désactivez cette option.
+    .technician = Erreur de certificat : interception TLS (proxy, antivirus, portail) ou horloge fausse ; comparer l'émetteur du certificat présenté.
+
+REMOTE_SERVICE_DOWN = Votre connexion fonctionne, mais les sites testés ne répondent pas : le problème vient de ces services.
+    .detail = Aucun des sites mesurés ne répond ({ $failed }), alors qu'Internet et le DNS fonctionnent.
+    .customer = Votre ligne n'est pas en cause. Réessayez plus tard : le service concerné est peut-être en panne.
+    .technician = Panne côté service distant : réseau et DNS fonctionnels, serveurs HTTP injoignables.
+
+HTTPS_SLOW = Les pages web mettent du temps à commencer à s'afficher.
+    .detail = Temps médian connexion + chiffrement + premier octet : { $latency } ms, alors que le réseau répond vite.
+    .customer = Réessayez un peu plus tard. Si cela dure, contactez votre opérateur.
+    .technician = Latence HTTPS élevée (ChromeOS HttpsLatency) sans latence réseau : serveurs lents ou chemin vers eux.
+
+PMTU_BLACK_HOLE = Certains sites ou applications restent bloqués : les gros paquets se perdent en route.
+    .detail = Les paquets de plus de { $mtu } octets disparaissent sans message d'erreur (trou noir PMTU).
+    .customer = Redémarrez votre box. Si le problème continue, nous prenons le relais : un signalement est ouvert auprès de votre opérateur.
+    .technician = Trou noir PMTU : un lien à MTU réduite ne renvoie pas ICMP « fragmentation needed » ; vérifier le MSS clamping et les tunnels (PPPoE, DS-Lite).

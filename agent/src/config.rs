@@ -7,6 +7,7 @@ use std::time::Duration;
 
 use serde::Deserialize;
 
+use crate::checks::http::{HttpOptions, HttpThresholds, HttpUrl};
 use crate::checks::latency::{LatencyOptions, LatencyThresholds};
 use crate::checks::mtu::{MtuOptions, MtuThresholds};
 use crate::checks::path::{PathOptions, PathThresholds};
@@ -85,6 +86,8 @@ pub struct Config {
     pub latency: LatencyOptions,
     /// Where WiFi data comes from.
     pub wifi: WifiOptions,
+    /// How web access is measured.
+    pub http: HttpOptions,
     /// How the path is traced.
     pub path: PathOptions,
     /// How the path MTU is searched.
@@ -146,6 +149,8 @@ pub struct Profile {
     pub latency: LatencyThresholds,
     /// WiFi thresholds.
     pub wifi: WifiThresholds,
+    /// HTTP thresholds.
+    pub http: HttpThresholds,
     /// Path thresholds.
     pub path: PathThresholds,
     /// MTU thresholds.
@@ -161,6 +166,7 @@ impl Default for Profile {
             dns: DnsThresholds::default(),
             latency: LatencyThresholds::default(),
             wifi: WifiThresholds::default(),
+            http: HttpThresholds::default(),
             path: PathThresholds::default(),
             mtu: MtuThresholds::default(),
         }
@@ -234,6 +240,8 @@ pub struct RawConfig {
     pub wifi: RawWifi,
     /// `[path]`.
     pub path: RawPath,
+    /// `[http]`.
+    pub http: RawHttp,
     /// `[line]`: the subscribed line (used by later checks).
     pub line: RawLine,
     /// `[throughput]`.
@@ -272,6 +280,18 @@ pub struct RawDns {
     pub public: Option<Vec<IpAddr>>,
     /// Also probe the gateway as a resolver.
     pub probe_gateway: Option<bool>,
+}
+
+/// `[http]` as written.
+#[derive(Clone, Debug, Default, Deserialize)]
+#[serde(rename_all = "kebab-case", deny_unknown_fields, default)]
+pub struct RawHttp {
+    /// Sites measured (`http://` or `https://` URLs).
+    pub targets: Option<Vec<String>>,
+    /// The captive-portal probe (plain HTTP, answers 204); `""` turns detection off.
+    pub portal_probe: Option<String>,
+    /// Extra trusted roots (PEM).
+    pub ca_file: Option<PathBuf>,
 }
 
 /// `[path]` as written (the path and MTU checks).
@@ -504,9 +524,33 @@ impl Config {
             },
             ..path_defaults
         };
+        let http_defaults = HttpOptions::default();
+        let url = |key: &'static str, text: &str| {
+            HttpUrl::parse(text).map_err(|e| ConfigError::Invalid {
+                key,
+                message: format!("`{text}`: {e}"),
+            })
+        };
+        let http = HttpOptions {
+            targets: match raw.http.targets {
+                Some(targets) => targets
+                    .iter()
+                    .map(|t| url("http.targets", t))
+                    .collect::<Result<_, _>>()?,
+                None => http_defaults.targets.clone(),
+            },
+            portal_probe: match raw.http.portal_probe.as_deref() {
+                None => http_defaults.portal_probe.clone(),
+                Some("") => None,
+                Some(probe) => Some(url("http.portal-probe", probe)?),
+            },
+            ca_file: raw.http.ca_file,
+            ..http_defaults
+        };
         Ok(Self {
             listen,
             database: raw.database,
+            http,
             gateway,
             dns,
             latency,

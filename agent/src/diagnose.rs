@@ -68,6 +68,20 @@ pub fn diagnose(results: &[CheckResult], profile: &Profile, lang: Lang) -> Diagn
     }
     findings.extend(hijack);
 
+    // Beyond name resolution: the web, the path, the MTU. Each only when what comes before
+    // works, so a consequence is never reported as a cause.
+    let upstream_ok = !link_broken && !gateway_unreachable && !internet_down;
+    let dns_ok = dns.is_none_or(|d| matches!(d.status, CheckStatus::Pass | CheckStatus::Warn));
+    if let Some(http) = find(results, CheckId::Http).filter(|_| upstream_ok) {
+        findings.extend(diagnose_http(http, dns_ok, internet, lang));
+    }
+    if let Some(path) = find(results, CheckId::Path).filter(|_| upstream_ok) {
+        refine_with_path(&mut findings, path, lang);
+    }
+    if let Some(mtu) = find(results, CheckId::Mtu).filter(|_| upstream_ok) {
+        findings.extend(diagnose_mtu(mtu, lang));
+    }
+
     if !link_broken {
         for result in results.iter().filter(|r| r.status == CheckStatus::Error) {
             findings.push(could_not_run(result, lang));
@@ -485,6 +499,170 @@ fn diagnose_wifi(wifi: &CheckResult, lang: Lang) -> Vec<Finding> {
         ));
     }
     findings
+}
+
+fn diagnose_http(http: &CheckResult, dns_ok: bool, internet: Option<&CheckResult>, lang: Lang) -> Vec<Finding> {
+    let flag = |name: &str| http.metric(name).and_then(|m| m.value.as_bool()) == Some(true);
+    let portal = text(http, "portal_location");
+    if flag("captive_portal") {
+        let args: Args<'_> = &[("location", portal.as_str().into())];
+        let evidence = evidence(http, &["captive_portal", "portal_location", "portal_probe_status"]);
+        return vec![finding(
+            FindingCode::CaptivePortal,
+            Severity::Critical,
+            Segment::Lan,
+            Actor::Customer,
+            Confidence::High,
+            evidence,
+            args,
+            lang,
+        )];
+    }
+    if flag("https_firewall") {
+        let evidence = evidence(http, &["https_firewall", "http_reachable", "https_reachable"]);
+        return vec![finding(
+            FindingCode::HttpsBlocked,
+            Severity::Critical,
+            Segment::Lan,
+            Actor::Customer,
+            Confidence::Medium,
+            evidence,
+            &[],
+            lang,
+        )];
+    }
+    let cert = text(http, "cert_error");
+    if http.metric("cert_error").is_some_and(|m| m.value.as_str().is_some()) {
+        let args: Args<'_> = &[("error", cert.as_str().into())];
+        let evidence = evidence(http, &["cert_error"]);
+        return vec![finding(
+            FindingCode::TlsIntercepted,
+            Severity::Warning,
+            Segment::Lan,
+            Actor::Customer,
+            Confidence::Medium,
+            evidence,
+            args,
+            lang,
+        )];
+    }
+    let answering = http.number("targets_answering").unwrap_or(0.0);
+    if http.number("targets").unwrap_or(0.0) > 0.0 && answering == 0.0 && dns_ok {
+        let args: Args<'_> = &[("failed", text(http, "failed_targets").into())];
+        let evidence = evidence(http, &["targets", "targets_answering", "failed_targets"]);
+        return vec![finding(
+            FindingCode::RemoteServiceDown,
+            Severity::Warning,
+            Segment::RemoteService,
+            Actor::Customer,
+            Confidence::Medium,
+            evidence,
+            args,
+            lang,
+        )];
+    }
+    let latency = http.metric("https_latency_ms");
+    let slow = latency
+        .and_then(|m| m.status)
+        .filter(|s| matches!(s, CheckStatus::Warn | CheckStatus::Fail));
+    // Slow round trips to the Internet explain slow web pages.
+    let network_slow = internet.is_some_and(|i| {
+        i.metric("rtt_median_ms")
+            .and_then(|m| m.status)
+            .is_some_and(|s| s != CheckStatus::Pass)
+    });
+    match slow {
+        Some(status) if !network_slow => {
+            let args: Args<'_> = &[(
+                "latency",
+                round1(latency.and_then(|m| m.value.as_f64()).unwrap_or(0.0)).into(),
+            )];
+            let evidence = evidence(http, &["https_latency_ms", "connect_ms", "tls_ms", "ttfb_ms"]);
+            vec![finding(
+                FindingCode::HttpsSlow,
+                severity_of(status),
+                Segment::RemoteService,
+                Actor::Customer,
+                Confidence::Low,
+                evidence,
+                args,
+                lang,
+            )]
+        }
+        _ => Vec::new(),
+    }
+}
+
+/// The path check tells where loss starts: the access line, the operator's network, or
+/// beyond. It sharpens the loss finding from the Internet latency check, or makes one.
+fn refine_with_path(findings: &mut Vec<Finding>, path: &CheckResult, lang: Lang) {
+    if !matches!(path.status, CheckStatus::Warn | CheckStatus::Fail) {
+        return;
+    }
+    let segment = match text(path, "loss_start_segment").as_str() {
+        "access_line" => Segment::AccessLine,
+        "operator_network" => Segment::OperatorNetwork,
+        "remote_service" => Segment::RemoteService,
+        // Loss from the first hop is the home network's, which the gateway check reports.
+        _ => return,
+    };
+    let path_evidence = evidence(
+        path,
+        &[
+            "loss_start_hop",
+            "loss_start_address",
+            "loss_start_segment",
+            "worst_hop_loss_percent",
+        ],
+    );
+    if let Some(existing) = findings.iter_mut().find(|f| f.code == FindingCode::AccessPacketLoss) {
+        existing.segment = segment;
+        existing.confidence = Confidence::High;
+        existing.evidence.extend(path_evidence);
+        return;
+    }
+    let loss = path
+        .number("worst_hop_loss_percent")
+        .or_else(|| path.number("destination_loss_percent"))
+        .unwrap_or(0.0);
+    let args: Args<'_> = &[("loss", round1(loss).into()), ("threshold", 0.0.into())];
+    findings.push(finding(
+        FindingCode::AccessPacketLoss,
+        severity_of(path.status),
+        segment,
+        Actor::Operator,
+        Confidence::Medium,
+        path_evidence,
+        args,
+        lang,
+    ));
+}
+
+fn diagnose_mtu(mtu: &CheckResult, lang: Lang) -> Vec<Finding> {
+    if mtu.metric("black_hole").and_then(|m| m.value.as_bool()) != Some(true) {
+        return Vec::new();
+    }
+    let size = mtu.number("largest_answered_bytes").unwrap_or(0.0);
+    let args: Args<'_> = &[("mtu", size.into())];
+    let evidence = evidence(
+        mtu,
+        &[
+            "black_hole",
+            "largest_answered_bytes",
+            "smallest_failed_bytes",
+            "icmp_frag_needed_seen",
+        ],
+    );
+    vec![finding(
+        FindingCode::PmtuBlackHole,
+        Severity::Critical,
+        Segment::OperatorNetwork,
+        Actor::Operator,
+        Confidence::High,
+        evidence,
+        args,
+        lang,
+    )]
 }
 
 fn diagnose_hijack(dns: &CheckResult, gateway: Option<&CheckResult>, lang: Lang) -> Option<Finding> {

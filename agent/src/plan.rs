@@ -24,12 +24,13 @@ pub enum PlanError {
 }
 
 /// The checks this agent can run, in their natural order.
-pub const AVAILABLE: [CheckId; 7] = [
+pub const AVAILABLE: [CheckId; 8] = [
     CheckId::Link,
     CheckId::Wifi,
     CheckId::Gateway,
     CheckId::InternetLatency,
     CheckId::Dns,
+    CheckId::Http,
     CheckId::Path,
     CheckId::Mtu,
 ];
@@ -81,11 +82,12 @@ pub fn plan_for(request: &RunRequest, config: &Config) -> Result<Plan, PlanError
 /// some sites and not others); "WiFi" stays on the home side. Checks still to come (HTTP,
 /// throughput, mobile radio) join their plans as they land.
 fn checks_for(problem: ProblemKind) -> Result<&'static [CheckId], PlanError> {
-    use CheckId::{Dns, Gateway, InternetLatency, Link, Mtu, Path, Wifi};
+    use CheckId::{Dns, Gateway, Http, InternetLatency, Link, Mtu, Path, Wifi};
     match problem {
-        ProblemKind::NoInternet | ProblemKind::Mobile => Ok(&[Link, Wifi, Gateway, InternetLatency, Dns]),
-        ProblemKind::Slow | ProblemKind::VoipTv => Ok(&[Link, Wifi, Gateway, InternetLatency, Dns, Path]),
-        ProblemKind::Sites => Ok(&[Link, Wifi, Gateway, InternetLatency, Dns, Mtu]),
+        ProblemKind::NoInternet | ProblemKind::Mobile => Ok(&[Link, Wifi, Gateway, InternetLatency, Dns, Http]),
+        ProblemKind::Slow => Ok(&[Link, Wifi, Gateway, InternetLatency, Dns, Http, Path]),
+        ProblemKind::VoipTv => Ok(&[Link, Wifi, Gateway, InternetLatency, Dns, Path]),
+        ProblemKind::Sites => Ok(&[Link, Wifi, Gateway, InternetLatency, Dns, Http, Mtu]),
         ProblemKind::Wifi => Ok(&[Link, Wifi, Gateway]),
         _ => Err(PlanError::UnknownProblem),
     }
@@ -123,6 +125,14 @@ fn timing(check: CheckId, config: &Config) -> (Duration, Duration) {
                 Duration::from_millis(50) * d.queries,
                 d.timeout * 2,
                 d.timeout * d.queries + Duration::from_secs(2),
+            )
+        }
+        CheckId::Http => {
+            let h = &config.http;
+            (
+                Duration::from_millis(200),
+                h.check_timeout,
+                h.check_timeout + Duration::from_secs(2),
             )
         }
         CheckId::Path => {
@@ -181,7 +191,7 @@ mod tests {
     fn default_plan_runs_the_fast_checks_with_weights_summing_to_one() {
         let plan = plan_for(&RunRequest::default(), &Config::default()).expect("default plan");
         let checks: Vec<_> = plan.steps.iter().map(|s| s.check).collect();
-        assert_eq!(checks, AVAILABLE[..5]);
+        assert_eq!(checks, AVAILABLE[..6]);
         let sum: f64 = plan.steps.iter().map(|s| s.weight).sum();
         assert!((sum - 1.0).abs() < 1e-9, "{sum}");
         assert!(plan.steps.iter().all(|s| s.timeout_ms > s.estimated_ms));

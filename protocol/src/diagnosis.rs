@@ -177,6 +177,18 @@ finding_codes! {
     WifiInterference = "WIFI_INTERFERENCE",
     /// The WiFi network is open or uses WEP/WPA-TKIP.
     WifiInsecure = "WIFI_INSECURE",
+    /// A captive portal intercepts web traffic: the customer must log in.
+    CaptivePortal = "CAPTIVE_PORTAL",
+    /// HTTPS is blocked while HTTP works (a firewall).
+    HttpsBlocked = "HTTPS_BLOCKED",
+    /// HTTPS certificates are not trusted: something intercepts TLS (or the clock is wrong).
+    TlsIntercepted = "TLS_INTERCEPTED",
+    /// The network works, but the web sites measured do not answer.
+    RemoteServiceDown = "REMOTE_SERVICE_DOWN",
+    /// Web pages are slow to start while the network's round trips are fine.
+    HttpsSlow = "HTTPS_SLOW",
+    /// Large packets vanish on the path while small ones pass: a PMTU black hole.
+    PmtuBlackHole = "PMTU_BLACK_HOLE",
     /// A check that matters could not measure (no privilege, timeout).
     CheckCouldNotRun = "CHECK_COULD_NOT_RUN",
 }

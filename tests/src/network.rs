@@ -261,13 +261,6 @@ impl Network {
             }
             None => String::new(),
         };
-        let sonde_config = device.write_state(
-            "sonde.toml",
-            &format!(
-                "[latency]\nanchors = [\"203.0.113.53\", \"203.0.113.80\"{v6_anchor}]\n\
-                 [dns]\npublic = [\"203.0.113.53\"]\n{wifi_source}"
-            ),
-        )?;
         if scenario.device.link_down {
             device.ip(&["link", "set", "eth0", "down"])?;
         }
@@ -301,6 +294,20 @@ impl Network {
         } else {
             None
         };
+        // The web check measures this network's web server, trusting its test CA.
+        let ca = web
+            .as_ref()
+            .map(|w| format!("ca-file = \"{}\"\n", w.ca_file().display()))
+            .unwrap_or_default();
+        let sonde_config = device.write_state(
+            "sonde.toml",
+            &format!(
+                "[latency]\nanchors = [\"203.0.113.53\", \"203.0.113.80\"{v6_anchor}]\n\
+                 [dns]\npublic = [\"203.0.113.53\"]\n\
+                 [http]\ntargets = [\"https://203.0.113.80/\", \"http://www.example.com/\"]\n\
+                 portal-probe = \"http://203.0.113.80/generate_204\"\n{ca}{wifi_source}"
+            ),
+        )?;
 
         let mut network = Self {
             _timeline: None,

@@ -252,6 +252,9 @@ impl From<&LinkSpecInline> for LinkSpec {
 #[derive(Clone, Debug, Default, Deserialize)]
 #[serde(rename_all = "kebab-case", deny_unknown_fields, default)]
 pub struct Expect {
+    /// The problem the customer reports (`sonde diagnose --problem`), which selects the
+    /// checks. Default: `no-internet`.
+    pub problem: Option<String>,
     /// The top finding's code, or `HEALTHY` for no finding above info.
     pub top: String,
     /// The top finding's segment.

@@ -32,7 +32,11 @@ fn play(name: &str) {
     let expect = scenario.expect.clone().unwrap_or_else(|| panic!("{name}: no [expect]"));
     for run in 1..=runs() {
         let network = Network::up(&scenario).unwrap_or_else(|e| panic!("{name}: {e:#}"));
-        let outcome = sonde(&network.device, &["diagnose", "--json", "--lang", "en"]);
+        let problem = expect.problem.as_deref().unwrap_or("no-internet");
+        let outcome = sonde(
+            &network.device,
+            &["diagnose", "--json", "--lang", "en", "--problem", problem],
+        );
         let report = outcome.report();
         let top = report.findings.first().filter(|f| f.root_cause);
         let top_code = top.map_or_else(|| "HEALTHY".to_owned(), |f| f.code.to_string());
@@ -109,4 +113,10 @@ scenarios! {
     wifi_congested => "wifi-congested",
     wifi_open => "wifi-open",
     healthy_wifi => "healthy-wifi",
+    captive_portal => "captive-portal",
+    https_blocked => "https-blocked",
+    tls_intercepted => "tls-intercepted",
+    remote_service_down => "remote-service-down",
+    pmtu_black_hole => "pmtu-black-hole",
+    access_loss_traced => "access-loss-traced",
 }

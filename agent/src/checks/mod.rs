@@ -221,6 +221,16 @@ impl SystemChecks {
         })
     }
 
+    async fn run_http(&self, progress: &dyn ProgressSink) -> CheckResult {
+        let started = Instant::now();
+        match http::measure_http(&self.config.http, progress).await {
+            Ok(samples) => {
+                http::evaluate_http(&samples, &self.config.profile.http).into_result(CheckId::Http, &samples, started)
+            }
+            Err(e) => unmeasured(CheckId::Http, CheckStatus::Error, e.to_string(), started),
+        }
+    }
+
     async fn run_path(&self, progress: &dyn ProgressSink) -> CheckResult {
         let started = Instant::now();
         let Some(target) = self.path_target() else {
@@ -273,6 +283,7 @@ impl Checks for SystemChecks {
                 CheckId::InternetLatency => self.run_latency(progress).await,
                 CheckId::Wifi => self.run_wifi(progress).await,
                 CheckId::Path => self.run_path(progress).await,
+                CheckId::Http => self.run_http(progress).await,
                 CheckId::Mtu => self.run_mtu(progress).await,
                 other => unmeasured(
                     other,

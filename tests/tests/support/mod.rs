@@ -80,7 +80,8 @@ impl Lan {
 pub fn anchors_nowhere(ns: &Netns) {
     ns.write_state(
         "sonde.toml",
-        "[latency]\nanchors = [\"198.51.100.1\"]\n[dns]\npublic = [\"198.51.100.1\"]\n",
+        "[latency]\nanchors = [\"198.51.100.1\"]\n[dns]\npublic = [\"198.51.100.1\"]\n\
+         [http]\ntargets = [\"http://198.51.100.1/\"]\nportal-probe = \"http://198.51.100.1/generate_204\"\n",
     )
     .expect("sonde.toml");
 }
