@@ -30,6 +30,25 @@ pub struct Cli {
 pub enum Command {
     /// Diagnose the connection: run the checks, explain what is wrong and what to do.
     Diagnose(DiagnoseArgs),
+    /// Ping one address with the agent's own ICMP prober (the gateway and latency checks'):
+    /// one line per probe, then loss and RTT statistics.
+    Ping(PingArgs),
+}
+
+/// Arguments of `sonde ping`.
+#[derive(Debug, Parser)]
+pub struct PingArgs {
+    /// The address to probe (IPv4 or IPv6).
+    pub target: std::net::IpAddr,
+    /// Echo requests to send.
+    #[arg(long, short = 'c', default_value_t = 10, value_parser = clap::value_parser!(u32).range(1..=10_000))]
+    pub count: u32,
+    /// Interval between requests, in milliseconds (requests do not wait for replies).
+    #[arg(long, short = 'i', default_value_t = 200, value_parser = clap::value_parser!(u64).range(1..=60_000))]
+    pub interval_ms: u64,
+    /// How long each request waits for its reply, in milliseconds.
+    #[arg(long, short = 'W', default_value_t = 1000, value_parser = clap::value_parser!(u64).range(1..=60_000))]
+    pub timeout_ms: u64,
 }
 
 /// Arguments of `sonde diagnose`.
@@ -171,6 +190,56 @@ pub async fn run(cli: Cli) -> u8 {
                 EXIT_COULD_NOT_RUN
             }
         },
+        Command::Ping(args) => ping(&args).await,
+    }
+}
+
+async fn ping(args: &PingArgs) -> u8 {
+    use sonde_agent::checks::gateway::{measure_gateway, ping_stats};
+    let options = sonde_agent::config::GatewayOptions {
+        probes: args.count,
+        interval: std::time::Duration::from_millis(args.interval_ms),
+        timeout: std::time::Duration::from_millis(args.timeout_ms),
+    };
+    let samples = match measure_gateway(args.target, &options, &sonde_agent::checks::NoProgress).await {
+        Ok(samples) => samples,
+        Err(e) => {
+            eprintln!("sonde: cannot ping {}: {e}", args.target);
+            return EXIT_COULD_NOT_RUN;
+        }
+    };
+    let mut out = std::io::stdout().lock();
+    for probe in &samples.probes {
+        let _ = match (probe.rtt_us, &probe.error) {
+            (Some(us), _) => writeln!(
+                out,
+                "{}: seq={} time={:.3} ms",
+                args.target,
+                probe.seq,
+                us as f64 / 1000.0
+            ),
+            (None, Some(error)) => writeln!(out, "{}: seq={} lost ({error})", args.target, probe.seq),
+            (None, None) => writeln!(out, "{}: seq={} lost (timeout)", args.target, probe.seq),
+        };
+    }
+    let stats = ping_stats(&samples);
+    let ms = |v: Option<f64>| v.map_or_else(|| "-".to_owned(), |v| format!("{v:.3}"));
+    let _ = writeln!(
+        out,
+        "{} sent, {} received, {} % loss; rtt min/median/p95/max = {}/{}/{}/{} ms, jitter {} ms",
+        stats.sent,
+        stats.received,
+        stats.loss_percent.map_or_else(|| "-".to_owned(), |l| format!("{l:.1}")),
+        ms(stats.rtt_min_ms),
+        ms(stats.rtt_median_ms),
+        ms(stats.rtt_p95_ms),
+        ms(stats.rtt_max_ms),
+        ms(stats.jitter_ms)
+    );
+    if stats.received == 0 {
+        EXIT_PROBLEM
+    } else {
+        EXIT_HEALTHY
     }
 }
 
