@@ -19,25 +19,21 @@ pub fn bin(name: &str) -> PathBuf {
     let exe = std::env::current_exe().expect("current exe");
     let dir = exe.parent().and_then(|d| d.parent()).expect("target dir").to_path_buf();
     let path = dir.join(name);
-    BUILT.get_or_init(|| {
-        let release = dir.file_name().is_some_and(|n| n == "release");
-        let mut cmd = Command::new(env!("CARGO"));
-        cmd.args([
-            "build",
-            "--bins",
-            "-p",
-            "sonde-agent",
-            "-p",
-            "sonde-dashboard",
-            "-p",
-            "sonde-backend",
-        ]);
-        if release {
-            cmd.arg("--release");
-        }
-        let status = cmd.status().expect("run cargo build");
-        assert!(status.success(), "building the binaries failed");
-    });
+    // `scripts/test.sh` builds every binary first (`cargo build --workspace --bins`). Build
+    // here only when one is missing, and with the same selection: building a subset of the
+    // workspace unifies features differently and would rebuild half the dependency tree.
+    if !path.exists() {
+        BUILT.get_or_init(|| {
+            let release = dir.file_name().is_some_and(|n| n == "release");
+            let mut cmd = Command::new(env!("CARGO"));
+            cmd.args(["build", "--workspace", "--bins"]);
+            if release {
+                cmd.arg("--release");
+            }
+            let status = cmd.status().expect("run cargo build");
+            assert!(status.success(), "building the binaries failed");
+        });
+    }
     assert!(path.exists(), "{} was not built", path.display());
     path
 }
