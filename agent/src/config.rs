@@ -371,7 +371,22 @@ pub const CONFIG_ENV: &str = "SONDE_CONFIG";
 /// exists.
 pub const DEFAULT_CONFIG_PATH: &str = "/etc/sonde/sonded.toml";
 
+/// WiFi samples taken when the customer reports WiFi drops: 15 s at one per second, long
+/// enough to see the signal swing and the association drop, instead of a snapshot.
+pub const WIFI_DROPS_SAMPLES: u32 = 15;
+
 impl Config {
+    /// The configuration for a run about `problem`: "the WiFi drops" samples the radio longer
+    /// (unless the configuration already asks for more).
+    pub fn for_problem(&self, problem: sonde_protocol::ProblemKind) -> Self {
+        let mut config = self.clone();
+        if problem == sonde_protocol::ProblemKind::Wifi && config.wifi.samples < WIFI_DROPS_SAMPLES {
+            config.wifi.samples = WIFI_DROPS_SAMPLES;
+            config.wifi.interval = Duration::from_secs(1);
+        }
+        config
+    }
+
     /// The configuration in force: the file named on the command line, else by `SONDE_CONFIG`,
     /// else `/etc/sonde/sonded.toml` when it exists, else the defaults.
     pub fn discover(cli: Option<&Path>) -> Result<Self, ConfigError> {

@@ -22,7 +22,8 @@ pub use runner::{EventSink, RunSpec};
 
 /// Plans a request: the run spec with a new run id, or why the request cannot run.
 pub fn prepare(request: RunRequest, config: &config::Config) -> Result<RunSpec, plan::PlanError> {
-    let plan = plan::plan_for(&request, config)?;
+    let config = config.for_problem(request.problem);
+    let plan = plan::plan_for(&request, &config)?;
     Ok(RunSpec {
         run: RunId::new(),
         request,
@@ -39,7 +40,7 @@ pub async fn run_embedded(
     sink: &dyn EventSink,
     cancel: CancellationToken,
 ) -> Result<RunState, plan::PlanError> {
+    let checks = checks::SystemChecks::new(config.for_problem(request.problem));
     let spec = prepare(request, config)?;
-    let checks = checks::SystemChecks::new(config.clone());
     Ok(runner::execute(spec, &checks, sink, cancel).await)
 }

@@ -227,6 +227,25 @@ mod tests {
     }
 
     #[test]
+    fn the_wifi_plan_samples_the_radio_longer() {
+        let config = Config::default();
+        let request = RunRequest {
+            problem: ProblemKind::Wifi,
+            ..RunRequest::default()
+        };
+        let plan = crate::prepare(request, &config).expect("wifi plan").plan;
+        let wifi = plan.steps.iter().find(|s| s.check == CheckId::Wifi).expect("wifi step");
+        assert!(wifi.estimated_ms >= 14_000, "{}", wifi.estimated_ms);
+        let quick = plan_for(&RunRequest::default(), &config).expect("default plan");
+        let wifi = quick
+            .steps
+            .iter()
+            .find(|s| s.check == CheckId::Wifi)
+            .expect("wifi step");
+        assert!(wifi.estimated_ms < 1_000, "{}", wifi.estimated_ms);
+    }
+
+    #[test]
     fn unknown_problem_is_refused() {
         let request = RunRequest {
             problem: ProblemKind::Unknown,
