@@ -384,7 +384,7 @@ fn diagnose_internet(
             lang,
         ));
     } else if !home_degraded {
-        let delay = super_worst(judged("rtt_median_ms"), judged("jitter_ms"));
+        let delay = crate::checks::worst([judged("rtt_median_ms"), judged("jitter_ms")]);
         if matches!(delay, CheckStatus::Warn | CheckStatus::Fail) {
             let args: Args<'_> = &[
                 ("rtt", round1(internet.number("rtt_median_ms").unwrap_or(0.0)).into()),
@@ -688,10 +688,6 @@ fn diagnose_hijack(dns: &CheckResult, gateway: Option<&CheckResult>, lang: Lang)
         args,
         lang,
     ))
-}
-
-fn super_worst(a: CheckStatus, b: CheckStatus) -> CheckStatus {
-    crate::checks::worst([a, b])
 }
 
 fn could_not_run(result: &CheckResult, lang: Lang) -> Finding {

@@ -124,7 +124,7 @@ fn up(path: &Path) -> anyhow::Result<ExitCode> {
     println!("run commands in it with: ip netns exec {} CMD", network.device.name());
     println!(
         "sonde's configuration for this network: {}={}",
-        sonde_agent_config_env(),
+        SONDE_CONFIG_ENV,
         network.sonde_config().display()
     );
     signals.wait();
@@ -162,10 +162,9 @@ fn down(path: &Path) -> anyhow::Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
-/// The variable naming sonde's configuration file (as `sonde_agent::config::CONFIG_ENV`).
-fn sonde_agent_config_env() -> &'static str {
-    "SONDE_CONFIG"
-}
+/// The variable naming sonde's configuration file (as `sonde_agent::config::CONFIG_ENV`; netsim
+/// does not depend on the agent).
+const SONDE_CONFIG_ENV: &str = "SONDE_CONFIG";
 
 fn exec(path: &Path, command: &[String]) -> anyhow::Result<ExitCode> {
     let scenario = load(path)?;
@@ -175,7 +174,7 @@ fn exec(path: &Path, command: &[String]) -> anyhow::Result<ExitCode> {
         .device
         .command(program)
         .args(args)
-        .env(sonde_agent_config_env(), network.sonde_config())
+        .env(SONDE_CONFIG_ENV, network.sonde_config())
         .status()
         .with_context(|| format!("run `{program}` in the device namespace"))?;
     drop(network);

@@ -117,6 +117,11 @@ impl Netns {
             .map_err(|_| anyhow::anyhow!("the thread inside {} panicked", self.name))?
     }
 
+    /// Where [`Netns::write_state`] puts `file`.
+    pub fn state_file(&self, file: &str) -> PathBuf {
+        state_dir(&self.name).join(file)
+    }
+
     /// Writes `file` into this namespace's state directory, `/run/sonde-netsim/ns/<name>/`
     /// (removed with the namespace), and returns its path. Unlike `/etc/netns/<name>/`, nothing
     /// there is bind-mounted over `/etc` by `ip netns exec`.

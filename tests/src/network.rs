@@ -379,11 +379,8 @@ impl Network {
 
     /// A link's counters: (up, down).
     pub fn link_stats(&self, link: &str) -> Option<(LinkStats, LinkStats)> {
-        // Each link's forward direction carries packets from its downstream end.
-        self.links.get(link).map(|l| {
-            let (from_down, from_up) = l.stats();
-            (from_down, from_up)
-        })
+        // Each link's forward direction carries packets from its downstream end, upwards.
+        self.links.get(link).map(EmulatedLink::stats)
     }
 }
 

@@ -455,10 +455,7 @@ mod tests {
 
     #[test]
     fn measure_latency_on_loopback() {
-        if std::env::var("SONDE_REQUIRE_NETSIM").is_err() && !is_root() {
-            eprintln!("!!! SKIPPED measure_latency_on_loopback: needs ICMP sockets (root here)");
-            return;
-        }
+        // Runs with or without ICMP privilege: the TCP probes answer either way.
         let runtime = tokio::runtime::Builder::new_current_thread()
             .enable_all()
             .build()
@@ -478,14 +475,5 @@ mod tests {
         let tcp = &samples.anchors[0].tcp;
         assert_eq!(tcp.len(), 3);
         assert!(tcp.iter().all(|p| p.rtt_us.is_some_and(|us| us > 0)), "{tcp:?}");
-    }
-
-    fn is_root() -> bool {
-        std::fs::read_to_string("/proc/self/status")
-            .unwrap_or_default()
-            .lines()
-            .find_map(|l| l.strip_prefix("Uid:"))
-            .and_then(|v| v.split_whitespace().nth(1).map(|u| u == "0"))
-            .unwrap_or(false)
     }
 }

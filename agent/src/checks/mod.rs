@@ -146,20 +146,16 @@ impl SystemChecks {
         }
     }
 
-    async fn run_link(&self) -> CheckResult {
-        let started = Instant::now();
-        match link::measure_link().await {
-            Ok(samples) => {
-                let result = link::evaluate_link(&samples).into_result(CheckId::Link, &samples, started);
-                if let Ok(mut facts) = self.facts.lock() {
-                    facts.link = Some(samples);
-                }
-                result
-            }
-            Err(e) => unmeasured(CheckId::Link, CheckStatus::Error, e.to_string(), started),
+    async fn run_link(&self, started: Instant) -> CheckResult {
+        let measured = link::measure_link().await;
+        // Later checks (gateway, DNS) need the gateway this found.
+        if let (Ok(samples), Ok(mut facts)) = (&measured, self.facts.lock()) {
+            facts.link = Some(samples.clone());
         }
+        conclude(CheckId::Link, started, measured, link::evaluate_link)
     }
 
+    /// The link facts of this run: the `link` check's, else read now.
     async fn link_samples(&self) -> Result<link::LinkSamples, MeasureError> {
         let known = self.facts.lock().ok().and_then(|f| f.link.clone());
         match known {
@@ -168,8 +164,7 @@ impl SystemChecks {
         }
     }
 
-    async fn run_gateway(&self, progress: &dyn ProgressSink) -> CheckResult {
-        let started = Instant::now();
+    async fn run_gateway(&self, started: Instant, progress: &dyn ProgressSink) -> CheckResult {
         let link = match self.link_samples().await {
             Ok(link) => link,
             Err(e) => return unmeasured(CheckId::Gateway, CheckStatus::Error, e.to_string(), started),
@@ -177,36 +172,10 @@ impl SystemChecks {
         let Some(target) = link.gateway() else {
             return unmeasured(CheckId::Gateway, CheckStatus::Skipped, "no default gateway", started);
         };
-        match gateway::measure_gateway(target, &self.config.gateway, progress).await {
-            Ok(samples) => gateway::evaluate_gateway(&samples, &self.config.profile.gateway).into_result(
-                CheckId::Gateway,
-                &samples,
-                started,
-            ),
-            Err(e) => unmeasured(CheckId::Gateway, CheckStatus::Error, e.to_string(), started),
-        }
-    }
-
-    async fn run_latency(&self, progress: &dyn ProgressSink) -> CheckResult {
-        let started = Instant::now();
-        match latency::measure_latency(&self.config.latency, progress).await {
-            Ok(samples) => latency::evaluate_latency(&samples, &self.config.profile.latency).into_result(
-                CheckId::InternetLatency,
-                &samples,
-                started,
-            ),
-            Err(e) => unmeasured(CheckId::InternetLatency, CheckStatus::Error, e.to_string(), started),
-        }
-    }
-
-    async fn run_wifi(&self, progress: &dyn ProgressSink) -> CheckResult {
-        let started = Instant::now();
-        match wifi::measure_wifi(&self.config.wifi, progress).await {
-            Ok(samples) => {
-                wifi::evaluate_wifi(&samples, &self.config.profile.wifi).into_result(CheckId::Wifi, &samples, started)
-            }
-            Err(e) => unmeasured(CheckId::Wifi, CheckStatus::Error, e.to_string(), started),
-        }
+        let measured = gateway::measure_gateway(target, &self.config.gateway, progress).await;
+        conclude(CheckId::Gateway, started, measured, |s| {
+            gateway::evaluate_gateway(s, &self.config.profile.gateway)
+        })
     }
 
     /// Where the path and MTU checks probe: the configured target, else the first IPv4 anchor.
@@ -221,18 +190,7 @@ impl SystemChecks {
         })
     }
 
-    async fn run_http(&self, progress: &dyn ProgressSink) -> CheckResult {
-        let started = Instant::now();
-        match http::measure_http(&self.config.http, progress).await {
-            Ok(samples) => {
-                http::evaluate_http(&samples, &self.config.profile.http).into_result(CheckId::Http, &samples, started)
-            }
-            Err(e) => unmeasured(CheckId::Http, CheckStatus::Error, e.to_string(), started),
-        }
-    }
-
-    async fn run_path(&self, progress: &dyn ProgressSink) -> CheckResult {
-        let started = Instant::now();
+    async fn run_path(&self, started: Instant, progress: &dyn ProgressSink) -> CheckResult {
         let Some(target) = self.path_target() else {
             return unmeasured(
                 CheckId::Path,
@@ -241,55 +199,79 @@ impl SystemChecks {
                 started,
             );
         };
-        match path::measure_path(target, &self.config.path, progress).await {
-            Ok(samples) => path::evaluate_path(&samples, &self.config.profile.path, &path::PathSegments::default())
-                .into_result(CheckId::Path, &samples, started),
-            Err(e) => unmeasured(CheckId::Path, CheckStatus::Error, e.to_string(), started),
-        }
+        let measured = path::measure_path(target, &self.config.path, progress).await;
+        conclude(CheckId::Path, started, measured, |s| {
+            path::evaluate_path(s, &self.config.profile.path, &path::PathSegments::default())
+        })
     }
 
-    async fn run_mtu(&self, progress: &dyn ProgressSink) -> CheckResult {
-        let started = Instant::now();
+    async fn run_mtu(&self, started: Instant, progress: &dyn ProgressSink) -> CheckResult {
         let Some(target) = self.path_target() else {
             return unmeasured(CheckId::Mtu, CheckStatus::Skipped, "no MTU target configured", started);
         };
-        match mtu::measure_mtu(target, &self.config.mtu, progress).await {
-            Ok(samples) => {
-                mtu::evaluate_mtu(&samples, &self.config.profile.mtu).into_result(CheckId::Mtu, &samples, started)
-            }
-            Err(e) => unmeasured(CheckId::Mtu, CheckStatus::Error, e.to_string(), started),
-        }
+        let measured = mtu::measure_mtu(target, &self.config.mtu, progress).await;
+        conclude(CheckId::Mtu, started, measured, |s| {
+            mtu::evaluate_mtu(s, &self.config.profile.mtu)
+        })
     }
 
-    async fn run_dns(&self, progress: &dyn ProgressSink) -> CheckResult {
-        let started = Instant::now();
+    async fn run_dns(&self, started: Instant, progress: &dyn ProgressSink) -> CheckResult {
         let gateway = self.link_samples().await.ok().and_then(|l| l.gateway());
-        match dns::measure_dns(&self.config.dns, gateway, progress).await {
-            Ok(samples) => {
-                dns::evaluate_dns(&samples, &self.config.profile.dns).into_result(CheckId::Dns, &samples, started)
-            }
-            Err(e) => unmeasured(CheckId::Dns, CheckStatus::Error, e.to_string(), started),
-        }
+        let measured = dns::measure_dns(&self.config.dns, gateway, progress).await;
+        conclude(CheckId::Dns, started, measured, |s| {
+            dns::evaluate_dns(s, &self.config.profile.dns)
+        })
+    }
+}
+
+/// A check's result from its measurement: evaluated when it measured, `error` with the reason
+/// when it could not.
+fn conclude<S: Serialize>(
+    id: CheckId,
+    started: Instant,
+    measured: Result<S, MeasureError>,
+    evaluate: impl FnOnce(&S) -> Evaluation,
+) -> CheckResult {
+    match measured {
+        Ok(samples) => evaluate(&samples).into_result(id, &samples, started),
+        Err(e) => unmeasured(id, CheckStatus::Error, e.to_string(), started),
     }
 }
 
 impl Checks for SystemChecks {
     fn run<'a>(&'a self, check: CheckId, progress: &'a dyn ProgressSink) -> BoxFuture<'a, CheckResult> {
         Box::pin(async move {
+            let started = Instant::now();
+            let config = &self.config;
             match check {
-                CheckId::Link => self.run_link().await,
-                CheckId::Gateway => self.run_gateway(progress).await,
-                CheckId::Dns => self.run_dns(progress).await,
-                CheckId::InternetLatency => self.run_latency(progress).await,
-                CheckId::Wifi => self.run_wifi(progress).await,
-                CheckId::Path => self.run_path(progress).await,
-                CheckId::Http => self.run_http(progress).await,
-                CheckId::Mtu => self.run_mtu(progress).await,
+                CheckId::Link => self.run_link(started).await,
+                CheckId::Wifi => {
+                    let measured = wifi::measure_wifi(&config.wifi, progress).await;
+                    conclude(check, started, measured, |s| {
+                        wifi::evaluate_wifi(s, &config.profile.wifi)
+                    })
+                }
+                CheckId::Gateway => self.run_gateway(started, progress).await,
+                CheckId::InternetLatency => {
+                    let measured = latency::measure_latency(&config.latency, progress).await;
+                    conclude(check, started, measured, |s| {
+                        latency::evaluate_latency(s, &config.profile.latency)
+                    })
+                }
+                CheckId::Dns => self.run_dns(started, progress).await,
+                CheckId::Http => {
+                    let measured = http::measure_http(&config.http, progress).await;
+                    conclude(check, started, measured, |s| {
+                        http::evaluate_http(s, &config.profile.http)
+                    })
+                }
+                CheckId::Path => self.run_path(started, progress).await,
+                CheckId::Mtu => self.run_mtu(started, progress).await,
                 other => unmeasured(
                     other,
                     CheckStatus::Skipped,
                     "not implemented by this agent yet",
-                    Instant::now(),
+                    started,
                 ),
             }
         })

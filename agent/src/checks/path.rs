@@ -1298,28 +1298,25 @@ pub(super) fn icmp_error_reply(error: &ExtendedError) -> Option<Reply> {
 /// The sequence number of an echo reply (an ICMP message without IP header); with `ident`,
 /// only when its identifier matches.
 pub(super) fn parse_echo_reply(message: &[u8], v4: bool, ident: Option<u16>) -> Option<u16> {
-    let expected = if v4 { ICMP_ECHO_REPLY } else { ICMP6_ECHO_REPLY };
-    if *message.first()? != expected {
-        return None;
-    }
-    let id = u16::from_be_bytes(message.get(4..6)?.try_into().ok()?);
-    if ident.is_some_and(|ident| ident != id) {
-        return None;
-    }
-    Some(u16::from_be_bytes(message.get(6..8)?.try_into().ok()?))
+    echo_seq(message, if v4 { ICMP_ECHO_REPLY } else { ICMP6_ECHO_REPLY }, ident)
 }
 
 /// The sequence number of a quoted echo request (an ICMP header as quoted in an error).
 fn quoted_echo_seq(quoted: &[u8], v4: bool, ident: Option<u16>) -> Option<u16> {
-    let expected = if v4 { ICMP_ECHO_REQUEST } else { ICMP6_ECHO_REQUEST };
-    if *quoted.first()? != expected {
+    echo_seq(quoted, if v4 { ICMP_ECHO_REQUEST } else { ICMP6_ECHO_REQUEST }, ident)
+}
+
+/// The sequence number of an echo header of type `kind`; with `ident`, only when its
+/// identifier matches.
+fn echo_seq(header: &[u8], kind: u8, ident: Option<u16>) -> Option<u16> {
+    if *header.first()? != kind {
         return None;
     }
-    let id = u16::from_be_bytes(quoted.get(4..6)?.try_into().ok()?);
+    let id = u16::from_be_bytes(header.get(4..6)?.try_into().ok()?);
     if ident.is_some_and(|ident| ident != id) {
         return None;
     }
-    Some(u16::from_be_bytes(quoted.get(6..8)?.try_into().ok()?))
+    Some(u16::from_be_bytes(header.get(6..8)?.try_into().ok()?))
 }
 
 /// A packet read from a raw ICMPv4 socket that answers one of our probes.

@@ -171,15 +171,16 @@ pub struct WifiSamples {
 
 /// Samples the station `options.samples` times.
 pub async fn measure_wifi(options: &WifiOptions, progress: &dyn ProgressSink) -> Result<WifiSamples, MeasureError> {
-    let source: Box<dyn WifiSource> = match &options.source {
-        SourceSpec::Kernel => Box::new(ProcWireless {
-            path: PathBuf::from("/proc/net/wireless"),
-        }),
-        SourceSpec::File(path) => Box::new(SnapshotFile { path: path.clone() }),
-    };
-    let label = match &options.source {
-        SourceSpec::Kernel => "/proc/net/wireless".to_owned(),
-        SourceSpec::File(path) => path.display().to_string(),
+    let (source, label): (Box<dyn WifiSource>, String) = match &options.source {
+        SourceSpec::Kernel => {
+            let path = PathBuf::from("/proc/net/wireless");
+            let label = path.display().to_string();
+            (Box::new(ProcWireless { path }), label)
+        }
+        SourceSpec::File(path) => (
+            Box::new(SnapshotFile { path: path.clone() }),
+            path.display().to_string(),
+        ),
     };
     let mut samples = Vec::new();
     for i in 0..options.samples.max(1) {

@@ -83,7 +83,7 @@ pub fn anchors_nowhere(ns: &Netns) {
 }
 
 fn sonde_config(ns: &Netns) -> PathBuf {
-    PathBuf::from("/run/sonde-netsim/ns").join(ns.name()).join("sonde.toml")
+    ns.state_file("sonde.toml")
 }
 
 /// What one `sonde diagnose` invocation produced.
