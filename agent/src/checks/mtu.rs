@@ -42,7 +42,8 @@ use serde::{Deserialize, Serialize};
 use sonde_protocol::{CheckStatus, Direction, Metric, Threshold};
 
 use super::gateway::SocketKind;
-use super::path::{Event, ProbeSocket, Reply, socket_name};
+use super::path::{Reply, socket_name};
+use super::probe::{Event, ProbeSocket};
 use super::{Evaluation, MeasureError, ProgressSink};
 
 // ---- Options and thresholds ----
