@@ -30,26 +30,41 @@ pub struct Cli {
 pub enum Command {
     /// Diagnose the connection: run the checks, explain what is wrong and what to do.
     Diagnose(DiagnoseArgs),
-    /// Ping one address with the agent's own ICMP prober (the gateway and latency checks'):
-    /// one line per probe, then loss and RTT statistics.
+    /// Ping addresses with the agent's own ICMP prober (the gateway and latency checks'): one
+    /// line per probe (or per target with `-q`), then loss and RTT statistics. Many targets
+    /// (a sweep) go through one socket per address family.
     Ping(PingArgs),
 }
 
 /// Arguments of `sonde ping`.
 #[derive(Debug, Parser)]
 pub struct PingArgs {
-    /// The address to probe (IPv4 or IPv6).
-    pub target: std::net::IpAddr,
-    /// Echo requests to send.
+    /// The addresses to probe (IPv4 or IPv6).
+    pub targets: Vec<std::net::IpAddr>,
+    /// Read more addresses from this file, one per line (`#` starts a comment; `-`: stdin).
+    #[arg(long, short = 'f', value_name = "FILE")]
+    pub file: Option<PathBuf>,
+    /// Echo requests to send to each target.
     #[arg(long, short = 'c', default_value_t = 10, value_parser = clap::value_parser!(u32).range(1..=10_000))]
     pub count: u32,
-    /// Interval between requests, in milliseconds (requests do not wait for replies).
+    /// Interval between requests to the same target, in milliseconds (requests do not wait
+    /// for replies).
     #[arg(long, short = 'i', default_value_t = 200, value_parser = clap::value_parser!(u64).range(1..=60_000))]
     pub interval_ms: u64,
+    /// Time between requests to successive targets, in milliseconds (fping's -i); 0 sends each
+    /// round as fast as the kernel takes it.
+    #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u64).range(0..=10_000))]
+    pub spacing_ms: u64,
     /// How long each request waits for its reply, in milliseconds.
     #[arg(long, short = 'W', default_value_t = 1000, value_parser = clap::value_parser!(u64).range(1..=60_000))]
     pub timeout_ms: u64,
+    /// One summary line per target instead of one line per probe.
+    #[arg(long, short = 'q')]
+    pub quiet: bool,
 }
+
+/// The most targets one `sonde ping` probes (a /16 and then some).
+pub const MAX_PING_TARGETS: usize = 100_000;
 
 /// Arguments of `sonde diagnose`.
 #[derive(Debug, Parser)]
@@ -195,52 +210,111 @@ pub async fn run(cli: Cli) -> u8 {
 }
 
 async fn ping(args: &PingArgs) -> u8 {
-    use sonde_agent::checks::gateway::{measure_gateway, ping_stats};
-    let options = sonde_agent::config::GatewayOptions {
-        probes: args.count,
-        interval: std::time::Duration::from_millis(args.interval_ms),
-        timeout: std::time::Duration::from_millis(args.timeout_ms),
-    };
-    let samples = match measure_gateway(args.target, &options, &sonde_agent::checks::NoProgress).await {
-        Ok(samples) => samples,
+    use sonde_agent::checks::gateway::ping_stats;
+    use sonde_agent::checks::ping::{Schedule, ping};
+    let targets = match ping_targets(args) {
+        Ok(targets) => targets,
         Err(e) => {
-            eprintln!("sonde: cannot ping {}: {e}", args.target);
+            eprintln!("sonde ping: {e:#}");
             return EXIT_COULD_NOT_RUN;
         }
     };
-    let mut out = std::io::stdout().lock();
-    for probe in &samples.probes {
-        let _ = match (probe.rtt_us, &probe.error) {
-            (Some(us), _) => writeln!(
-                out,
-                "{}: seq={} time={:.3} ms",
-                args.target,
-                probe.seq,
-                us as f64 / 1000.0
-            ),
-            (None, Some(error)) => writeln!(out, "{}: seq={} lost ({error})", args.target, probe.seq),
-            (None, None) => writeln!(out, "{}: seq={} lost (timeout)", args.target, probe.seq),
-        };
-    }
-    let stats = ping_stats(&samples);
+    let schedule = Schedule {
+        count: args.count,
+        interval: std::time::Duration::from_millis(args.interval_ms),
+        spacing: std::time::Duration::from_millis(args.spacing_ms),
+        timeout: std::time::Duration::from_millis(args.timeout_ms),
+    };
+    let started = std::time::Instant::now();
+    let results = ping(&targets, None, &schedule, &sonde_agent::checks::NoProgress).await;
+    let wall = started.elapsed();
+    let mut out = std::io::BufWriter::new(std::io::stdout().lock());
+    let (mut sent, mut received, mut silent, mut failed) = (0, 0, 0, 0);
     let ms = |v: Option<f64>| v.map_or_else(|| "-".to_owned(), |v| format!("{v:.3}"));
-    let _ = writeln!(
-        out,
-        "{} sent, {} received, {} % loss; rtt min/median/p95/max = {}/{}/{}/{} ms, jitter {} ms",
-        stats.sent,
-        stats.received,
-        stats.loss_percent.map_or_else(|| "-".to_owned(), |l| format!("{l:.1}")),
-        ms(stats.rtt_min_ms),
-        ms(stats.rtt_median_ms),
-        ms(stats.rtt_p95_ms),
-        ms(stats.rtt_max_ms),
-        ms(stats.jitter_ms)
-    );
-    if stats.received == 0 {
+    for (target, result) in targets.iter().zip(&results) {
+        let samples = match result {
+            Ok(samples) => samples,
+            Err(e) => {
+                eprintln!("sonde: cannot ping {target}: {e}");
+                failed += 1;
+                continue;
+            }
+        };
+        if !args.quiet {
+            for probe in &samples.probes {
+                let _ = match (probe.rtt_us, &probe.error) {
+                    (Some(us), _) => writeln!(out, "{target}: seq={} time={:.3} ms", probe.seq, us as f64 / 1000.0),
+                    (None, Some(error)) => writeln!(out, "{target}: seq={} lost ({error})", probe.seq),
+                    (None, None) => writeln!(out, "{target}: seq={} lost (timeout)", probe.seq),
+                };
+            }
+        }
+        let stats = ping_stats(samples);
+        sent += stats.sent;
+        received += stats.received;
+        if stats.received == 0 {
+            silent += 1;
+        }
+        if args.quiet || targets.len() == 1 {
+            let _ = writeln!(
+                out,
+                "{target}: {} sent, {} received, {} % loss; rtt min/median/p95/max = {}/{}/{}/{} ms, jitter {} ms",
+                stats.sent,
+                stats.received,
+                stats.loss_percent.map_or_else(|| "-".to_owned(), |l| format!("{l:.1}")),
+                ms(stats.rtt_min_ms),
+                ms(stats.rtt_median_ms),
+                ms(stats.rtt_p95_ms),
+                ms(stats.rtt_max_ms),
+                ms(stats.jitter_ms)
+            );
+        }
+    }
+    if targets.len() > 1 {
+        let _ = writeln!(
+            out,
+            "{} targets: {sent} sent, {received} received, {silent} silent, {failed} not probed; {:.1} ms",
+            targets.len(),
+            wall.as_secs_f64() * 1000.0
+        );
+    }
+    let _ = out.flush();
+    if failed == targets.len() {
+        EXIT_COULD_NOT_RUN
+    } else if silent > 0 || failed > 0 {
         EXIT_PROBLEM
     } else {
         EXIT_HEALTHY
     }
+}
+
+/// The targets of `sonde ping`: the arguments, then the file's lines.
+fn ping_targets(args: &PingArgs) -> anyhow::Result<Vec<std::net::IpAddr>> {
+    let mut targets = args.targets.clone();
+    if let Some(path) = &args.file {
+        let text = if path.as_os_str() == "-" {
+            std::io::read_to_string(std::io::stdin()).context("reading targets from stdin")?
+        } else {
+            std::fs::read_to_string(path).with_context(|| format!("reading targets from {}", path.display()))?
+        };
+        for (number, line) in text.lines().enumerate() {
+            let line = line.split('#').next().unwrap_or_default().trim();
+            if line.is_empty() {
+                continue;
+            }
+            let target = line
+                .parse()
+                .with_context(|| format!("{}:{}: not an IP address: {line:?}", path.display(), number + 1))?;
+            targets.push(target);
+        }
+    }
+    anyhow::ensure!(!targets.is_empty(), "no target: give addresses, or a file with -f");
+    anyhow::ensure!(
+        targets.len() <= MAX_PING_TARGETS,
+        "{} targets: at most {MAX_PING_TARGETS} at once",
+        targets.len()
+    );
+    Ok(targets)
 }
 
 async fn diagnose(args: DiagnoseArgs) -> anyhow::Result<u8> {

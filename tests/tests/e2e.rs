@@ -10,4 +10,5 @@ mod modbus;
 mod netsim;
 mod path;
 mod peers;
+mod ping;
 mod scenarios;

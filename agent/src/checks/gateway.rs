@@ -1,4 +1,4 @@
-//! `gateway`: ICMP echo to the default gateway (surge-ping): RTT min/median/p95/max, RFC 3550
+//! `gateway`: ICMP echo to the default gateway (the [echo prober](super::ping)): RTT min/median/p95/max, RFC 3550
 //! jitter, loss.
 //!
 //! Metrics: `gateway` (text), `probes_sent`, `replies`, `loss_percent` (judged),
@@ -12,19 +12,14 @@
 //! Live progress: one report per probe as it ends, fraction = probes ended / probes, with
 //! `rtt_ms` (missing for a lost probe).
 
-use std::future::Future;
-use std::io;
 use std::net::{IpAddr, Ipv6Addr};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
-use serde::{Deserialize, Serialize};
-use sonde_protocol::{CheckStatus, Metric, MetricValue, Threshold};
-use surge_ping::{Client, Config, ICMP, IcmpPacket, PingIdentifier, PingSequence, SurgeError};
-use tokio::task::JoinSet;
-
-use super::dns::random_u64;
+use super::ping::{Schedule, ping};
 use super::{Evaluation, MeasureError, ProgressSink};
 use crate::config::{GatewayOptions, GatewayThresholds};
+use serde::{Deserialize, Serialize};
+use sonde_protocol::{CheckStatus, Metric, MetricValue, Threshold};
 
 /// The raw outcome of probing one target.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -79,56 +74,27 @@ pub async fn measure_gateway(
 
 /// [`measure_gateway`] with the interface index (`scope_id`) an IPv6 link-local target needs.
 ///
-/// Opens one ICMP socket: unprivileged `SOCK_DGRAM` first, else `SOCK_RAW` (surge-ping falls
-/// back by itself). Sends `options.probes` echo requests, one every `options.interval` whether
-/// or not earlier ones were answered, each waiting at most `options.timeout`: the whole
-/// measurement takes at most about `(probes − 1) · interval + timeout`.
-///
-/// The RTT is measured here, from just before the request is handed to surge-ping to when its
-/// reply reaches the probe's task (so it includes a few microseconds of scheduling). surge-ping's
-/// own duration starts *after* the send system call returns and ends when its receive task reads
-/// the reply; on loopback the kernel has already answered inside the send call, so that figure
-/// is only the receive task's wake-up (about 3 µs on loopback where ours reads about 12 µs), and
-/// it saturates at 0 when the reply is stamped before the sender resumes.
+/// Sends `options.probes` echo requests through the [echo prober](super::ping), one every
+/// `options.interval` whether or not earlier ones were answered, each waiting at most
+/// `options.timeout`: the whole measurement takes at most about
+/// `(probes − 1) · interval + timeout`. RTTs run from just before each send to the kernel's
+/// receive timestamp of the reply.
 pub async fn measure_gateway_scoped(
     target: IpAddr,
     scope_id: Option<u32>,
     options: &GatewayOptions,
     progress: &dyn ProgressSink,
 ) -> Result<PingSamples, MeasureError> {
-    let kind = match target {
-        IpAddr::V4(_) => ICMP::V4,
-        IpAddr::V6(_) => ICMP::V6,
+    let schedule = Schedule {
+        count: options.probes,
+        interval: options.interval,
+        spacing: Duration::ZERO,
+        timeout: options.timeout,
     };
-    // The builder's default socket type is SOCK_DGRAM; surge-ping falls back to SOCK_RAW.
-    let client = Client::new(&Config::builder().kind(kind).build()).map_err(socket_error)?;
-    let socket = if client.get_socket().get_type() == Config::default().sock_type_hint {
-        SocketKind::Dgram
-    } else {
-        SocketKind::Raw
-    };
-    // On a DGRAM socket the kernel picks the identifier; on a RAW one it tells our replies from
-    // those of other pings on this host.
-    let [a, b, ..] = random_u64().to_le_bytes();
-    let ident = PingIdentifier(u16::from_le_bytes([a, b]));
-    let timeout = options.timeout;
-    let probes = run_probes(options.probes, options.interval, progress, |seq| {
-        // Each probe task holds a client handle: the socket's receive task lives as long as the
-        // last handle.
-        let client = client.clone();
-        async move {
-            let mut pinger = client.pinger(target, ident).await;
-            pinger.timeout(timeout);
-            if let Some(scope_id) = scope_id {
-                pinger.scope_id(scope_id);
-            }
-            let sent = Instant::now();
-            let result = pinger.ping(PingSequence(seq), &PAYLOAD).await;
-            probe_outcome(seq, result, sent.elapsed())
-        }
-    })
-    .await;
-    Ok(PingSamples { target, socket, probes })
+    let mut results = ping(&[target], scope_id, &schedule, progress).await;
+    results
+        .pop()
+        .unwrap_or_else(|| Err(MeasureError::Unsupported(format!("{target} was not probed"))))
 }
 
 /// Statistics over one measurement's probes.
@@ -279,114 +245,6 @@ pub(super) fn past_limit(metric: &Metric) -> Option<String> {
     ))
 }
 
-/// An echo request's payload: 56 bytes, like iputils' ping.
-const PAYLOAD: [u8; 56] = [0; 56];
-
-/// Sends `count` probes, the `i`th at `start + i · interval`, concurrently: a probe never waits
-/// for an earlier one's reply. Reports progress as each one ends. Sequence numbers are
-/// `0..count`, capped at 65 536 probes so they stay unique.
-async fn run_probes<F, Fut>(count: u32, interval: Duration, progress: &dyn ProgressSink, mut probe: F) -> Vec<Probe>
-where
-    F: FnMut(u16) -> Fut,
-    Fut: Future<Output = Probe> + Send + 'static,
-{
-    let start = tokio::time::Instant::now();
-    let mut tasks = JoinSet::new();
-    let seqs = (0..=u16::MAX).take(usize::try_from(count).unwrap_or(usize::MAX));
-    for (i, seq) in (0u32..).zip(seqs) {
-        let send_at = start + interval.saturating_mul(i);
-        let probe = probe(seq);
-        tasks.spawn(async move {
-            tokio::time::sleep_until(send_at).await;
-            probe.await
-        });
-    }
-    let total = tasks.len();
-    let mut slots: Vec<Option<Probe>> = vec![None; total];
-    let mut done = 0;
-    while let Some(joined) = tasks.join_next().await {
-        done += 1;
-        let rtt_ms = match joined {
-            Ok(probe) => {
-                let rtt_ms = probe.rtt_us.map(|us| us as f64 / 1000.0);
-                if let Some(slot) = slots.get_mut(usize::from(probe.seq)) {
-                    *slot = Some(probe);
-                }
-                rtt_ms
-            }
-            // A probe task panicked: its slot is filled in as lost below.
-            Err(e) => {
-                tracing::warn!("gateway probe task failed: {e}");
-                None
-            }
-        };
-        progress.report(done as f64 / total as f64, vec![Metric::new("rtt_ms", rtt_ms)]);
-    }
-    (0..=u16::MAX)
-        .zip(slots)
-        .map(|(seq, slot)| {
-            slot.unwrap_or_else(|| Probe {
-                seq,
-                rtt_us: None,
-                error: Some("probe task failed".to_owned()),
-            })
-        })
-        .collect()
-}
-
-/// One probe's outcome. A timeout is a silent loss; any other error, and an ICMP error answering
-/// the request, is a loss with its reason.
-fn probe_outcome(seq: u16, result: Result<(IcmpPacket, Duration), SurgeError>, elapsed: Duration) -> Probe {
-    let lost = |error: Option<String>| Probe {
-        seq,
-        rtt_us: None,
-        error,
-    };
-    match result {
-        Ok((packet, _)) => match icmp_error(&packet) {
-            None => Probe {
-                seq,
-                rtt_us: Some(u64::try_from(elapsed.as_micros()).unwrap_or(u64::MAX)),
-                error: None,
-            },
-            Some(error) => lost(Some(error)),
-        },
-        Err(SurgeError::Timeout { .. }) => lost(None),
-        Err(e) => lost(Some(e.to_string())),
-    }
-}
-
-/// `None` for an echo reply; otherwise what the ICMP error says, and who sent it.
-fn icmp_error(packet: &IcmpPacket) -> Option<String> {
-    let (kind, code, from) = match packet {
-        IcmpPacket::V4(p) => {
-            let (kind, code) = (p.get_icmp_type().0, p.get_icmp_code().0);
-            if kind == 0 {
-                return None;
-            }
-            let text = match kind {
-                3 => "destination unreachable",
-                11 => "time exceeded",
-                _ => "ICMP error",
-            };
-            (text, (kind, code), IpAddr::V4(p.get_source()))
-        }
-        IcmpPacket::V6(p) => {
-            let (kind, code) = (p.get_icmpv6_type().0, p.get_icmpv6_code().0);
-            if kind == 129 {
-                return None;
-            }
-            let text = match kind {
-                1 => "destination unreachable",
-                3 => "time exceeded",
-                _ => "ICMPv6 error",
-            };
-            (text, (kind, code), IpAddr::V6(p.get_source()))
-        }
-    };
-    Some(format!("{kind} (type {}, code {}) from {from}", code.0, code.1))
-}
-
 /// The interface index of the default route through the link-local gateway `address`.
 async fn link_local_scope(address: Ipv6Addr) -> Result<u32, MeasureError> {
     let link = super::link::measure_link().await?;
@@ -399,51 +257,6 @@ async fn link_local_scope(address: Ipv6Addr) -> Result<u32, MeasureError> {
                 "{address} is link-local and no default route says on which interface"
             ))
         })
-}
-
-/// Why the ICMP socket could not be opened.
-fn socket_error(error: io::Error) -> MeasureError {
-    if error.kind() != io::ErrorKind::PermissionDenied {
-        return MeasureError::Io {
-            context: "opening an ICMP socket".to_owned(),
-            source: error,
-        };
-    }
-    let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
-    let field = |name: &str| {
-        status
-            .lines()
-            .find_map(|l| l.strip_prefix(name))
-            .map(|rest| rest.split_whitespace().collect::<Vec<_>>())
-    };
-    // `Gid:` lists real, effective, saved and filesystem gids; the kernel checks the effective
-    // one and the supplementary groups.
-    let gid = field("Gid:")
-        .and_then(|ids| ids.get(1).map(|g| (*g).to_owned()))
-        .unwrap_or_else(|| "unknown".to_owned());
-    let groups = field("Groups:").map(|g| g.join(" ")).unwrap_or_default();
-    let range = std::fs::read_to_string(PING_GROUP_RANGE).map_or_else(
-        |e| format!("unreadable: {e}"),
-        |r| r.split_whitespace().collect::<Vec<_>>().join(" "),
-    );
-    MeasureError::NotPermitted(not_permitted_message(&gid, &groups, &range))
-}
-
-const PING_GROUP_RANGE: &str = "/proc/sys/net/ipv4/ping_group_range";
-
-fn not_permitted_message(gid: &str, groups: &str, range: &str) -> String {
-    let groups = if groups.is_empty() {
-        String::new()
-    } else {
-        format!(", supplementary groups {groups}")
-    };
-    format!(
-        "cannot open an ICMP socket: unprivileged ICMP (SOCK_DGRAM) was refused because gid {gid}{groups} \
-         is outside net.ipv4.ping_group_range (\"{range}\"), and a raw socket (SOCK_RAW) needs CAP_NET_RAW. \
-         Fix either: give the process CAP_NET_RAW (systemd: AmbientCapabilities=CAP_NET_RAW; or \
-         setcap cap_net_raw+ep on the binary), or include gid {gid} in the range \
-         (sysctl -w net.ipv4.ping_group_range=\"{gid} {gid}\")"
-    )
 }
 
 #[cfg(test)]
@@ -646,66 +459,6 @@ mod tests {
         assert!(metric("rtt_p95_ms").threshold.is_none());
     }
 
-    /// `measure_gateway_scoped` tells the socket kind by comparing with surge-ping's default,
-    /// which must stay SOCK_DGRAM (tried first, RAW as the fallback).
-    #[test]
-    fn surge_ping_tries_dgram_first_by_default() {
-        let hint = format!("{:?}", Config::builder().build().sock_type_hint);
-        assert!(hint.contains("DGRAM"), "{hint}");
-        assert_eq!(
-            Config::builder().build().sock_type_hint,
-            Config::default().sock_type_hint
-        );
-    }
-
-    #[test]
-    fn the_privilege_message_names_both_fixes() {
-        let text = not_permitted_message("1000", "1000 27", "1 0");
-        for needle in [
-            "CAP_NET_RAW",
-            "net.ipv4.ping_group_range",
-            "gid 1000",
-            "groups 1000 27",
-            "(\"1 0\")",
-            "ping_group_range=\"1000 1000\"",
-        ] {
-            assert!(text.contains(needle), "{needle} missing from: {text}");
-        }
-    }
-
-    #[test]
-    fn only_socket_permission_errors_are_not_permitted() {
-        let denied = socket_error(io::Error::from(io::ErrorKind::PermissionDenied));
-        assert!(matches!(denied, MeasureError::NotPermitted(_)), "{denied:?}");
-        let other = socket_error(io::Error::from(io::ErrorKind::Unsupported));
-        assert!(matches!(other, MeasureError::Io { .. }), "{other:?}");
-    }
-
-    #[test]
-    fn per_probe_errors_are_losses() {
-        let timeout = probe_outcome(
-            3,
-            Err(SurgeError::Timeout { seq: PingSequence(3) }),
-            Duration::from_secs(1),
-        );
-        assert_eq!(
-            timeout,
-            Probe {
-                seq: 3,
-                rtt_us: None,
-                error: None
-            }
-        );
-        let unreachable = probe_outcome(
-            4,
-            Err(SurgeError::IOError(io::Error::from_raw_os_error(libc::EHOSTUNREACH))),
-            Duration::from_millis(3),
-        );
-        assert_eq!(unreachable.rtt_us, None);
-        let error = unreachable.error.unwrap_or_default();
-        assert!(error.contains("os error 113"), "{error}");
-    }
-
     #[derive(Default)]
     struct Recorder(Mutex<Vec<(f64, Vec<Metric>)>>);
 
@@ -717,56 +470,6 @@ mod tests {
         }
     }
 
-    /// With probes that are never answered, a serial pinger would take `count · timeout`; ours
-    /// takes `(count − 1) · interval + timeout`.
-    #[tokio::test]
-    async fn probes_do_not_wait_for_earlier_replies() {
-        let (interval, timeout) = (Duration::from_millis(20), Duration::from_millis(300));
-        let recorder = Recorder::default();
-        let started = Instant::now();
-        let probes = run_probes(5, interval, &recorder, |seq| async move {
-            tokio::time::sleep(timeout).await;
-            Probe {
-                seq,
-                rtt_us: None,
-                error: None,
-            }
-        })
-        .await;
-        let elapsed = started.elapsed();
-        assert!(elapsed >= interval * 4 + timeout, "{elapsed:?}");
-        assert!(elapsed < Duration::from_millis(800), "{elapsed:?}");
-        assert_eq!(probes.iter().map(|p| p.seq).collect::<Vec<_>>(), [0, 1, 2, 3, 4]);
-        let reports = recorder.0.lock().map(|r| r.clone()).unwrap_or_default();
-        assert_eq!(reports.len(), 5);
-        assert!(reports.windows(2).all(|w| w[0].0 < w[1].0));
-        assert_eq!(reports.last().map(|r| r.0), Some(1.0));
-        assert_eq!(reports[0].1, vec![Metric::new("rtt_ms", MetricValue::Missing)]);
-    }
-
-    #[tokio::test]
-    async fn a_failed_probe_task_is_a_loss_not_a_crash() {
-        let probes = run_probes(3, Duration::from_millis(1), &NoProgressForTest, |seq| async move {
-            assert_ne!(seq, 1, "probe 1 fails on purpose");
-            Probe {
-                seq,
-                rtt_us: Some(100),
-                error: None,
-            }
-        })
-        .await;
-        assert_eq!(probes.len(), 3);
-        assert_eq!(probes[1].rtt_us, None);
-        assert_eq!(probes[1].error.as_deref(), Some("probe task failed"));
-        assert_eq!(probes[2].rtt_us, Some(100));
-    }
-
-    struct NoProgressForTest;
-
-    impl ProgressSink for NoProgressForTest {
-        fn report(&self, _fraction: f64, _metrics: Vec<Metric>) {}
-    }
-
     fn loopback_options() -> GatewayOptions {
         GatewayOptions {
             probes: 5,
@@ -775,7 +478,7 @@ mod tests {
         }
     }
 
-    /// The socket surge-ping should open here: DGRAM when our effective gid is inside
+    /// The socket the prober should open here: DGRAM when our effective gid is inside
     /// ping_group_range (it is tried first), else RAW.
     fn expected_socket() -> SocketKind {
         let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
@@ -784,7 +487,7 @@ mod tests {
             .find_map(|l| l.strip_prefix("Gid:"))
             .and_then(|ids| ids.split_whitespace().nth(1))
             .and_then(|g| g.parse().ok());
-        let range = std::fs::read_to_string(PING_GROUP_RANGE).unwrap_or_default();
+        let range = std::fs::read_to_string("/proc/sys/net/ipv4/ping_group_range").unwrap_or_default();
         let bounds: Vec<u32> = range.split_whitespace().filter_map(|n| n.parse().ok()).collect();
         match (gid, bounds.as_slice()) {
             (Some(gid), [low, high]) if (*low..=*high).contains(&gid) => SocketKind::Dgram,

@@ -19,9 +19,9 @@ use futures_util::future::join_all;
 use serde::{Deserialize, Serialize};
 use sonde_protocol::{CheckStatus, Metric, Threshold};
 
-use super::gateway::{PingSamples, Probe, measure_gateway, percentile, ping_stats};
+use super::gateway::{PingSamples, Probe, percentile, ping_stats};
+use super::ping::{Schedule, ping};
 use super::{Evaluation, MeasureError, ProgressSink};
-use crate::config::GatewayOptions;
 
 /// How anchors are probed.
 #[derive(Clone, Debug, PartialEq)]
@@ -115,7 +115,9 @@ pub async fn measure_latency(
     if options.anchors.is_empty() {
         return Ok(LatencySamples::default());
     }
-    let done = Mutex::new(vec![0.0f64; options.anchors.len() * 2]);
+    // Progress slots: the echo requests to every anchor (one socket per family), then each
+    // anchor's TCP connects.
+    let done = Mutex::new(vec![0.0f64; options.anchors.len() + 1]);
     let report = |slot: usize, fraction: f64, metrics: Vec<Metric>| {
         let Ok(mut done) = done.lock() else { return };
         if let Some(s) = done.get_mut(slot) {
@@ -124,20 +126,27 @@ pub async fn measure_latency(
         let overall = done.iter().sum::<f64>() / done.len() as f64;
         progress.report(overall, metrics);
     };
-    let ping = GatewayOptions {
-        probes: options.probes,
+    let schedule = Schedule {
+        count: options.probes,
         interval: options.interval,
+        spacing: Duration::ZERO,
         timeout: options.timeout,
     };
-    let probes = options.anchors.iter().enumerate().map(|(i, anchor)| {
-        let ping = &ping;
+    let icmp_sink = SlotSink {
+        slot: 0,
+        report: &report,
+    };
+    let tcp = options.anchors.iter().enumerate().map(|(i, anchor)| {
         let report = &report;
-        async move {
-            let sink = SlotSink { slot: 2 * i, report };
-            let (icmp, tcp) = tokio::join!(
-                measure_gateway(*anchor, ping, &sink),
-                tcp_probes(SocketAddr::new(*anchor, options.tcp_port), options, 2 * i + 1, report)
-            );
+        tcp_probes(SocketAddr::new(*anchor, options.tcp_port), options, i + 1, report)
+    });
+    let (icmp, tcp) = tokio::join!(ping(&options.anchors, None, &schedule, &icmp_sink), join_all(tcp));
+    let anchors: Vec<AnchorSamples> = options
+        .anchors
+        .iter()
+        .zip(icmp)
+        .zip(tcp)
+        .map(|((anchor, icmp), tcp)| {
             let (icmp, icmp_error) = match icmp {
                 Ok(samples) => (Some(samples), None),
                 Err(e) => (None, Some(e.to_string())),
@@ -148,9 +157,9 @@ pub async fn measure_latency(
                 icmp_error,
                 tcp,
             }
-        }
-    });
-    let anchors = join_all(probes).await;
+        })
+        .collect();
+
     // Without any socket at all there is nothing to judge: that is a measurement error.
     if anchors.iter().all(|a| a.icmp.is_none()) && anchors.iter().all(|a| a.tcp.is_empty()) {
         let reason = anchors.iter().find_map(|a| a.icmp_error.clone()).unwrap_or_default();

@@ -15,6 +15,7 @@ pub mod latency;
 pub mod link;
 pub mod mtu;
 pub mod path;
+pub mod ping;
 pub mod probe;
 pub mod wifi;
 

@@ -331,7 +331,10 @@ pub async fn measure_mtu(
         }
         loop {
             for event in events.drain(..) {
-                let Event::Reply { key, from, reply, at } = event else {
+                let Event::Reply {
+                    key, from, reply, at, ..
+                } = event
+                else {
                     continue;
                 };
                 let Some(position) = pending.iter().position(|(k, _, _)| *k == key) else {

@@ -367,7 +367,10 @@ pub async fn measure_path(
             }
         }
         for event in events.drain(..) {
-            if let Event::Reply { key, from, reply, at } = event {
+            if let Event::Reply {
+                key, from, reply, at, ..
+            } = event
+            {
                 tracer.on_reply(key, from, reply, at);
             }
         }

@@ -9,16 +9,15 @@
 use std::io;
 use std::net::{IpAddr, SocketAddr};
 use std::os::fd::AsFd;
-use std::time::Instant;
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use socket2::{Domain, Protocol, SockAddr, Socket, Type};
 use tokio::io::Interest;
 use tokio::io::unix::AsyncFd;
 
+use super::MeasureError;
 use super::gateway::SocketKind;
 use super::path::{Reply, UDP_BASE_PORT};
-use super::MeasureError;
-
 
 /// The kind of socket probes go through.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -34,15 +33,18 @@ pub(crate) enum Transport {
 /// Something read from a probe socket.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) enum Event {
-    /// An answer to probe `key` from `from`, read at `at`.
+    /// An answer to probe `key` sent to `to`, from `from`, received at `at`.
     Reply {
         /// The probe.
         key: u16,
+        /// Where the probe was sent (the echo replier, or the destination an ICMP error quotes).
+        to: IpAddr,
         /// Who answered.
         from: IpAddr,
         /// What the answer was.
         reply: Reply,
-        /// When it was read.
+        /// When it arrived: the kernel's receive timestamp (`SO_TIMESTAMPNS`) mapped onto the
+        /// monotonic clock, or the time it was read when the kernel gave none.
         at: Instant,
     },
     /// An error the local stack raised (e.g. `EMSGSIZE`, with the route's MTU in `info`).
@@ -63,15 +65,26 @@ pub(crate) struct SendFailure {
     pub(crate) local_mtu: Option<u32>,
 }
 
-/// One socket that sends probes to one target and reads what answers them.
+/// One socket that sends probes to one target (or to many: [`ProbeSocket::open_icmp_many`]) and
+/// reads what answers them.
 #[derive(Debug)]
 pub(crate) struct ProbeSocket {
     fd: AsyncFd<Socket>,
+    /// The one destination; for a socket to many, the unspecified address of the family.
     target: IpAddr,
+    /// Whether answers from (or quoting) any destination count, not only `target`'s.
+    any: bool,
+    /// The interface of IPv6 link-local destinations.
+    scope_id: u32,
     transport: Transport,
     /// The echo identifier of a raw socket (a ping socket's is chosen by the kernel).
     ident: u16,
 }
+
+/// What a queued reply costs a socket's receive buffer (its sk_buff's truesize, rounded up).
+const RECEIVE_BYTES_PER_REPLY: usize = 1280;
+/// The largest receive buffer a socket to many asks for.
+const MAX_RECEIVE_BUFFER: usize = 32 << 20;
 
 /// Bytes read per datagram: headers are all that matters, and errors quote at most 1280 bytes.
 const READ_BUFFER: usize = 2048;
@@ -91,6 +104,34 @@ impl ProbeSocket {
             },
             Err(e) => Err(open_error(e, "an ICMP socket")),
         }
+    }
+
+    /// An ICMP socket for echo requests to many destinations of one family (IPv4 when `v4`);
+    /// each [`Event::Reply`] says which destination it answers. `expected` replies in flight
+    /// at once size the receive buffer, so a sweep loses none to a full socket.
+    pub(crate) fn open_icmp_many(v4: bool, expected: usize) -> Result<Self, MeasureError> {
+        let unspecified = if v4 {
+            IpAddr::V4(std::net::Ipv4Addr::UNSPECIFIED)
+        } else {
+            IpAddr::V6(std::net::Ipv6Addr::UNSPECIFIED)
+        };
+        let mut socket = Self::open_icmp(unspecified)?;
+        socket.any = true;
+        // A reply queued on a socket costs its buffer's truesize: about 1 KiB for a small
+        // ICMP packet. The kernel doubles what is asked; without CAP_NET_ADMIN it also caps it
+        // at net.core.rmem_max, and then the prober reads often enough for the default.
+        let wanted = expected.saturating_mul(RECEIVE_BYTES_PER_REPLY).min(MAX_RECEIVE_BUFFER);
+        let wanted = i32::try_from(wanted).unwrap_or(i32::MAX);
+        let fd = socket.fd.get_ref();
+        if sys::set_int_option(fd, libc::SOL_SOCKET, libc::SO_RCVBUFFORCE, wanted).is_err() {
+            let _ = sys::set_int_option(fd, libc::SOL_SOCKET, libc::SO_RCVBUF, wanted);
+        }
+        Ok(socket)
+    }
+
+    /// Sends IPv6 link-local probes out of interface `scope_id`.
+    pub(crate) fn set_scope_id(&mut self, scope_id: u32) {
+        self.scope_id = scope_id;
     }
 
     /// A UDP socket to `target` (no privilege needed).
@@ -119,11 +160,16 @@ impl ProbeSocket {
         } else {
             sys::set_int_option(&socket, libc::SOL_IPV6, libc::IPV6_RECVERR, 1)?;
         }
+        // Kernel receive timestamps: an RTT then ends when the reply arrived, not when this
+        // process got round to reading it.
+        sys::set_int_option(&socket, libc::SOL_SOCKET, libc::SO_TIMESTAMPNS, 1)?;
         let [a, b, ..] = super::dns::random_u64().to_le_bytes();
         let fd = sys::register(socket)?;
         Ok(Self {
             fd,
             target,
+            any: false,
+            scope_id: 0,
             transport,
             ident: u16::from_le_bytes([a, b]),
         })
@@ -190,12 +236,28 @@ impl ProbeSocket {
     /// wrong with it: so a failed send drains the error queue into `events` and is tried once
     /// more.
     pub(crate) fn send(&self, key: u16, size: usize, events: &mut Vec<Event>) -> Result<Instant, SendFailure> {
+        self.send_to(self.target, key, size, events)
+    }
+
+    /// [`ProbeSocket::send`] to `destination` (for a socket to many).
+    pub(crate) fn send_to(
+        &self,
+        destination: IpAddr,
+        key: u16,
+        size: usize,
+        events: &mut Vec<Event>,
+    ) -> Result<Instant, SendFailure> {
         let packet = self.probe_packet(key, size);
         let port = match self.transport {
             Transport::Udp => UDP_BASE_PORT.saturating_add(key),
             Transport::IcmpDgram | Transport::IcmpRaw => 0,
         };
-        let address = SockAddr::from(SocketAddr::new(self.target, port));
+        let address = match destination {
+            IpAddr::V6(v6) if v6.is_unicast_link_local() => {
+                SockAddr::from(std::net::SocketAddrV6::new(v6, port, 0, self.scope_id))
+            }
+            _ => SockAddr::from(SocketAddr::new(destination, port)),
+        };
         let mut local_mtu = None;
         let mut last_error = None;
         for _ in 0..2 {
@@ -280,9 +342,10 @@ impl ProbeSocket {
                 // EAGAIN: the queue is empty (reading it never blocks).
                 return;
             };
-            let at = Instant::now();
+            let control = parse_control(&control[..read.control.min(control.len())]);
+            let at = arrival(control.stamp);
             let payload = &data[..read.data.min(data.len())];
-            let Some(error) = parse_control(&control[..read.control.min(control.len())]) else {
+            let Some(error) = control.error else {
                 continue;
             };
             let original = parse_sockaddr(&name[..read.name.min(name.len())]);
@@ -306,7 +369,7 @@ impl ProbeSocket {
                 libc::MSG_DONTWAIT,
             ) {
                 Ok(read) => {
-                    let at = Instant::now();
+                    let at = arrival(parse_control(&control[..read.control.min(control.len())]).stamp);
                     let payload = &data[..read.data.min(data.len())];
                     let from = parse_sockaddr(&name[..read.name.min(name.len())]);
                     if let Some(event) = self.data_event(payload, from, at) {
@@ -346,44 +409,70 @@ impl ProbeSocket {
             Transport::IcmpDgram => quoted_echo_seq(payload, self.target.is_ipv4(), None)?,
             Transport::IcmpRaw => quoted_echo_seq(payload, self.target.is_ipv4(), Some(self.ident))?,
         };
-        Some(Event::Reply { key, from, reply, at })
+        // The error queue names the original destination.
+        let to = original.map_or(self.target, |o| o.ip());
+        Some(Event::Reply {
+            key,
+            to,
+            from,
+            reply,
+            at,
+        })
+    }
+
+    /// The one destination whose answers count, or `None` for a socket to many.
+    fn only(&self) -> Option<IpAddr> {
+        (!self.any).then_some(self.target)
     }
 
     fn data_event(&self, payload: &[u8], from: Option<SocketAddr>, at: Instant) -> Option<Event> {
-        match (self.transport, self.target) {
-            (Transport::Udp, _) => {
+        let v4 = self.target.is_ipv4();
+        match self.transport {
+            Transport::Udp => {
                 let from = from?;
                 let key = from.port().checked_sub(UDP_BASE_PORT)?;
-                (from.ip() == self.target).then_some(Event::Reply {
+                let from = from.ip();
+                self.only().is_none_or(|only| only == from).then_some(Event::Reply {
                     key,
-                    from: from.ip(),
+                    to: from,
+                    from,
                     reply: Reply::Datagram,
                     at,
                 })
             }
-            (Transport::IcmpDgram, target) => {
+            Transport::IcmpDgram => {
                 // The kernel delivers only echo replies with this socket's identifier.
-                let key = parse_echo_reply(payload, target.is_ipv4(), None)?;
+                let key = parse_echo_reply(payload, v4, None)?;
+                let from = from.map_or(self.target, |f| f.ip());
                 Some(Event::Reply {
                     key,
-                    from: from.map_or(target, |f| f.ip()),
+                    to: from,
+                    from,
                     reply: Reply::Echo,
                     at,
                 })
             }
-            (Transport::IcmpRaw, IpAddr::V4(_)) => {
-                let raw = parse_raw_icmpv4(payload, self.ident, self.target)?;
+            Transport::IcmpRaw if v4 => {
+                let raw = parse_raw_icmpv4(payload, self.ident, self.only())?;
                 Some(Event::Reply {
                     key: raw.key,
+                    to: raw.to,
                     from: raw.from,
                     reply: raw.reply,
                     at,
                 })
             }
-            (Transport::IcmpRaw, IpAddr::V6(_)) => {
+            Transport::IcmpRaw => {
                 let from = from?.ip();
-                let (key, reply) = parse_raw_icmpv6(payload, self.ident, self.target)?;
-                (reply != Reply::Echo || from == self.target).then_some(Event::Reply { key, from, reply, at })
+                let (key, to, reply) = parse_raw_icmpv6(payload, self.ident, self.only())?;
+                let to = to.unwrap_or(from);
+                (reply != Reply::Echo || self.only().is_none_or(|only| only == from)).then_some(Event::Reply {
+                    key,
+                    to,
+                    from,
+                    reply,
+                    at,
+                })
             }
         }
     }
@@ -405,17 +494,40 @@ fn open_error(error: io::Error, what: &str) -> MeasureError {
 
 /// Names both ways to get ICMP sockets, with this process's groups and the current range.
 pub(crate) fn icmp_privilege_message() -> String {
-    let range = std::fs::read_to_string("/proc/sys/net/ipv4/ping_group_range").unwrap_or_default();
     let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
-    let gid = status
-        .lines()
-        .find_map(|l| l.strip_prefix("Gid:"))
-        .and_then(|ids| ids.split_whitespace().nth(1))
-        .unwrap_or("?");
+    let field = |name: &str| {
+        status
+            .lines()
+            .find_map(|l| l.strip_prefix(name))
+            .map(|rest| rest.split_whitespace().collect::<Vec<_>>())
+    };
+    // `Gid:` lists real, effective, saved and filesystem gids; the kernel checks the effective
+    // one and the supplementary groups.
+    let gid = field("Gid:")
+        .and_then(|ids| ids.get(1).map(|g| (*g).to_owned()))
+        .unwrap_or_else(|| "unknown".to_owned());
+    let groups = field("Groups:").map(|g| g.join(" ")).unwrap_or_default();
+    let range = std::fs::read_to_string(PING_GROUP_RANGE).map_or_else(
+        |e| format!("unreadable: {e}"),
+        |r| r.split_whitespace().collect::<Vec<_>>().join(" "),
+    );
+    privilege_message(&gid, &groups, &range)
+}
+
+const PING_GROUP_RANGE: &str = "/proc/sys/net/ipv4/ping_group_range";
+
+fn privilege_message(gid: &str, groups: &str, range: &str) -> String {
+    let groups = if groups.is_empty() {
+        String::new()
+    } else {
+        format!(", supplementary groups {groups}")
+    };
     format!(
-        "ICMP sockets need CAP_NET_RAW (raw socket) or the process's group (gid {gid}) inside \
-         net.ipv4.ping_group_range (now \"{}\") for an unprivileged ping socket",
-        range.split_whitespace().collect::<Vec<_>>().join(" ")
+        "cannot open an ICMP socket: unprivileged ICMP (SOCK_DGRAM) was refused because gid {gid}{groups} \
+         is outside net.ipv4.ping_group_range (\"{range}\"), and a raw socket (SOCK_RAW) needs CAP_NET_RAW. \
+         Fix either: give the process CAP_NET_RAW (systemd: AmbientCapabilities=CAP_NET_RAW; or \
+         setcap cap_net_raw+ep on the binary), or include gid {gid} in the range \
+         (sysctl -w net.ipv4.ping_group_range=\"{gid} {gid}\")"
     )
 }
 
@@ -448,31 +560,87 @@ pub(crate) struct ExtendedError {
     pub(crate) offender: Option<SocketAddr>,
 }
 
-/// Finds the `IP_RECVERR`/`IPV6_RECVERR` message among a `recvmsg` control buffer's cmsgs.
-pub(crate) fn parse_control(control: &[u8]) -> Option<ExtendedError> {
+/// What a `recvmsg` control buffer said.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub(crate) struct Control {
+    /// The `IP_RECVERR`/`IPV6_RECVERR` message, on the error queue.
+    pub(crate) error: Option<ExtendedError>,
+    /// The kernel's receive timestamp (`SCM_TIMESTAMPNS`), as time since the Unix epoch.
+    pub(crate) stamp: Option<Duration>,
+}
+
+/// Reads the extended error and the receive timestamp among a `recvmsg` control buffer's
+/// cmsgs; stops at the first malformed header.
+pub(crate) fn parse_control(control: &[u8]) -> Control {
+    let mut parsed = Control::default();
     // struct cmsghdr { size_t cmsg_len; int cmsg_level; int cmsg_type; }, data aligned to
     // size_t (glibc's and musl's CMSG_ALIGN).
     let word = size_of::<usize>();
     let align = |n: usize| n.div_ceil(word).checked_mul(word);
-    let header = align(word + 8)?;
+    let Some(header) = align(word + 8) else {
+        return parsed;
+    };
     let mut offset = 0usize;
     while let Some(rest) = control.get(offset..) {
-        let len = usize::from_ne_bytes(rest.get(..word)?.try_into().ok()?);
-        let level = i32::from_ne_bytes(rest.get(word..word + 4)?.try_into().ok()?);
-        let kind = i32::from_ne_bytes(rest.get(word + 4..word + 8)?.try_into().ok()?);
+        let Some((len, level, kind)) = cmsg_header(rest, word) else {
+            break;
+        };
         if len < header || len > rest.len() {
-            return None;
+            break;
         }
         let data = &rest[header..len];
         let recverr = (level == libc::SOL_IP && kind == libc::IP_RECVERR)
             || (level == libc::SOL_IPV6 && kind == libc::IPV6_RECVERR);
         if recverr {
-            return parse_extended_error(data);
+            parsed.error = parse_extended_error(data);
+        } else if level == libc::SOL_SOCKET && kind == libc::SCM_TIMESTAMPNS {
+            parsed.stamp = parse_timespec(data);
         }
-        offset = offset.checked_add(align(len)?)?;
+        let Some(next) = align(len).and_then(|step| offset.checked_add(step)) else {
+            break;
+        };
+        offset = next;
     }
-    None
+    parsed
 }
+
+/// A cmsghdr's length, level and type.
+fn cmsg_header(bytes: &[u8], word: usize) -> Option<(usize, i32, i32)> {
+    let len = usize::from_ne_bytes(bytes.get(..word)?.try_into().ok()?);
+    let level = i32::from_ne_bytes(bytes.get(word..word + 4)?.try_into().ok()?);
+    let kind = i32::from_ne_bytes(bytes.get(word + 4..word + 8)?.try_into().ok()?);
+    Some((len, level, kind))
+}
+
+/// A `struct timespec` (`time_t` and `long`, both a machine word on the Linux targets we build
+/// for) as a duration since the epoch; `None` when out of range.
+fn parse_timespec(data: &[u8]) -> Option<Duration> {
+    let word = size_of::<usize>();
+    let seconds = isize::from_ne_bytes(data.get(..word)?.try_into().ok()?);
+    let nanos = isize::from_ne_bytes(data.get(word..2 * word)?.try_into().ok()?);
+    let seconds = u64::try_from(seconds).ok()?;
+    let nanos = u32::try_from(nanos).ok().filter(|n| *n < 1_000_000_000)?;
+    Some(Duration::new(seconds, nanos))
+}
+
+/// When a packet the kernel stamped at `stamp` (wall clock) arrived, on the monotonic clock:
+/// now minus the stamp's age. Both clocks are read back to back, so the mapping costs tens of
+/// nanoseconds; a stamp from the future or older than a second (the wall clock was stepped)
+/// is ignored and the read time used instead.
+pub(crate) fn arrival(stamp: Option<Duration>) -> Instant {
+    let now = Instant::now();
+    let Some(stamp) = stamp else {
+        return now;
+    };
+    let wall = SystemTime::now().duration_since(UNIX_EPOCH).unwrap_or_default();
+    match wall.checked_sub(stamp) {
+        Some(age) if age <= MAX_STAMP_AGE => now.checked_sub(age).unwrap_or(now),
+        _ => now,
+    }
+}
+
+/// How old a kernel timestamp may be and still be trusted (see [`arrival`]).
+const MAX_STAMP_AGE: Duration = Duration::from_secs(1);
 
 /// Parses `struct sock_extended_err` (16 bytes, host byte order) and the offender after it.
 pub(crate) fn parse_extended_error(data: &[u8]) -> Option<ExtendedError> {
@@ -562,20 +730,24 @@ fn echo_seq(header: &[u8], kind: u8, ident: Option<u16>) -> Option<u16> {
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) struct RawAnswer {
     pub(crate) key: u16,
+    /// The probe's destination (the replier, or the destination the error quotes).
+    pub(crate) to: IpAddr,
     pub(crate) from: IpAddr,
     pub(crate) reply: Reply,
 }
 
 /// Parses an IPv4 packet from a raw ICMP socket: an echo reply with our identifier from
-/// `target`, or an ICMP error quoting one of our echo requests to `target`.
-pub(crate) fn parse_raw_icmpv4(packet: &[u8], ident: u16, target: IpAddr) -> Option<RawAnswer> {
+/// `target`, or an ICMP error quoting one of our echo requests to `target` (with `None`: to any
+/// destination).
+pub(crate) fn parse_raw_icmpv4(packet: &[u8], ident: u16, target: Option<IpAddr>) -> Option<RawAnswer> {
     let (from, icmp) = split_ipv4(packet)?;
     let from = IpAddr::from(from);
     let (kind, code) = (*icmp.first()?, *icmp.get(1)?);
     if kind == ICMP_ECHO_REPLY {
         let key = parse_echo_reply(icmp, true, Some(ident))?;
-        return (from == target).then_some(RawAnswer {
+        return target.is_none_or(|t| t == from).then_some(RawAnswer {
             key,
+            to: from,
             from,
             reply: Reply::Echo,
         });
@@ -590,19 +762,26 @@ pub(crate) fn parse_raw_icmpv4(packet: &[u8], ident: u16, target: IpAddr) -> Opt
         _ => return None,
     };
     let (quoted_destination, quoted) = split_ipv4_quoted(icmp.get(8..)?)?;
-    if IpAddr::from(quoted_destination) != target {
+    let to = IpAddr::from(quoted_destination);
+    if target.is_some_and(|t| t != to) {
         return None;
     }
     let key = quoted_echo_seq(quoted, true, Some(ident))?;
-    Some(RawAnswer { key, from, reply })
+    Some(RawAnswer { key, to, from, reply })
 }
 
 /// Parses an ICMPv6 message from a raw ICMPv6 socket (no IPv6 header): an echo reply with our
-/// identifier, or an error quoting one of our echo requests to `target`.
-pub(crate) fn parse_raw_icmpv6(message: &[u8], ident: u16, target: IpAddr) -> Option<(u16, Reply)> {
+/// identifier, or an error quoting one of our echo requests to `target` (with `None`: to any
+/// destination). Returns the key, the quoted destination of an error (an echo reply's is its
+/// sender, which only the caller knows), and the reply.
+pub(crate) fn parse_raw_icmpv6(
+    message: &[u8],
+    ident: u16,
+    target: Option<IpAddr>,
+) -> Option<(u16, Option<IpAddr>, Reply)> {
     let (kind, code) = (*message.first()?, *message.get(1)?);
     if kind == ICMP6_ECHO_REPLY {
-        return Some((parse_echo_reply(message, false, Some(ident))?, Reply::Echo));
+        return Some((parse_echo_reply(message, false, Some(ident))?, None, Reply::Echo));
     }
     let reply = match (kind, code) {
         (ICMP6_TIME_EXCEEDED, _) => Reply::TimeExceeded,
@@ -619,11 +798,12 @@ pub(crate) fn parse_raw_icmpv6(message: &[u8], ident: u16, target: IpAddr) -> Op
         return None;
     }
     let destination: [u8; 16] = quoted.get(24..40)?.try_into().ok()?;
-    if IpAddr::from(destination) != target {
+    let to = IpAddr::from(destination);
+    if target.is_some_and(|t| t != to) {
         return None;
     }
     let key = quoted_echo_seq(quoted.get(40..)?, false, Some(ident))?;
-    Some((key, reply))
+    Some((key, Some(to), reply))
 }
 
 /// Splits an IPv4 packet into its source address and its payload (checks version and header
@@ -756,6 +936,21 @@ mod tests {
 
     use super::*;
 
+    #[test]
+    fn the_privilege_message_names_both_fixes() {
+        let text = privilege_message("1000", "1000 27", "1 0");
+        for needle in [
+            "CAP_NET_RAW",
+            "net.ipv4.ping_group_range",
+            "gid 1000",
+            "groups 1000 27",
+            "(\"1 0\")",
+            "ping_group_range=\"1000 1000\"",
+        ] {
+            assert!(text.contains(needle), "{needle} missing from: {text}");
+        }
+    }
+
     const ROUTER1: IpAddr = IpAddr::V4(Ipv4Addr::new(192, 0, 2, 1));
     const ROUTER2: IpAddr = IpAddr::V4(Ipv4Addr::new(198, 51, 100, 1));
     const TARGET: IpAddr = IpAddr::V4(Ipv4Addr::new(203, 0, 113, 2));
@@ -809,19 +1004,22 @@ mod tests {
     fn control_messages_give_the_extended_error_and_offender() {
         let offender = sockaddr_v4([198, 51, 100, 1], 0);
         let error = extended_error(113, SO_EE_ORIGIN_ICMP, 11, 0, 0, &offender);
-        // Another cmsg first (a timestamp), then ours.
+        // A receive timestamp first (1 s and 2 ns past the epoch), then the error.
+        let stamp = [1isize.to_ne_bytes(), 2isize.to_ne_bytes()].concat();
         let control = [
-            cmsg(libc::SOL_SOCKET, 35, &[0; 16]),
+            cmsg(libc::SOL_SOCKET, libc::SCM_TIMESTAMPNS, &stamp),
             cmsg(libc::SOL_IP, libc::IP_RECVERR, &error),
         ]
         .concat();
-        let parsed = parse_control(&control).unwrap_or_else(|| panic!("no error in {control:?}"));
+        let both = parse_control(&control);
+        assert_eq!(both.stamp, Some(Duration::new(1, 2)));
+        let parsed = both.error.unwrap_or_else(|| panic!("no error in {control:?}"));
         assert_eq!(parsed.errno, 113);
         assert_eq!(icmp_error_reply(&parsed), Some(Reply::TimeExceeded));
         assert_eq!(parsed.offender, Some(SocketAddr::new(ROUTER2, 0)));
 
         let too_big = extended_error(90, SO_EE_ORIGIN_ICMP, 3, 4, 1400, &offender);
-        let parsed = parse_control(&cmsg(libc::SOL_IP, libc::IP_RECVERR, &too_big));
+        let parsed = parse_control(&cmsg(libc::SOL_IP, libc::IP_RECVERR, &too_big)).error;
         assert_eq!(
             parsed.and_then(|e| icmp_error_reply(&e)),
             Some(Reply::TooBig { mtu: 1400 })
@@ -829,7 +1027,7 @@ mod tests {
 
         let router6: Ipv6Addr = "2001:db8:2::1".parse().unwrap_or(Ipv6Addr::LOCALHOST);
         let ptb = extended_error(90, SO_EE_ORIGIN_ICMP6, 2, 0, 1400, &sockaddr_v6(router6, 0));
-        let parsed = parse_control(&cmsg(libc::SOL_IPV6, libc::IPV6_RECVERR, &ptb));
+        let parsed = parse_control(&cmsg(libc::SOL_IPV6, libc::IPV6_RECVERR, &ptb)).error;
         assert_eq!(
             parsed.and_then(|e| e.offender),
             Some(SocketAddr::new(IpAddr::V6(router6), 0))
@@ -899,41 +1097,57 @@ mod tests {
     fn raw_icmpv4_answers_are_matched_to_probes() {
         let reply = ipv4([203, 0, 113, 2], [192, 0, 2, 2], 1, &echo(0, 7, 42));
         assert_eq!(
-            parse_raw_icmpv4(&reply, 7, TARGET),
+            parse_raw_icmpv4(&reply, 7, Some(TARGET)),
             Some(RawAnswer {
                 key: 42,
+                to: TARGET,
                 from: TARGET,
                 reply: Reply::Echo
             })
         );
-        assert_eq!(parse_raw_icmpv4(&reply, 8, TARGET), None, "another ping's reply");
-        assert_eq!(parse_raw_icmpv4(&reply, 7, ROUTER1), None, "a reply from elsewhere");
+        assert_eq!(parse_raw_icmpv4(&reply, 8, Some(TARGET)), None, "another ping's reply");
+        assert_eq!(
+            parse_raw_icmpv4(&reply, 7, Some(ROUTER1)),
+            None,
+            "a reply from elsewhere"
+        );
+        assert_eq!(
+            parse_raw_icmpv4(&reply, 7, None).map(|a| (a.to, a.from)),
+            Some((TARGET, TARGET)),
+            "a socket to many takes a reply from any destination"
+        );
         let exceeded = icmpv4_error([198, 51, 100, 1], 11, 0, 0, 7, 3);
         assert_eq!(
-            parse_raw_icmpv4(&exceeded, 7, TARGET),
+            parse_raw_icmpv4(&exceeded, 7, Some(TARGET)),
             Some(RawAnswer {
                 key: 3,
+                to: TARGET,
                 from: ROUTER2,
                 reply: Reply::TimeExceeded
             })
         );
         let frag = icmpv4_error([198, 51, 100, 1], 3, 4, 1400, 7, 5);
         assert_eq!(
-            parse_raw_icmpv4(&frag, 7, TARGET).map(|a| a.reply),
+            parse_raw_icmpv4(&frag, 7, Some(TARGET)).map(|a| a.reply),
             Some(Reply::TooBig { mtu: 1400 })
         );
         assert_eq!(
-            parse_raw_icmpv4(&frag, 7, ROUTER1),
+            parse_raw_icmpv4(&frag, 7, Some(ROUTER1)),
             None,
             "quotes a probe to another target"
         );
+        assert_eq!(parse_raw_icmpv4(&frag, 7, None).map(|a| a.to), Some(TARGET));
     }
 
     #[test]
     fn raw_icmpv6_answers_are_matched_to_probes() {
         let target = IpAddr::V6("2001:db8:3::2".parse().unwrap_or(Ipv6Addr::LOCALHOST));
-        assert_eq!(parse_raw_icmpv6(&echo(129, 9, 11), 9, target), Some((11, Reply::Echo)));
-        assert_eq!(parse_raw_icmpv6(&echo(128, 9, 11), 9, target), None, "our own request");
+        let only = Some(target);
+        assert_eq!(
+            parse_raw_icmpv6(&echo(129, 9, 11), 9, only),
+            Some((11, None, Reply::Echo))
+        );
+        assert_eq!(parse_raw_icmpv6(&echo(128, 9, 11), 9, only), None, "our own request");
         let mut quoted = vec![0x60, 0, 0, 0, 0, 16, 58, 1];
         quoted.extend_from_slice(&[0; 16]);
         if let IpAddr::V6(v6) = target {
@@ -943,13 +1157,20 @@ mod tests {
         let mut too_big = vec![2, 0, 0, 0, 0, 0, 0x05, 0x78];
         too_big.extend_from_slice(&quoted);
         assert_eq!(
-            parse_raw_icmpv6(&too_big, 9, target),
-            Some((12, Reply::TooBig { mtu: 1400 }))
+            parse_raw_icmpv6(&too_big, 9, only),
+            Some((12, only, Reply::TooBig { mtu: 1400 }))
         );
         let mut exceeded = vec![3, 0, 0, 0, 0, 0, 0, 0];
         exceeded.extend_from_slice(&quoted);
-        assert_eq!(parse_raw_icmpv6(&exceeded, 9, target), Some((12, Reply::TimeExceeded)));
-        assert_eq!(parse_raw_icmpv6(&exceeded, 10, target), None, "another identifier");
+        assert_eq!(
+            parse_raw_icmpv6(&exceeded, 9, only),
+            Some((12, only, Reply::TimeExceeded))
+        );
+        assert_eq!(parse_raw_icmpv6(&exceeded, 10, only), None, "another identifier");
+        assert_eq!(
+            parse_raw_icmpv6(&exceeded, 9, None),
+            Some((12, only, Reply::TimeExceeded))
+        );
     }
 
     #[test]
@@ -983,12 +1204,17 @@ mod tests {
         ];
         for control in &controls {
             let parsed = parse_control(control);
-            if let Some(error) = parsed {
+            if let Some(error) = parsed.error {
                 let _ = icmp_error_reply(&error);
             }
         }
-        assert_eq!(parse_control(&controls[5]), None, "a truncated extended error");
-        assert_eq!(parse_control(&controls[6]), None, "15 bytes of a 16-byte struct");
+        assert_eq!(parse_control(&controls[5]).error, None, "a truncated extended error");
+        assert_eq!(parse_control(&controls[6]).error, None, "15 bytes of a 16-byte struct");
+        let bad_stamps = [vec![0u8; 3], [(-1isize).to_ne_bytes(), 0isize.to_ne_bytes()].concat()];
+        for stamp in &bad_stamps {
+            let control = cmsg(libc::SOL_SOCKET, libc::SCM_TIMESTAMPNS, stamp);
+            assert_eq!(parse_control(&control).stamp, None, "{stamp:?}");
+        }
 
         let sockaddrs: Vec<Vec<u8>> = vec![
             vec![],
@@ -1014,8 +1240,8 @@ mod tests {
             ipv4([1, 1, 1, 1], [2, 2, 2, 2], 1, &[0, 0, 0, 0, 0, 7]),
         ];
         for packet in &packets {
-            assert_eq!(parse_raw_icmpv4(packet, 7, TARGET), None, "{packet:?}");
-            let _ = parse_raw_icmpv6(packet, 7, TARGET);
+            assert_eq!(parse_raw_icmpv4(packet, 7, Some(TARGET)), None, "{packet:?}");
+            let _ = parse_raw_icmpv6(packet, 7, Some(TARGET));
             let _ = parse_echo_reply(packet, true, Some(7));
         }
 
@@ -1029,8 +1255,8 @@ mod tests {
         for bytes in &valid {
             for end in 0..bytes.len() {
                 let prefix = &bytes[..end];
-                let _ = parse_raw_icmpv4(prefix, 7, TARGET);
-                let _ = parse_raw_icmpv6(prefix, 7, v6_target);
+                let _ = parse_raw_icmpv4(prefix, 7, Some(TARGET));
+                let _ = parse_raw_icmpv6(prefix, 7, Some(v6_target));
                 let _ = parse_control(prefix);
                 let _ = parse_sockaddr(prefix);
                 let _ = parse_extended_error(prefix);
@@ -1047,8 +1273,8 @@ mod tests {
             let bytes: Vec<u8> = (0..len)
                 .map(|i| (state.rotate_left(u32::try_from(i % 64).unwrap_or(0)) & 0xff) as u8)
                 .collect();
-            let _ = parse_raw_icmpv4(&bytes, 7, TARGET);
-            let _ = parse_raw_icmpv6(&bytes, 7, v6_target);
+            let _ = parse_raw_icmpv4(&bytes, 7, Some(TARGET));
+            let _ = parse_raw_icmpv6(&bytes, 7, Some(v6_target));
             let _ = parse_control(&bytes);
             let _ = parse_sockaddr(&bytes);
             if let Some(error) = parse_extended_error(&bytes) {
@@ -1065,5 +1291,4 @@ mod tests {
         assert_eq!(checksum(&message), 0);
         assert_eq!(checksum(&[0xff]), !0xff00);
     }
-
 }
