@@ -34,11 +34,18 @@ pub fn main() -> ExitCode {
             return ExitCode::from(code);
         }
     };
-    let runtime = match tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-    {
+    // `sonde ping` is one task on one socket per family: a single-threaded runtime serves it
+    // with less memory (a sweep is judged on its footprint next to fping's). A diagnosis runs
+    // checks side by side on two workers.
+    let runtime = if matches!(cli.command, Command::Ping(_)) {
+        tokio::runtime::Builder::new_current_thread().enable_all().build()
+    } else {
+        tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(2)
+            .enable_all()
+            .build()
+    };
+    let runtime = match runtime {
         Ok(rt) => rt,
         Err(e) => {
             eprintln!("sonde: cannot start the async runtime: {e}");

@@ -75,30 +75,42 @@ pub async fn ping(
         ping_family(&v4, None, count, schedule, &tally),
         ping_family(&v6, scope_id, count, schedule, &tally)
     );
-    let mut by_target: HashMap<IpAddr, Result<PingSamples, String>> = HashMap::with_capacity(unique.len());
-    let mut errors: HashMap<bool, MeasureError> = HashMap::new();
-    for (family, results) in [(true, v4_results), (false, v6_results)] {
+    // Move each target's samples to its (first) place; a family's socket error goes, as
+    // itself, to its first target, as text to the others.
+    let mut by_target: HashMap<IpAddr, Result<PingSamples, MeasureError>> = HashMap::with_capacity(unique.len());
+    for (family_targets, results) in [(&v4, v4_results), (&v6, v6_results)] {
         match results {
             Ok(samples) => by_target.extend(samples.into_iter().map(|s| (s.target, Ok(s)))),
             Err(e) => {
-                let family_targets = if family { &v4 } else { &v6 };
-                by_target.extend(family_targets.iter().map(|t| (*t, Err(e.to_string()))));
-                errors.insert(family, e);
+                let text = e.to_string();
+                let mut error = Some(e);
+                for target in family_targets {
+                    let e = error.take().unwrap_or_else(|| MeasureError::Unsupported(text.clone()));
+                    by_target.insert(*target, Err(e));
+                }
             }
         }
     }
-    targets
-        .iter()
-        .map(|target| match by_target.get(target) {
-            Some(Ok(samples)) => Ok(samples.clone()),
-            // The first target of a family whose socket failed gets the error itself (its kind
-            // tells a missing privilege apart); others a copy of its text.
-            Some(Err(text)) => Err(errors
-                .remove(&target.is_ipv4())
-                .unwrap_or_else(|| MeasureError::Unsupported(text.clone()))),
-            None => Err(MeasureError::Unsupported(format!("{target} was not probed"))),
-        })
-        .collect()
+    let mut results: Vec<Result<PingSamples, MeasureError>> = Vec::with_capacity(targets.len());
+    for target in targets {
+        let result = by_target.remove(target).unwrap_or_else(|| {
+            // A duplicate: the first place has it.
+            let first = seen.get(target).and_then(|i| first_place(targets, &unique, *i));
+            match first.and_then(|k| results.get(k)) {
+                Some(Ok(samples)) => Ok(samples.clone()),
+                Some(Err(e)) => Err(MeasureError::Unsupported(e.to_string())),
+                None => Err(MeasureError::Unsupported(format!("{target} was not probed"))),
+            }
+        });
+        results.push(result);
+    }
+    results
+}
+
+/// Where `unique[i]` first appears in `targets`.
+fn first_place(targets: &[IpAddr], unique: &[IpAddr], i: usize) -> Option<usize> {
+    let target = unique.get(i)?;
+    targets.iter().position(|t| t == target)
 }
 
 /// Progress shared by both families: one report per probe as it ends.
