@@ -592,12 +592,12 @@ fn channel_busy_percent(connected: &[&StationSample]) -> Option<f64> {
         let (a1, b1) = (last.channel_active_ms?, last.channel_busy_ms?);
         let first = with().find(|s| s.frequency_mhz == last.frequency_mhz)?;
         let (a0, b0) = (first.channel_active_ms?, first.channel_busy_ms?);
-        let ratio = if a1 > a0 && b1 >= b0 {
-            (b1 - b0) as f64 / (a1 - a0) as f64
+        let percent = if a1 > a0 && b1 >= b0 {
+            100.0 * (b1 - b0) as f64 / (a1 - a0) as f64
         } else {
-            b1 as f64 / a1 as f64
+            100.0 * b1 as f64 / a1 as f64
         };
-        return Some((100.0 * ratio).clamp(0.0, 100.0));
+        return Some(percent.clamp(0.0, 100.0));
     }
     connected.iter().rev().find_map(|s| s.channel_busy_percent)
 }
