@@ -534,8 +534,10 @@ impl Config {
                 60_000,
             )?,
         };
-        let mut profile = Profile::default();
-        profile.wifi = wifi_thresholds(&raw.wifi)?;
+        let profile = Profile {
+            wifi: wifi_thresholds(&raw.wifi)?,
+            ..Profile::default()
+        };
         let path_defaults = PathOptions::default();
         let path = PathOptions {
             rounds: in_range("path.rounds", raw.path.rounds.unwrap_or(path_defaults.rounds), 1, 1000)?,

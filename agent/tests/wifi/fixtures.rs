@@ -2,7 +2,7 @@
 //! `iw` output it corresponds to as the file's comment. `SONDE_BLESS=1` rewrites the files.
 
 use super::kernel::{
-    BssSpec, Chandef, Dump, Iface, RateSpec, StaInfo, StationSpec, SurveySpec, ht_operation, ies, interface, rsn,
+    BssSpec, Chandef, Dump, Iface, Mlo, RateSpec, StaInfo, StationSpec, SurveySpec, ht_operation, ies, interface, rsn,
     scan_result, station, survey_entry, vht_operation, wpa_tkip,
 };
 use sonde_agent::checks::wifi::nl80211::rate;
@@ -375,10 +375,10 @@ fn wifi7_station() -> Vec<u8> {
                 beacon_loss: Some(0),
                 beacon_rx: Some(6_000),
             },
-            mlo: Some((
-                0,
-                "f0:9e:4a:55:66:77",
-                vec![
+            mlo: Some(Mlo {
+                assoc: 0,
+                mld: "f0:9e:4a:55:66:77",
+                links: vec![
                     (
                         0,
                         "a0:11:22:33:44:01",
@@ -402,7 +402,7 @@ fn wifi7_station() -> Vec<u8> {
                         ),
                     ),
                 ],
-            )),
+            }),
         },
     );
     d.done()

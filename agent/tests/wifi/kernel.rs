@@ -63,7 +63,7 @@ impl Dump {
         self.bytes.extend_from_slice(&len.to_le_bytes());
         self.bytes.extend_from_slice(&kind.to_le_bytes());
         self.bytes.extend_from_slice(payload);
-        while self.bytes.len() % 4 != 0 {
+        while !self.bytes.len().is_multiple_of(4) {
             self.bytes.push(0);
         }
         self
@@ -353,8 +353,17 @@ pub struct StationSpec<'a> {
     pub ifindex: u32,
     pub mac: &'a str,
     pub info: StaInfo,
-    /// MLO: association link id, own MLD address, links (id, AP link address, stats).
-    pub mlo: Option<(u8, &'a str, Vec<(u8, &'a str, StaInfo)>)>,
+    pub mlo: Option<Mlo<'a>>,
+}
+
+/// The MLO part of a station.
+pub struct Mlo<'a> {
+    /// Association link id.
+    pub assoc: u8,
+    /// Own MLD address.
+    pub mld: &'a str,
+    /// Links: id, AP link address, statistics.
+    pub links: Vec<(u8, &'a str, StaInfo)>,
 }
 
 pub fn station(d: &mut Dump, s: &StationSpec<'_>) {
@@ -363,10 +372,10 @@ pub fn station(d: &mut Dump, s: &StationSpec<'_>) {
         .put(attr::MAC, &mac(s.mac))
         .u32(attr::GENERATION, 9);
     sta_info(d, &s.info);
-    if let Some((assoc, mld, links)) = &s.mlo {
-        d.u8(attr::MLO_LINK_ID, *assoc).put(attr::MLD_ADDR, &mac(mld));
+    if let Some(mlo) = &s.mlo {
+        d.u8(attr::MLO_LINK_ID, mlo.assoc).put(attr::MLD_ADDR, &mac(mlo.mld));
         d.nest(attr::MLO_LINKS, true);
-        for (id, address, info) in links {
+        for (id, address, info) in &mlo.links {
             d.nest(u16::from(*id) + 1, true)
                 .u8(attr::MLO_LINK_ID, *id)
                 .put(attr::MAC, &mac(address));

@@ -266,10 +266,13 @@ fn wifi_fixture_table() {
     }
 }
 
+/// SSID, frequency, security, width of a scan result.
+type Seen<'a> = (Option<&'a str>, Option<u32>, Option<&'static str>, Option<u32>);
+
 #[test]
 fn wifi_scan_fixture_classifies_security_and_channels() {
     let capture = nl80211::parse_capture(&fixture("scan-neighbours")).expect("parses");
-    let seen: Vec<(Option<&str>, Option<u32>, Option<&'static str>, Option<u32>)> = capture
+    let seen: Vec<Seen<'_>> = capture
         .bss
         .iter()
         .map(|b| {
@@ -463,7 +466,7 @@ fn wifi_parsers_survive_fuzzing() {
     let seed: u64 = std::env::var("SONDE_FUZZ_SEED")
         .ok()
         .and_then(|s| s.parse().ok())
-        .unwrap_or(0x5eed_0f_50de);
+        .unwrap_or(0x5eed_50de);
     let seeds: Vec<Vec<u8>> = fixtures::all().into_iter().map(|f| f.bytes).collect();
     let thresholds = WifiThresholds::default();
     let mut rng = Rng(seed);

@@ -391,7 +391,7 @@ pub fn decode_hex(text: &str) -> Result<Vec<u8>, String> {
         .filter(|l| !l.trim_start().starts_with('#'))
         .flat_map(|l| l.bytes().filter(|b| !b.is_ascii_whitespace()))
         .collect();
-    if digits.len() % 2 != 0 {
+    if !digits.len().is_multiple_of(2) {
         return Err("an odd number of hex digits".to_owned());
     }
     digits
@@ -569,7 +569,7 @@ fn counter_ratio(connected: &[&StationSample], counter: fn(&StationSample) -> Op
             .iter()
             .filter(|s| s.tx_packets.is_some() && counter(s).is_some())
     };
-    let (first, last) = (with().next()?, with().last()?);
+    let (first, last) = (with().next()?, with().next_back()?);
     let (p0, p1) = (first.tx_packets?, last.tx_packets?);
     let (c0, c1) = (counter(first)?, counter(last)?);
     let packets = p1.saturating_sub(p0);
@@ -588,7 +588,7 @@ fn channel_busy_percent(connected: &[&StationSample]) -> Option<f64> {
             .iter()
             .filter(|s| s.channel_active_ms.is_some_and(|a| a > 0) && s.channel_busy_ms.is_some())
     };
-    if let Some(last) = with().last() {
+    if let Some(last) = with().next_back() {
         let (a1, b1) = (last.channel_active_ms?, last.channel_busy_ms?);
         let first = with().find(|s| s.frequency_mhz == last.frequency_mhz)?;
         let (a0, b0) = (first.channel_active_ms?, first.channel_busy_ms?);
