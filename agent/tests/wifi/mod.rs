@@ -518,3 +518,41 @@ fn wifi_parsers_survive_fuzzing() {
          {with_sample} gave a station sample, no panic"
     );
 }
+
+#[test]
+fn wifi_tables_of_the_netsim_scenarios_are_valid_snapshots() {
+    // sonde-netsim writes a scenario's [wifi] table as the snapshot file; each must load and
+    // judge as its scenario expects.
+    let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../tests/scenarios");
+    let expected = [
+        ("wifi-weak", CheckStatus::Fail),
+        ("wifi-congested", CheckStatus::Fail),
+        ("wifi-open", CheckStatus::Warn),
+        ("healthy-wifi", CheckStatus::Pass),
+    ];
+    for (name, status) in expected {
+        let text = std::fs::read_to_string(dir.join(format!("{name}.toml"))).expect("scenario");
+        let scenario: toml::Table = toml::from_str(&text).expect("TOML");
+        let wifi = scenario.get("wifi").and_then(toml::Value::as_table).expect("[wifi]");
+        let snapshot = toml::to_string(wifi).expect("serializes");
+        let sample = parse_snapshot(&snapshot)
+            .unwrap_or_else(|e| panic!("{name}: {e}"))
+            .expect("a sample");
+        let samples = WifiSamples {
+            source: name.into(),
+            samples: vec![sample.clone(), sample],
+        };
+        let e = evaluate_wifi(&samples, &WifiThresholds::default());
+        assert_eq!(e.status, status, "{name}: {:?}", e.reason);
+        if name == "wifi-weak" {
+            let reason = e.reason.unwrap_or_default();
+            assert!(reason.starts_with("signal_dbm -82"), "{reason}");
+        }
+        if name == "wifi-congested" {
+            let same = e.metrics.iter().find(|m| m.name == "neighbours_same_channel");
+            assert_eq!(same.and_then(|m| m.value.as_f64()), Some(2.0));
+            let overlapping = e.metrics.iter().find(|m| m.name == "neighbours_overlapping");
+            assert_eq!(overlapping.and_then(|m| m.value.as_f64()), Some(1.0));
+        }
+    }
+}
