@@ -51,6 +51,21 @@ fn eht(bitrate: u32, mcs: u8, width_flag: u16) -> RateSpec {
     }
 }
 
+/// A station dump with one access point.
+fn one_station(ifindex: u32, mac: &str, info: StaInfo) -> Vec<u8> {
+    let mut d = Dump::new(2);
+    station(
+        &mut d,
+        &StationSpec {
+            ifindex,
+            mac,
+            info,
+            mlo: None,
+        },
+    );
+    d.done()
+}
+
 fn wifi5_interface() -> Vec<u8> {
     let mut d = Dump::new(1);
     interface(
@@ -72,63 +87,51 @@ fn wifi5_interface() -> Vec<u8> {
 }
 
 fn wifi5_station(connected_s: u32, tx_packets: u32, tx_retries: u32, tx_failed: u32) -> Vec<u8> {
-    let mut d = Dump::new(2);
-    station(
-        &mut d,
-        &StationSpec {
-            ifindex: WIFI5_IF,
-            mac: "8c:97:ea:aa:bb:cc",
-            info: StaInfo {
-                connected_s: Some(connected_s),
-                inactive_ms: 120,
-                rx_bytes: 912_345_678,
-                tx_bytes: 123_456_789,
-                signal: Some((-58, -57)),
-                chains: &[-60, -61],
-                tx: Some(vht(8667, 9, 2, true)),
-                rx: Some(vht(7800, 8, 2, true)),
-                rx_packets: 701_234,
-                tx_packets,
-                tx_retries,
-                tx_failed,
-                expected_kbps: Some(520_507),
-                beacon_loss: Some(1),
-                beacon_rx: Some(55_000),
-            },
-            mlo: None,
+    one_station(
+        WIFI5_IF,
+        "8c:97:ea:aa:bb:cc",
+        StaInfo {
+            connected_s: Some(connected_s),
+            inactive_ms: 120,
+            rx_bytes: 912_345_678,
+            tx_bytes: 123_456_789,
+            signal: Some((-58, -57)),
+            chains: &[-60, -61],
+            tx: Some(vht(8667, 9, 2, true)),
+            rx: Some(vht(7800, 8, 2, true)),
+            rx_packets: 701_234,
+            tx_packets,
+            tx_retries,
+            tx_failed,
+            expected_kbps: Some(520_507),
+            beacon_loss: Some(1),
+            beacon_rx: Some(55_000),
         },
-    );
-    d.done()
+    )
 }
 
 fn weak_station() -> Vec<u8> {
-    let mut d = Dump::new(2);
-    station(
-        &mut d,
-        &StationSpec {
-            ifindex: WIFI5_IF,
-            mac: "8c:97:ea:aa:bb:cc",
-            info: StaInfo {
-                connected_s: Some(95),
-                inactive_ms: 40,
-                rx_bytes: 5_123_456,
-                tx_bytes: 2_345_678,
-                signal: Some((-82, -81)),
-                chains: &[-83, -85],
-                tx: Some(vht(585, 1, 1, false)),
-                rx: Some(vht(293, 0, 1, false)),
-                rx_packets: 8_000,
-                tx_packets: 10_000,
-                tx_retries: 3_000,
-                tx_failed: 200,
-                expected_kbps: Some(31_200),
-                beacon_loss: Some(4),
-                beacon_rx: Some(900),
-            },
-            mlo: None,
+    one_station(
+        WIFI5_IF,
+        "8c:97:ea:aa:bb:cc",
+        StaInfo {
+            connected_s: Some(95),
+            inactive_ms: 40,
+            rx_bytes: 5_123_456,
+            tx_bytes: 2_345_678,
+            signal: Some((-82, -81)),
+            chains: &[-83, -85],
+            tx: Some(vht(585, 1, 1, false)),
+            rx: Some(vht(293, 0, 1, false)),
+            rx_packets: 8_000,
+            tx_packets: 10_000,
+            tx_retries: 3_000,
+            tx_failed: 200,
+            expected_kbps: Some(31_200),
+            beacon_loss: Some(4),
+            beacon_rx: Some(900),
         },
-    );
-    d.done()
+    )
 }
 
 fn survey_with_noise(active: u64, busy: u64) -> Vec<u8> {
@@ -250,33 +253,27 @@ fn wifi6_interface() -> Vec<u8> {
 }
 
 fn wifi6_station() -> Vec<u8> {
-    let mut d = Dump::new(2);
-    station(
-        &mut d,
-        &StationSpec {
-            ifindex: WIFI6_IF,
-            mac: "34:27:92:10:20:30",
-            info: StaInfo {
-                connected_s: Some(120),
-                inactive_ms: 8,
-                rx_bytes: 6_000_000_000,
-                tx_bytes: 700_000_000,
-                signal: Some((-71, -70)),
-                chains: &[-72, -74],
-                tx: Some(he(12010, 11, 2)),
-                rx: Some(he(9607, 9, 2)),
-                rx_packets: 4_100_000,
-                tx_packets: 50_000,
-                tx_retries: 6_000,
-                tx_failed: 100,
-                expected_kbps: Some(600_000),
-                beacon_loss: Some(3),
-                beacon_rx: Some(1_170),
-            },
-            mlo: None,
+    one_station(
+        WIFI6_IF,
+        "34:27:92:10:20:30",
+        StaInfo {
+            connected_s: Some(120),
+            inactive_ms: 8,
+            rx_bytes: 6_000_000_000,
+            tx_bytes: 700_000_000,
+            signal: Some((-71, -70)),
+            chains: &[-72, -74],
+            tx: Some(he(12010, 11, 2)),
+            rx: Some(he(9607, 9, 2)),
+            rx_packets: 4_100_000,
+            tx_packets: 50_000,
+            tx_retries: 6_000,
+            tx_failed: 100,
+            expected_kbps: Some(600_000),
+            beacon_loss: Some(3),
+            beacon_rx: Some(1_170),
         },
-    );
-    d.done()
+    )
 }
 
 fn survey_without_noise() -> Vec<u8> {
