@@ -712,6 +712,166 @@ pub fn request(family: u16, flags: u16, seq: u32, command: u8, attrs: &[(u16, &[
     out
 }
 
+/// The client interface of a capture: a station or P2P client, else the first with an index.
+pub fn client_interface(capture: &Capture) -> Option<&Interface> {
+    let with_index = || capture.interfaces.iter().filter(|i| i.ifindex.is_some());
+    with_index()
+        .find(|i| matches!(i.iftype, Some(IFTYPE_STATION | IFTYPE_P2P_CLIENT)))
+        .or_else(|| with_index().next())
+}
+
+/// One reading of the station from a capture: the client interface (station or P2P client,
+/// else the first with an index), its access point, the channel survey and the scan results.
+/// `None` when there is no WiFi interface at all.
+pub fn station_sample(capture: &Capture) -> Option<StationSample> {
+    let interface = client_interface(capture)?;
+    let ifindex = interface.ifindex;
+    let mut sample = StationSample {
+        interface: interface.name.clone(),
+        ssid: interface.ssid.clone(),
+        ..StationSample::default()
+    };
+    let Some(station) = capture
+        .stations
+        .iter()
+        .find(|s| s.ifindex == ifindex || s.ifindex.is_none())
+    else {
+        return Some(sample);
+    };
+    sample.connected = true;
+    // MLO: the association link is the primary one; its channel is the interface's.
+    let assoc = station
+        .assoc_link_id
+        .or_else(|| station.links.first().map(|l| l.0))
+        .filter(|_| !station.links.is_empty());
+    let channel = match assoc {
+        Some(id) => interface
+            .links
+            .iter()
+            .find(|(l, _)| *l == id)
+            .map(|(_, c)| c.clone())
+            .unwrap_or_default(),
+        None => interface.channel.clone(),
+    };
+    let assoc_link = assoc.and_then(|id| station.links.iter().find(|l| l.0 == id));
+    sample.bssid = assoc_link.and_then(|l| l.1.clone()).or_else(|| station.mac.clone());
+    sample.frequency_mhz = channel.frequency_mhz;
+    sample.width_mhz = channel.width_mhz;
+    sample.center_frequency_mhz = channel.center_freq1_mhz;
+    let info = &station.info;
+    let primary = assoc_link.map(|l| &l.2);
+    let pick = |f: fn(&StationInfo) -> Option<i8>| f(info).or_else(|| primary.and_then(f)).map(f64::from);
+    sample.signal_dbm = pick(|i| i.signal_dbm);
+    sample.signal_avg_dbm = pick(|i| i.signal_avg_dbm);
+    let tx = info.tx.as_ref().or_else(|| primary.and_then(|p| p.tx.as_ref()));
+    let rx = info.rx.as_ref().or_else(|| primary.and_then(|p| p.rx.as_ref()));
+    if let Some(tx) = tx {
+        sample.tx_bitrate_mbps = tx.bitrate_mbps;
+        sample.tx_phy = tx.phy;
+        sample.tx_mcs = tx.mcs;
+        sample.tx_nss = tx.nss;
+        sample.tx_gi_us = tx.gi_us;
+    }
+    if let Some(rx) = rx {
+        sample.rx_bitrate_mbps = rx.bitrate_mbps;
+        sample.rx_phy = rx.phy;
+        sample.rx_mcs = rx.mcs;
+        sample.rx_nss = rx.nss;
+        sample.rx_gi_us = rx.gi_us;
+    }
+    let counter = |f: fn(&StationInfo) -> Option<u32>| {
+        f(info)
+            .or_else(|| {
+                // MLO without MLD-level counters: the sum over the links.
+                let per_link: Vec<u32> = station.links.iter().filter_map(|l| f(&l.2)).collect();
+                (!per_link.is_empty())
+                    .then(|| per_link.iter().map(|v| u64::from(*v)).sum::<u64>())
+                    .and_then(|s| u32::try_from(s).ok())
+            })
+            .map(u64::from)
+    };
+    sample.tx_packets = counter(|i| i.tx_packets);
+    sample.tx_retries = counter(|i| i.tx_retries);
+    sample.tx_failed = counter(|i| i.tx_failed);
+    sample.beacon_loss = counter(|i| i.beacon_loss);
+    sample.expected_throughput_mbps = info
+        .expected_throughput_kbps
+        .or_else(|| primary.and_then(|p| p.expected_throughput_kbps))
+        .map(|k| f64::from(k) / 1000.0);
+    sample.connected_time_s = info.connected_time_s.map(u64::from);
+    sample.links = station
+        .links
+        .iter()
+        .map(|(id, mac, link)| {
+            let channel = interface.links.iter().find(|(l, _)| l == id).map(|(_, c)| c);
+            LinkSample {
+                link_id: *id,
+                bssid: mac.clone(),
+                frequency_mhz: channel.and_then(|c| c.frequency_mhz),
+                width_mhz: channel.and_then(|c| c.width_mhz),
+                signal_dbm: link.signal_dbm.map(f64::from),
+                tx_bitrate_mbps: link.tx.as_ref().and_then(|r| r.bitrate_mbps),
+                rx_bitrate_mbps: link.rx.as_ref().and_then(|r| r.bitrate_mbps),
+                tx_mcs: link.tx.as_ref().and_then(|r| r.mcs),
+                tx_nss: link.tx.as_ref().and_then(|r| r.nss),
+            }
+        })
+        .collect();
+    // The survey of the channel in use: noise and the busy/active counters.
+    let survey = capture
+        .surveys
+        .iter()
+        .filter(|s| s.ifindex == ifindex || s.ifindex.is_none())
+        .find(|s| s.in_use)
+        .or_else(|| {
+            capture
+                .surveys
+                .iter()
+                .find(|s| s.frequency_mhz.is_some() && s.frequency_mhz == sample.frequency_mhz)
+        });
+    if let Some(survey) = survey {
+        sample.noise_dbm = survey.noise_dbm.map(f64::from);
+        sample.channel_active_ms = survey.active_ms;
+        sample.channel_busy_ms = survey.busy_ms;
+    }
+    // Scan results: ours (associated, or our BSSIDs) give the security; the others are
+    // neighbours.
+    let ours: Vec<&str> = std::iter::once(station.mac.as_deref())
+        .chain(station.links.iter().map(|l| l.1.as_deref()))
+        .flatten()
+        .collect();
+    let scan = capture
+        .bss
+        .iter()
+        .filter(|b| b.ifindex == ifindex || b.ifindex.is_none());
+    let (associated, others): (Vec<&Bss>, Vec<&Bss>) = scan.partition(|b| {
+        b.status == Some(bss::STATUS_ASSOCIATED) || b.bssid.as_deref().is_some_and(|m| ours.contains(&m))
+    });
+    let current = associated
+        .iter()
+        .find(|b| b.bssid.is_some() && b.bssid == sample.bssid)
+        .or_else(|| associated.first());
+    if let Some(current) = current {
+        sample.security = current.security;
+        if sample.ssid.is_none() {
+            sample.ssid.clone_from(&current.ssid);
+        }
+    }
+    sample.neighbours = others
+        .iter()
+        .map(|b| Neighbour {
+            bssid: b.bssid.clone(),
+            ssid: b.ssid.clone(),
+            frequency_mhz: b.frequency_mhz,
+            width_mhz: b.width_mhz,
+            center_frequency_mhz: b.center_freq1_mhz,
+            signal_dbm: b.signal_mbm.map(|m| f64::from(m) / 100.0),
+            security: b.security,
+        })
+        .collect();
+    Some(sample)
+}
+
 fn parse_channel_attr(channel: &mut Channel, a: &Attr<'_>) -> Result<(), ParseError> {
     match a.kind {
         attr::WIPHY_FREQ => channel.frequency_mhz = Some(a.u32()?),
@@ -1036,166 +1196,6 @@ fn le_u32(b: &[u8]) -> u32 {
 
 fn align4(n: usize) -> usize {
     n.saturating_add(3) & !3
-}
-
-/// The client interface of a capture: a station or P2P client, else the first with an index.
-pub fn client_interface(capture: &Capture) -> Option<&Interface> {
-    let with_index = || capture.interfaces.iter().filter(|i| i.ifindex.is_some());
-    with_index()
-        .find(|i| matches!(i.iftype, Some(IFTYPE_STATION | IFTYPE_P2P_CLIENT)))
-        .or_else(|| with_index().next())
-}
-
-/// One reading of the station from a capture: the client interface (station or P2P client,
-/// else the first with an index), its access point, the channel survey and the scan results.
-/// `None` when there is no WiFi interface at all.
-pub fn station_sample(capture: &Capture) -> Option<StationSample> {
-    let interface = client_interface(capture)?;
-    let ifindex = interface.ifindex;
-    let mut sample = StationSample {
-        interface: interface.name.clone(),
-        ssid: interface.ssid.clone(),
-        ..StationSample::default()
-    };
-    let Some(station) = capture
-        .stations
-        .iter()
-        .find(|s| s.ifindex == ifindex || s.ifindex.is_none())
-    else {
-        return Some(sample);
-    };
-    sample.connected = true;
-    // MLO: the association link is the primary one; its channel is the interface's.
-    let assoc = station
-        .assoc_link_id
-        .or_else(|| station.links.first().map(|l| l.0))
-        .filter(|_| !station.links.is_empty());
-    let channel = match assoc {
-        Some(id) => interface
-            .links
-            .iter()
-            .find(|(l, _)| *l == id)
-            .map(|(_, c)| c.clone())
-            .unwrap_or_default(),
-        None => interface.channel.clone(),
-    };
-    let assoc_link = assoc.and_then(|id| station.links.iter().find(|l| l.0 == id));
-    sample.bssid = assoc_link.and_then(|l| l.1.clone()).or_else(|| station.mac.clone());
-    sample.frequency_mhz = channel.frequency_mhz;
-    sample.width_mhz = channel.width_mhz;
-    sample.center_frequency_mhz = channel.center_freq1_mhz;
-    let info = &station.info;
-    let primary = assoc_link.map(|l| &l.2);
-    let pick = |f: fn(&StationInfo) -> Option<i8>| f(info).or_else(|| primary.and_then(f)).map(f64::from);
-    sample.signal_dbm = pick(|i| i.signal_dbm);
-    sample.signal_avg_dbm = pick(|i| i.signal_avg_dbm);
-    let tx = info.tx.as_ref().or_else(|| primary.and_then(|p| p.tx.as_ref()));
-    let rx = info.rx.as_ref().or_else(|| primary.and_then(|p| p.rx.as_ref()));
-    if let Some(tx) = tx {
-        sample.tx_bitrate_mbps = tx.bitrate_mbps;
-        sample.tx_phy = tx.phy;
-        sample.tx_mcs = tx.mcs;
-        sample.tx_nss = tx.nss;
-        sample.tx_gi_us = tx.gi_us;
-    }
-    if let Some(rx) = rx {
-        sample.rx_bitrate_mbps = rx.bitrate_mbps;
-        sample.rx_phy = rx.phy;
-        sample.rx_mcs = rx.mcs;
-        sample.rx_nss = rx.nss;
-        sample.rx_gi_us = rx.gi_us;
-    }
-    let counter = |f: fn(&StationInfo) -> Option<u32>| {
-        f(info)
-            .or_else(|| {
-                // MLO without MLD-level counters: the sum over the links.
-                let per_link: Vec<u32> = station.links.iter().filter_map(|l| f(&l.2)).collect();
-                (!per_link.is_empty())
-                    .then(|| per_link.iter().map(|v| u64::from(*v)).sum::<u64>())
-                    .and_then(|s| u32::try_from(s).ok())
-            })
-            .map(u64::from)
-    };
-    sample.tx_packets = counter(|i| i.tx_packets);
-    sample.tx_retries = counter(|i| i.tx_retries);
-    sample.tx_failed = counter(|i| i.tx_failed);
-    sample.beacon_loss = counter(|i| i.beacon_loss);
-    sample.expected_throughput_mbps = info
-        .expected_throughput_kbps
-        .or_else(|| primary.and_then(|p| p.expected_throughput_kbps))
-        .map(|k| f64::from(k) / 1000.0);
-    sample.connected_time_s = info.connected_time_s.map(u64::from);
-    sample.links = station
-        .links
-        .iter()
-        .map(|(id, mac, link)| {
-            let channel = interface.links.iter().find(|(l, _)| l == id).map(|(_, c)| c);
-            LinkSample {
-                link_id: *id,
-                bssid: mac.clone(),
-                frequency_mhz: channel.and_then(|c| c.frequency_mhz),
-                width_mhz: channel.and_then(|c| c.width_mhz),
-                signal_dbm: link.signal_dbm.map(f64::from),
-                tx_bitrate_mbps: link.tx.as_ref().and_then(|r| r.bitrate_mbps),
-                rx_bitrate_mbps: link.rx.as_ref().and_then(|r| r.bitrate_mbps),
-                tx_mcs: link.tx.as_ref().and_then(|r| r.mcs),
-                tx_nss: link.tx.as_ref().and_then(|r| r.nss),
-            }
-        })
-        .collect();
-    // The survey of the channel in use: noise and the busy/active counters.
-    let survey = capture
-        .surveys
-        .iter()
-        .filter(|s| s.ifindex == ifindex || s.ifindex.is_none())
-        .find(|s| s.in_use)
-        .or_else(|| {
-            capture
-                .surveys
-                .iter()
-                .find(|s| s.frequency_mhz.is_some() && s.frequency_mhz == sample.frequency_mhz)
-        });
-    if let Some(survey) = survey {
-        sample.noise_dbm = survey.noise_dbm.map(f64::from);
-        sample.channel_active_ms = survey.active_ms;
-        sample.channel_busy_ms = survey.busy_ms;
-    }
-    // Scan results: ours (associated, or our BSSIDs) give the security; the others are
-    // neighbours.
-    let ours: Vec<&str> = std::iter::once(station.mac.as_deref())
-        .chain(station.links.iter().map(|l| l.1.as_deref()))
-        .flatten()
-        .collect();
-    let scan = capture
-        .bss
-        .iter()
-        .filter(|b| b.ifindex == ifindex || b.ifindex.is_none());
-    let (associated, others): (Vec<&Bss>, Vec<&Bss>) = scan.partition(|b| {
-        b.status == Some(bss::STATUS_ASSOCIATED) || b.bssid.as_deref().is_some_and(|m| ours.contains(&m))
-    });
-    let current = associated
-        .iter()
-        .find(|b| b.bssid.is_some() && b.bssid == sample.bssid)
-        .or_else(|| associated.first());
-    if let Some(current) = current {
-        sample.security = current.security;
-        if sample.ssid.is_none() {
-            sample.ssid.clone_from(&current.ssid);
-        }
-    }
-    sample.neighbours = others
-        .iter()
-        .map(|b| Neighbour {
-            bssid: b.bssid.clone(),
-            ssid: b.ssid.clone(),
-            frequency_mhz: b.frequency_mhz,
-            width_mhz: b.width_mhz,
-            center_frequency_mhz: b.center_freq1_mhz,
-            signal_dbm: b.signal_mbm.map(|m| f64::from(m) / 100.0),
-            security: b.security,
-        })
-        .collect();
-    Some(sample)
 }
 
 #[cfg(test)]
