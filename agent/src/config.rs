@@ -318,6 +318,22 @@ pub struct RawWifi {
     pub samples: Option<u32>,
     /// Interval between samples, in ms.
     pub interval_ms: Option<u64>,
+    /// Signal (dBm) at or below which the check warns.
+    pub signal_warn_dbm: Option<f64>,
+    /// Signal (dBm) at or below which the check fails.
+    pub signal_fail_dbm: Option<f64>,
+    /// SNR (dB) at or below which the check warns.
+    pub snr_warn_db: Option<f64>,
+    /// SNR (dB) at or below which the check fails.
+    pub snr_fail_db: Option<f64>,
+    /// Retry ratio (percent) past which the check warns.
+    pub retry_warn_percent: Option<f64>,
+    /// Retry ratio (percent) past which the check fails.
+    pub retry_fail_percent: Option<f64>,
+    /// Channel busy time (percent) past which the check warns.
+    pub busy_warn_percent: Option<f64>,
+    /// Channel busy time (percent) past which the check fails.
+    pub busy_fail_percent: Option<f64>,
 }
 
 /// `[latency]` as written.
@@ -518,6 +534,10 @@ impl Config {
                 60_000,
             )?,
         };
+        let profile = Profile {
+            wifi: wifi_thresholds(&raw.wifi)?,
+            ..Profile::default()
+        };
         let path_defaults = PathOptions::default();
         let path = PathOptions {
             rounds: in_range("path.rounds", raw.path.rounds.unwrap_or(path_defaults.rounds), 1, 1000)?,
@@ -573,9 +593,81 @@ impl Config {
             path,
             mtu: MtuOptions::default(),
             path_target: raw.path.target,
-            profile: Profile::default(),
+            profile,
         })
     }
+}
+
+/// The WiFi thresholds of `[wifi]`: each within its physical range, and warn on the healthy
+/// side of fail.
+fn wifi_thresholds(raw: &RawWifi) -> Result<WifiThresholds, ConfigError> {
+    let d = WifiThresholds::default();
+    let pair = |warn_key: &'static str,
+                fail_key: &'static str,
+                (warn, fail): (Option<f64>, Option<f64>),
+                (warn_default, fail_default): (f64, f64),
+                (min, max): (f64, f64),
+                lower_is_worse: bool| {
+        let (warn, fail) = (warn.unwrap_or(warn_default), fail.unwrap_or(fail_default));
+        for (key, value) in [(warn_key, warn), (fail_key, fail)] {
+            if !(min..=max).contains(&value) {
+                return Err(ConfigError::Invalid {
+                    key,
+                    message: format!("{value} is outside {min}..={max}"),
+                });
+            }
+        }
+        let ordered = if lower_is_worse { warn >= fail } else { warn <= fail };
+        if !ordered {
+            return Err(ConfigError::Invalid {
+                key: fail_key,
+                message: format!("{fail} is on the healthy side of {warn_key} ({warn})"),
+            });
+        }
+        Ok((warn, fail))
+    };
+    let (signal_warn_dbm, signal_fail_dbm) = pair(
+        "wifi.signal-warn-dbm",
+        "wifi.signal-fail-dbm",
+        (raw.signal_warn_dbm, raw.signal_fail_dbm),
+        (d.signal_warn_dbm, d.signal_fail_dbm),
+        (-120.0, 0.0),
+        true,
+    )?;
+    let (snr_warn_db, snr_fail_db) = pair(
+        "wifi.snr-warn-db",
+        "wifi.snr-fail-db",
+        (raw.snr_warn_db, raw.snr_fail_db),
+        (d.snr_warn_db, d.snr_fail_db),
+        (0.0, 100.0),
+        true,
+    )?;
+    let (retry_warn_percent, retry_fail_percent) = pair(
+        "wifi.retry-warn-percent",
+        "wifi.retry-fail-percent",
+        (raw.retry_warn_percent, raw.retry_fail_percent),
+        (d.retry_warn_percent, d.retry_fail_percent),
+        (0.0, 1000.0),
+        false,
+    )?;
+    let (busy_warn_percent, busy_fail_percent) = pair(
+        "wifi.busy-warn-percent",
+        "wifi.busy-fail-percent",
+        (raw.busy_warn_percent, raw.busy_fail_percent),
+        (d.busy_warn_percent, d.busy_fail_percent),
+        (0.0, 100.0),
+        false,
+    )?;
+    Ok(WifiThresholds {
+        signal_warn_dbm,
+        signal_fail_dbm,
+        snr_warn_db,
+        snr_fail_db,
+        retry_warn_percent,
+        retry_fail_percent,
+        busy_warn_percent,
+        busy_fail_percent,
+    })
 }
 
 fn in_range(key: &'static str, value: u32, min: u32, max: u32) -> Result<u32, ConfigError> {
@@ -630,6 +722,27 @@ mod tests {
         let text = err.to_string();
         assert!(text.contains("probez"), "{text}");
         assert!(text.contains("line 2"), "{text}");
+    }
+
+    #[test]
+    fn wifi_thresholds_are_configurable_and_checked() {
+        let config = Config::parse(
+            "[wifi]\nsignal-warn-dbm = -60\nbusy-fail-percent = 90\n",
+            Path::new("x.toml"),
+        )
+        .expect("parses");
+        assert_eq!(config.profile.wifi.signal_warn_dbm, -60.0);
+        assert_eq!(config.profile.wifi.busy_fail_percent, 90.0);
+        assert_eq!(config.profile.wifi.snr_fail_db, WifiThresholds::default().snr_fail_db);
+        for (text, key) in [
+            ("[wifi]\nsignal-fail-dbm = -60\n", "wifi.signal-fail-dbm"),
+            ("[wifi]\nsignal-warn-dbm = 10\n", "wifi.signal-warn-dbm"),
+            ("[wifi]\nretry-fail-percent = 5\n", "wifi.retry-fail-percent"),
+            ("[wifi]\nbusy-warn-percent = 101\n", "wifi.busy-warn-percent"),
+        ] {
+            let err = Config::parse(text, Path::new("x.toml")).expect_err(text);
+            assert!(err.to_string().contains(key), "{text}: {err}");
+        }
     }
 
     #[test]
