@@ -2,3 +2,4 @@
 //! checks (the real checks are covered by their own unit tests and the netsim suites).
 
 mod api;
+mod mobile;

@@ -1,12 +1,17 @@
 //! The Modbus TCP client side of the mobile check: one connection, reads and writes each with
 //! a timeout, and the one place where tokio-modbus outcomes become [`ModemError`]s.
+//!
+//! Requests go through `Client::call` and the answers are checked here, not through
+//! tokio-modbus's `Reader`/`Writer` helpers: those `debug_assert!` that a well-framed answer
+//! has the count and echo asked for, so a modem answering the wrong number of registers would
+//! panic a debug build instead of being reported as garbage.
 
 use std::io::ErrorKind;
 use std::net::SocketAddr;
 use std::time::Duration;
 
-use tokio_modbus::client::{Client, Context, Reader, Writer, tcp};
-use tokio_modbus::{ExceptionCode, Slave};
+use tokio_modbus::client::{Client, Context, tcp};
+use tokio_modbus::{ExceptionCode, Request, Response, Slave};
 
 use super::map::{ModemAction, Write};
 use crate::checks::MeasureError;
@@ -119,32 +124,48 @@ impl Session {
     /// Reads `count` holding registers from `start`.
     pub(super) async fn read(&mut self, start: u16, count: u16) -> Result<Vec<u16>, ModemError> {
         let what = format!("reading registers {start}–{}", u32::from(start) + u32::from(count) - 1);
-        let answer = tokio::time::timeout(self.timeout, self.ctx.read_holding_registers(start, count)).await;
-        let words = self.outcome(answer, &what)?;
-        if words.len() == usize::from(count) {
-            Ok(words)
-        } else {
-            Err(ModemError::Garbage {
-                addr: self.addr,
-                what,
-                detail: format!("{} registers instead of {count}", words.len()),
-            })
-        }
+        let request = Request::ReadHoldingRegisters(start, count);
+        let answer = tokio::time::timeout(self.timeout, self.ctx.call(request)).await;
+        let detail = match self.outcome(answer, &what)? {
+            Response::ReadHoldingRegisters(words) if words.len() == usize::from(count) => return Ok(words),
+            Response::ReadHoldingRegisters(words) => format!("{} registers instead of {count}", words.len()),
+            other => format!("an answer to another request ({other:?})"),
+        };
+        Err(ModemError::Garbage {
+            addr: self.addr,
+            what,
+            detail,
+        })
     }
 
     /// Performs one write.
     pub(super) async fn write(&mut self, write: Write) -> Result<(), ModemError> {
-        let (what, answer) = match write {
+        let (what, request) = match write {
             Write::CoilOn(address) => (
                 format!("writing ON to coil {address}"),
-                tokio::time::timeout(self.timeout, self.ctx.write_single_coil(address, true)).await,
+                Request::WriteSingleCoil(address, true),
             ),
             Write::Register { address, value } => (
                 format!("writing {value} to register {address}"),
-                tokio::time::timeout(self.timeout, self.ctx.write_single_register(address, value)).await,
+                Request::WriteSingleRegister(address, value),
             ),
         };
-        self.outcome(answer, &what)
+        let answer = tokio::time::timeout(self.timeout, self.ctx.call(request)).await;
+        // A write is acknowledged by echoing it.
+        let echoed = match (self.outcome(answer, &what)?, write) {
+            (Response::WriteSingleCoil(a, on), Write::CoilOn(address)) => a == address && on,
+            (Response::WriteSingleRegister(a, v), Write::Register { address, value }) => a == address && v == value,
+            _ => false,
+        };
+        if echoed {
+            Ok(())
+        } else {
+            Err(ModemError::Garbage {
+                addr: self.addr,
+                what,
+                detail: "the acknowledgement does not echo the write".to_owned(),
+            })
+        }
     }
 
     /// Closes the connection (best effort: the modem may already have dropped it).
