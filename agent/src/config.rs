@@ -612,7 +612,7 @@ impl Config {
             ca_file: raw.http.ca_file,
             ..http_defaults
         };
-        let (mobile, mobile_thresholds) = mobile_from_raw(raw.mobile)?;
+        let (mobile, mobile_thresholds) = mobile_from_raw(&raw.mobile)?;
         let profile = Profile {
             mobile: mobile_thresholds,
             ..Profile::default()
@@ -660,7 +660,7 @@ impl Limits {
 }
 
 /// The `[mobile]` table: where the modem is, how to read it, and the radio thresholds.
-fn mobile_from_raw(raw: RawMobile) -> Result<(MobileOptions, MobileThresholds), ConfigError> {
+fn mobile_from_raw(raw: &RawMobile) -> Result<(MobileOptions, MobileThresholds), ConfigError> {
     let defaults = MobileOptions::default();
     let offset = match raw.address_offset.unwrap_or(0) {
         offset @ (0 | 1) => offset,

@@ -1374,11 +1374,7 @@ mod tests {
                 Metric::judged(
                     "uptime_s",
                     Some(3600.0),
-                    Threshold {
-                        warn: Some(600.0),
-                        fail: None,
-                        direction: sonde_protocol::Direction::LowerIsWorse,
-                    },
+                    crate::checks::system::rebooted_within(t.rebooted_within_s),
                 ),
             ],
         )
@@ -1406,11 +1402,7 @@ mod tests {
             Metric::judged(
                 "uptime_s",
                 Some(uptime),
-                Threshold {
-                    warn: Some(t.rebooted_within_s),
-                    fail: None,
-                    direction: sonde_protocol::Direction::LowerIsWorse,
-                },
+                crate::checks::system::rebooted_within(t.rebooted_within_s),
             ),
         ];
         let status = crate::checks::worst(metrics.iter().filter_map(|m| m.status));

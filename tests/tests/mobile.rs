@@ -14,6 +14,8 @@ use sonde_netsim::peers::modbus::{self, AddressOffset, Mode, ModemState, Rat, Re
 use sonde_netsim::{Netns, require_netsim};
 use sonde_protocol::{CheckId, CheckResult, CheckStatus, Lang, MetricValue};
 
+use crate::modbus::state;
+
 const MODEM: &str = "192.0.2.1:502";
 
 /// A namespace whose loopback has the box's address, and maybe a modem on it.
@@ -78,24 +80,6 @@ fn options(map: RegisterMap) -> MobileOptions {
         map,
         unit_id: 1,
         timeout: Duration::from_millis(500),
-    }
-}
-
-fn state() -> ModemState {
-    ModemState {
-        rssi_dbm: -71,
-        rsrp_dbm: -101,
-        rsrq_db: -11.5,
-        sinr_db: 7.2,
-        registration: Registration::Home,
-        rat: Rat::G4,
-        operator: "Orange F".to_owned(),
-        temperature_c: 41.5,
-        uptime_s: 90_061,
-        rx_bytes: 123_456_789,
-        tx_bytes: 9_876_543,
-        sim_slot: 1,
-        stale_data_session: false,
     }
 }
 

@@ -82,7 +82,8 @@ fn text(words: &[u16]) -> String {
     String::from_utf8(bytes).expect("ASCII")
 }
 
-fn state() -> ModemState {
+/// A known modem state (the mobile suite reads the same one).
+pub(crate) fn state() -> ModemState {
     ModemState {
         rssi_dbm: -71,
         rsrp_dbm: -101,

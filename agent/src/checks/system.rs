@@ -215,11 +215,7 @@ pub fn evaluate_system(s: &SystemSamples, t: &SystemThresholds) -> Evaluation {
     let uptime = Metric::judged(
         "uptime_s",
         s.uptime_s.map(|u| u as f64),
-        Threshold {
-            warn: Some(t.rebooted_within_s),
-            fail: None,
-            direction: Direction::LowerIsWorse,
-        },
+        rebooted_within(t.rebooted_within_s),
     );
     let error_percent = s
         .interfaces
@@ -272,6 +268,16 @@ pub fn evaluate_system(s: &SystemSamples, t: &SystemThresholds) -> Evaluation {
             ),
             Metric::new("interface_drops", drops),
         ],
+    }
+}
+
+/// The threshold of an uptime: at or below `seconds`, the host (or modem) just restarted. A
+/// warning only — a restart explains a cut, it is not one.
+pub fn rebooted_within(seconds: f64) -> Threshold {
+    Threshold {
+        warn: Some(seconds),
+        fail: None,
+        direction: Direction::LowerIsWorse,
     }
 }
 

@@ -504,11 +504,7 @@ pub fn evaluate_mobile(s: &MobileSamples, t: &MobileThresholds) -> Evaluation {
     let uptime = judged(
         "uptime_s",
         s.uptime_s.map(|u| u as f64),
-        Threshold {
-            warn: Some(t.rebooted_within_s),
-            fail: None,
-            direction: Direction::LowerIsWorse,
-        },
+        super::system::rebooted_within(t.rebooted_within_s),
     );
     let registration_status = match s.registration {
         Some(r) if r.has_service() => CheckStatus::Pass,
@@ -824,10 +820,13 @@ mod tests {
         assert_eq!(rat_from_text("N/A"), None);
     }
 
+    /// (name, raw values, what the reason names)
+    type GarbageCase = (&'static str, Vec<(Quantity, Raw)>, &'static str);
+
     #[test]
     fn impossible_values_are_garbage_with_a_reason() {
         let map = RegisterMap::generic_lte();
-        let cases: Vec<(&str, Vec<(Quantity, Raw)>, &str)> = vec![
+        let cases: Vec<GarbageCase> = vec![
             ("RSRP above zero", vec![(Quantity::RsrpDbm, Raw::Int(12))], "RSRP"),
             (
                 "registration code",
