@@ -4,7 +4,6 @@
 //! agreement with pymodbus, an independent Modbus implementation, on the same modem.
 
 use std::net::SocketAddr;
-use std::process::Command;
 use std::time::Duration;
 
 use sonde_agent::checks::mobile::{self, MapName, MobileOptions, ModemAction, RegisterMap, WordOrder};
@@ -14,7 +13,7 @@ use sonde_netsim::peers::modbus::{self, AddressOffset, Mode, ModemState, Rat, Re
 use sonde_netsim::{Netns, require_netsim};
 use sonde_protocol::{CheckId, CheckResult, CheckStatus, Lang, MetricValue};
 
-use crate::modbus::state;
+use crate::modbus::{PYMODBUS_SCRIPT, require_pymodbus, state};
 
 const MODEM: &str = "192.0.2.1:502";
 
@@ -300,46 +299,17 @@ fn mobile_actions_performed_by_the_agent_are_seen_by_the_modem() {
 
 // ---- pymodbus: an independent implementation reads the same modem ----
 
-/// Reads holding registers with pymodbus and decodes them with its own
-/// `convert_from_registers`; prints `name=value` lines. Arguments: host, port, then one
-/// `name:address:count:type:word-order` per value (type is a pymodbus `DATATYPE` name).
-const PYMODBUS_READ: &str = r#"
-import sys
-from pymodbus.client import ModbusTcpClient
-
-host, port, specs = sys.argv[1], int(sys.argv[2]), sys.argv[3:]
-client = ModbusTcpClient(host, port=port, timeout=5, retries=0)
-if not client.connect():
-    sys.exit("cannot connect")
-for spec in specs:
-    name, address, count, kind, order = spec.split(":")
-    result = client.read_holding_registers(int(address), count=int(count), device_id=1)
-    if result.isError():
-        print(f"{name}=exception {result.exception_code}")
-        continue
-    print(f"{name}={client.convert_from_registers(result.registers, getattr(client.DATATYPE, kind), word_order=order)}")
-client.close()
-"#;
-
-/// pymodbus's readings of the lab's modem, or `None` (after a loud skip) when pymodbus is
-/// missing and netsim is not required.
+/// pymodbus's readings of the lab's modem (the modbus suite's script: `name:address:count:type:
+/// word-order` per value), or `None` (after a loud skip) when pymodbus is missing and netsim is
+/// not required.
 fn pymodbus(lab: &Lab, test: &str, specs: &[&str]) -> Option<Vec<(String, String)>> {
-    let found = Command::new("python3")
-        .args(["-c", "import pymodbus"])
-        .output()
-        .is_ok_and(|out| out.status.success());
-    if !found {
-        let reason = "python3 with pymodbus is missing (install it: python3 -m pip install pymodbus==3.15.0)";
-        if std::env::var("SONDE_REQUIRE_NETSIM").is_ok_and(|v| v == "1") {
-            panic!("{test}: SONDE_REQUIRE_NETSIM=1 but {reason}");
-        }
-        eprintln!("\n!!! SKIPPED {test}: {reason} (set SONDE_REQUIRE_NETSIM=1 to make this a failure)\n");
+    if !require_pymodbus(test) {
         return None;
     }
     let out = lab
         .ns
         .command("python3")
-        .args(["-c", PYMODBUS_READ, "192.0.2.1", "502"])
+        .args(["-c", PYMODBUS_SCRIPT, "192.0.2.1", "502"])
         .args(specs)
         .output()
         .expect("run python3");

@@ -551,7 +551,7 @@ pub fn evaluate_mobile(s: &MobileSamples, t: &MobileThresholds) -> Evaluation {
                 s.rat
                     .map(Rat::as_str)
                     .map(str::to_owned)
-                    .or_else(|| s.rat_text.clone())
+                    .or_else(|| s.rat_text.clone().filter(|t| !t.is_empty()))
                     .into(),
             ),
             rssi,
