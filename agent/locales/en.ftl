@@ -175,3 +175,40 @@ PMTU_BLACK_HOLE = Some sites or apps hang: large packets get lost on the way.
     .detail = Packets over { $mtu } bytes vanish without an error message (a PMTU black hole).
     .customer = Restart your box. If the problem continues, we take over: a report is opened with your operator.
     .technician = PMTU black hole: a reduced-MTU link sends no ICMP "fragmentation needed"; check MSS clamping and tunnels (PPPoE, DS-Lite).
+
+## Mobile and box health findings
+
+MOBILE_NO_SERVICE = Your mobile router has no network: it cannot connect to the mobile network.
+    .detail = The modem reports "{ $registration }" on operator "{ $operator }": it is not registered on the network.
+    .customer = Check that the SIM card is in place and that your plan is active, then restart the router. If it continues, we take over: a report is opened with your operator.
+    .technician = Modem not registered (3GPP registration state { $registration }): check the SIM, the APN, the coverage at this address and a possible barring (registration denied) on the operator's side.
+
+MOBILE_WEAK_SIGNAL = Your mobile router receives a weak signal: the connection is slow and drops.
+    .detail = Signal on { $rat }: { $signal }.
+    .customer = Move the router near a window or higher up, away from thick walls, then run the test again.
+    .technician = Weak radio by 3GPP-based ranges (RSRP/RSRQ/SINR on 4G/5G, RSSI on 2G/3G): check the router's placement, an external antenna, the serving cell and band.
+
+MODEM_OVERHEATING = Your mobile router is too hot.
+    .detail = The modem is at { $temperature } °C (limit { $threshold } °C).
+    .customer = Put the router in a ventilated place, out of the sun and away from other heat sources, then restart it.
+    .technician = Modem temperature above its limit: the module throttles or drops the connection; check ventilation and the ambient temperature.
+
+BOX_JUST_REBOOTED = Your equipment restarted a few minutes ago: that explains a recent cut.
+    .detail = { $check } reports it has been up for { $uptime } seconds.
+    .customer = If you did not restart it yourself and it happens again, check its power supply and tell us.
+    .technician = Recent reboot (uptime { $uptime } s): a power cut, a crash or a firmware update; check the logs if it repeats.
+
+BOX_OVERHEATING = Your box is too hot.
+    .detail = The sensor "{ $sensor }" reads { $temperature } °C (limit { $threshold } °C).
+    .customer = Put the box in a ventilated place, not in a closed cupboard, then restart it.
+    .technician = Box temperature above its limit: check ventilation, fans and the ambient temperature.
+
+BOX_MEMORY_PRESSURE = Your box is short of memory: it may slow down or restart.
+    .detail = Only { $available } % of the memory is available (limit { $threshold } %).
+    .customer = Restart your box. If it happens again, we take over.
+    .technician = Memory pressure on the box: look for a leaking process, many connections or a firmware issue.
+
+BOX_CPU_OVERLOAD = Your box's processor is overloaded: it may slow the connection.
+    .detail = Load { $load } per processor (limit { $threshold }).
+    .customer = Restart your box, then run the test again.
+    .technician = Sustained load above the number of processors: look for a busy process on the box.

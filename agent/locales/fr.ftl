@@ -175,3 +175,40 @@ PMTU_BLACK_HOLE = Certains sites ou applications restent bloqués : les gros paq
     .detail = Les paquets de plus de { $mtu } octets disparaissent sans message d'erreur (trou noir PMTU).
     .customer = Redémarrez votre box. Si le problème continue, nous prenons le relais : un signalement est ouvert auprès de votre opérateur.
     .technician = Trou noir PMTU : un lien à MTU réduite ne renvoie pas ICMP « fragmentation needed » ; vérifier le MSS clamping et les tunnels (PPPoE, DS-Lite).
+
+## Constats mobile et état de la box
+
+MOBILE_NO_SERVICE = Votre routeur mobile n'a pas de réseau : il ne peut pas se connecter au réseau mobile.
+    .detail = Le modem indique « { $registration } » sur l'opérateur « { $operator } » : il n'est pas enregistré sur le réseau.
+    .customer = Vérifiez que la carte SIM est bien en place et que votre forfait est actif, puis redémarrez le routeur. Si le problème continue, nous prenons le relais : un signalement est ouvert auprès de votre opérateur.
+    .technician = Modem non enregistré (état d'enregistrement 3GPP { $registration }) : vérifier la SIM, l'APN, la couverture à cette adresse et un éventuel blocage (enregistrement refusé) côté opérateur.
+
+MOBILE_WEAK_SIGNAL = Votre routeur mobile capte mal le réseau : la connexion est lente et se coupe.
+    .detail = Signal en { $rat } : { $signal }.
+    .customer = Placez le routeur près d'une fenêtre ou en hauteur, loin des murs épais, puis relancez le test.
+    .technician = Radio faible selon les plages usuelles 3GPP (RSRP/RSRQ/SINR en 4G/5G, RSSI en 2G/3G) : vérifier l'emplacement du routeur, une antenne externe, la cellule et la bande.
+
+MODEM_OVERHEATING = Votre routeur mobile est trop chaud.
+    .detail = Le modem est à { $temperature } °C (limite { $threshold } °C).
+    .customer = Placez le routeur dans un endroit aéré, à l'abri du soleil et des autres sources de chaleur, puis redémarrez-le.
+    .technician = Température du modem au-delà de sa limite : le module bride ou coupe la connexion ; vérifier la ventilation et la température ambiante.
+
+BOX_JUST_REBOOTED = Votre équipement a redémarré il y a quelques minutes : cela explique une coupure récente.
+    .detail = { $check } indique qu'il fonctionne depuis { $uptime } secondes.
+    .customer = Si vous ne l'avez pas redémarré vous-même et que cela se reproduit, vérifiez son alimentation et prévenez-nous.
+    .technician = Redémarrage récent (uptime { $uptime } s) : coupure de courant, plantage ou mise à jour ; consulter les journaux si cela se répète.
+
+BOX_OVERHEATING = Votre box est trop chaude.
+    .detail = Le capteur « { $sensor } » indique { $temperature } °C (limite { $threshold } °C).
+    .customer = Placez la box dans un endroit aéré, pas dans un meuble fermé, puis redémarrez-la.
+    .technician = Température de la box au-delà de sa limite : vérifier la ventilation, les ventilateurs et la température ambiante.
+
+BOX_MEMORY_PRESSURE = Votre box manque de mémoire : elle peut ralentir ou redémarrer.
+    .detail = Seulement { $available } % de la mémoire est disponible (limite { $threshold } %).
+    .customer = Redémarrez votre box. Si cela se reproduit, nous prenons le relais.
+    .technician = Pression mémoire sur la box : chercher un processus qui fuit, un grand nombre de connexions ou un défaut du micrologiciel.
+
+BOX_CPU_OVERLOAD = Le processeur de votre box est surchargé : il peut ralentir la connexion.
+    .detail = Charge de { $load } par processeur (limite { $threshold }).
+    .customer = Redémarrez votre box, puis relancez le test.
+    .technician = Charge soutenue au-delà du nombre de processeurs : chercher un processus très actif sur la box.

@@ -9,8 +9,10 @@ use serde::Deserialize;
 
 use crate::checks::http::{HttpOptions, HttpThresholds, HttpUrl};
 use crate::checks::latency::{LatencyOptions, LatencyThresholds};
+use crate::checks::mobile::{MapName, MobileOptions, MobileThresholds, RegisterMap, WordOrder};
 use crate::checks::mtu::{MtuOptions, MtuThresholds};
 use crate::checks::path::{PathOptions, PathThresholds};
+use crate::checks::system::SystemThresholds;
 use crate::checks::wifi::{SourceSpec, WifiOptions, WifiThresholds};
 
 /// Default values of every setting.
@@ -94,6 +96,8 @@ pub struct Config {
     pub mtu: MtuOptions,
     /// The target of the path and MTU checks. Absent: the first IPv4 Internet anchor.
     pub path_target: Option<IpAddr>,
+    /// The mobile modem and how to read it.
+    pub mobile: MobileOptions,
     /// The thresholds results are judged against.
     pub profile: Profile,
 }
@@ -155,6 +159,10 @@ pub struct Profile {
     pub path: PathThresholds,
     /// MTU thresholds.
     pub mtu: MtuThresholds,
+    /// Mobile radio thresholds.
+    pub mobile: MobileThresholds,
+    /// Box health thresholds.
+    pub system: SystemThresholds,
 }
 
 impl Default for Profile {
@@ -169,6 +177,8 @@ impl Default for Profile {
             http: HttpThresholds::default(),
             path: PathThresholds::default(),
             mtu: MtuThresholds::default(),
+            mobile: MobileThresholds::default(),
+            system: SystemThresholds::default(),
         }
     }
 }
@@ -248,6 +258,8 @@ pub struct RawConfig {
     pub throughput: RawThroughput,
     /// `[tickets]`.
     pub tickets: RawTickets,
+    /// `[mobile]`.
+    pub mobile: RawMobile,
 }
 
 /// `[gateway]` as written.
@@ -378,6 +390,44 @@ pub struct RawThroughput {
 pub struct RawTickets {
     /// The helpdesk backend's URL.
     pub helpdesk: Option<String>,
+}
+
+/// `[mobile]` as written: the modem, its register map, and the radio thresholds.
+#[derive(Clone, Debug, Default, Deserialize)]
+#[serde(rename_all = "kebab-case", deny_unknown_fields, default)]
+pub struct RawMobile {
+    /// The modem's Modbus TCP address (`192.168.1.1:502`). Absent: no modem, check skipped.
+    pub modem: Option<SocketAddr>,
+    /// `teltonika-rutos` or `generic-lte`.
+    pub map: Option<MapName>,
+    /// 0 (addresses as documented go on the wire) or 1 (the device wants them one higher).
+    pub address_offset: Option<u16>,
+    /// `abcd` (high word first) or `cdab`.
+    pub word_order: Option<WordOrder>,
+    /// Modbus unit (device) id.
+    pub unit_id: Option<u8>,
+    /// Connection and answer timeout, in ms.
+    pub timeout_ms: Option<u64>,
+    /// RSSI warn limit, dBm.
+    pub rssi_warn_dbm: Option<f64>,
+    /// RSSI fail limit, dBm.
+    pub rssi_fail_dbm: Option<f64>,
+    /// RSRP warn limit, dBm.
+    pub rsrp_warn_dbm: Option<f64>,
+    /// RSRP fail limit, dBm.
+    pub rsrp_fail_dbm: Option<f64>,
+    /// RSRQ warn limit, dB.
+    pub rsrq_warn_db: Option<f64>,
+    /// RSRQ fail limit, dB.
+    pub rsrq_fail_db: Option<f64>,
+    /// SINR warn limit, dB.
+    pub sinr_warn_db: Option<f64>,
+    /// SINR fail limit, dB.
+    pub sinr_fail_db: Option<f64>,
+    /// Modem temperature warn limit, °C.
+    pub temperature_warn_c: Option<f64>,
+    /// Modem temperature fail limit, °C.
+    pub temperature_fail_c: Option<f64>,
 }
 
 /// Environment variable naming the configuration file (below `--config`, above the default
@@ -534,10 +584,6 @@ impl Config {
                 60_000,
             )?,
         };
-        let profile = Profile {
-            wifi: wifi_thresholds(&raw.wifi)?,
-            ..Profile::default()
-        };
         let path_defaults = PathOptions::default();
         let path = PathOptions {
             rounds: in_range("path.rounds", raw.path.rounds.unwrap_or(path_defaults.rounds), 1, 1000)?,
@@ -582,6 +628,12 @@ impl Config {
             ca_file: raw.http.ca_file,
             ..http_defaults
         };
+        let (mobile, mobile_thresholds) = mobile_from_raw(&raw.mobile)?;
+        let profile = Profile {
+            wifi: wifi_thresholds(&raw.wifi)?,
+            mobile: mobile_thresholds,
+            ..Profile::default()
+        };
         Ok(Self {
             listen,
             database: raw.database,
@@ -593,6 +645,7 @@ impl Config {
             path,
             mtu: MtuOptions::default(),
             path_target: raw.path.target,
+            mobile,
             profile,
         })
     }
@@ -670,6 +723,96 @@ fn wifi_thresholds(raw: &RawWifi) -> Result<WifiThresholds, ConfigError> {
     })
 }
 
+/// Limits for one mobile metric: (warn, fail), each from the file or the default, in order.
+struct Limits {
+    key: &'static str,
+    lower_is_worse: bool,
+}
+
+impl Limits {
+    fn resolve(&self, warn: Option<f64>, fail: Option<f64>, defaults: (f64, f64)) -> Result<(f64, f64), ConfigError> {
+        let (warn, fail) = (warn.unwrap_or(defaults.0), fail.unwrap_or(defaults.1));
+        let ordered = if self.lower_is_worse {
+            fail <= warn
+        } else {
+            fail >= warn
+        };
+        if warn.is_finite() && fail.is_finite() && ordered {
+            Ok((warn, fail))
+        } else {
+            Err(ConfigError::Invalid {
+                key: self.key,
+                message: format!("warn {warn} and fail {fail} are not in order"),
+            })
+        }
+    }
+}
+
+/// The `[mobile]` table: where the modem is, how to read it, and the radio thresholds.
+fn mobile_from_raw(raw: &RawMobile) -> Result<(MobileOptions, MobileThresholds), ConfigError> {
+    let defaults = MobileOptions::default();
+    let offset = match raw.address_offset.unwrap_or(0) {
+        offset @ (0 | 1) => offset,
+        other => {
+            return Err(ConfigError::Invalid {
+                key: "mobile.address-offset",
+                message: format!("{other} is neither 0 nor 1"),
+            });
+        }
+    };
+    let map = raw.map.map_or(defaults.map, RegisterMap::builtin);
+    let options = MobileOptions {
+        modem: raw.modem,
+        map: map
+            .with_address_offset(offset)
+            .with_word_order(raw.word_order.unwrap_or_default()),
+        unit_id: raw.unit_id.unwrap_or(defaults.unit_id),
+        timeout: millis("mobile.timeout-ms", raw.timeout_ms, defaults.timeout, 50, 30_000)?,
+    };
+    let d = MobileThresholds::default();
+    let below = |key| Limits {
+        key,
+        lower_is_worse: true,
+    };
+    let rssi = below("mobile.rssi-fail-dbm").resolve(
+        raw.rssi_warn_dbm,
+        raw.rssi_fail_dbm,
+        (d.rssi_warn_dbm, d.rssi_fail_dbm),
+    )?;
+    let rsrp = below("mobile.rsrp-fail-dbm").resolve(
+        raw.rsrp_warn_dbm,
+        raw.rsrp_fail_dbm,
+        (d.rsrp_warn_dbm, d.rsrp_fail_dbm),
+    )?;
+    let rsrq =
+        below("mobile.rsrq-fail-db").resolve(raw.rsrq_warn_db, raw.rsrq_fail_db, (d.rsrq_warn_db, d.rsrq_fail_db))?;
+    let sinr =
+        below("mobile.sinr-fail-db").resolve(raw.sinr_warn_db, raw.sinr_fail_db, (d.sinr_warn_db, d.sinr_fail_db))?;
+    let temperature = Limits {
+        key: "mobile.temperature-fail-c",
+        lower_is_worse: false,
+    }
+    .resolve(
+        raw.temperature_warn_c,
+        raw.temperature_fail_c,
+        (d.temperature_warn_c, d.temperature_fail_c),
+    )?;
+    let thresholds = MobileThresholds {
+        rssi_warn_dbm: rssi.0,
+        rssi_fail_dbm: rssi.1,
+        rsrp_warn_dbm: rsrp.0,
+        rsrp_fail_dbm: rsrp.1,
+        rsrq_warn_db: rsrq.0,
+        rsrq_fail_db: rsrq.1,
+        sinr_warn_db: sinr.0,
+        sinr_fail_db: sinr.1,
+        temperature_warn_c: temperature.0,
+        temperature_fail_c: temperature.1,
+        ..d
+    };
+    Ok((options, thresholds))
+}
+
 fn in_range(key: &'static str, value: u32, min: u32, max: u32) -> Result<u32, ConfigError> {
     if (min..=max).contains(&value) {
         Ok(value)
@@ -742,6 +885,38 @@ mod tests {
         ] {
             let err = Config::parse(text, Path::new("x.toml")).expect_err(text);
             assert!(err.to_string().contains(key), "{text}: {err}");
+        }
+    }
+
+    #[test]
+    fn the_mobile_table_configures_the_modem() {
+        let config = Config::parse(
+            "[mobile]\nmodem = \"192.0.2.1:502\"\nmap = \"generic-lte\"\naddress-offset = 1\n\
+             word-order = \"cdab\"\nunit-id = 0\ntimeout-ms = 500\nrsrp-fail-dbm = -115\n",
+            Path::new("x.toml"),
+        )
+        .expect("parses");
+        assert_eq!(config.mobile.modem, Some("192.0.2.1:502".parse().expect("address")));
+        assert_eq!(
+            config.mobile.map,
+            RegisterMap::generic_lte()
+                .with_address_offset(1)
+                .with_word_order(WordOrder::Cdab)
+        );
+        assert_eq!(
+            (config.mobile.unit_id, config.mobile.timeout),
+            (0, Duration::from_millis(500))
+        );
+        assert_eq!(config.profile.mobile.rsrp_fail_dbm, -115.0);
+        assert_eq!(Config::default().mobile.modem, None, "no modem unless configured");
+        for bad in [
+            "[mobile]\naddress-offset = 2\n",
+            "[mobile]\nmap = \"huawei\"\n",
+            "[mobile]\nword-order = \"badc\"\n",
+            "[mobile]\nrsrp-warn-dbm = -120\n",
+            "[mobile]\nmodem = \"192.0.2.1\"\n",
+        ] {
+            assert!(Config::parse(bad, Path::new("x.toml")).is_err(), "accepted: {bad}");
         }
     }
 

@@ -25,6 +25,13 @@ pub fn diagnose(results: &[CheckResult], profile: &Profile, lang: Lang) -> Diagn
         findings.push(diagnose_link(link, lang));
     }
 
+    // The modem's own word on the radio comes first: no service explains everything after it.
+    findings.extend(
+        find(results, CheckId::Mobile)
+            .map(|m| diagnose_mobile(m, lang))
+            .unwrap_or_default(),
+    );
+
     let wifi_findings = find(results, CheckId::Wifi)
         .filter(|_| !link_broken)
         .map(|w| diagnose_wifi(w, lang))
@@ -80,6 +87,19 @@ pub fn diagnose(results: &[CheckResult], profile: &Profile, lang: Lang) -> Diagn
     }
     if let Some(mtu) = find(results, CheckId::Mtu).filter(|_| upstream_ok) {
         findings.extend(diagnose_mtu(mtu, lang));
+    }
+
+    // The box's own health last: it explains (a reboot, heat) more than it breaks, so on equal
+    // severity a network finding stays the root cause.
+    if let Some(system) = find(results, CheckId::System) {
+        findings.extend(diagnose_system(system, lang));
+    }
+    if let Some(reboot) = [CheckId::System, CheckId::Mobile]
+        .into_iter()
+        .filter_map(|id| find(results, id))
+        .find_map(|r| diagnose_reboot(r, lang))
+    {
+        findings.push(reboot);
     }
 
     if !link_broken {
@@ -690,6 +710,179 @@ fn diagnose_hijack(dns: &CheckResult, gateway: Option<&CheckResult>, lang: Lang)
     ))
 }
 
+/// The judged status of a metric, `pass` when it was not judged.
+fn judged(result: &CheckResult, name: &str) -> CheckStatus {
+    result.metric(name).and_then(|m| m.status).unwrap_or(CheckStatus::Pass)
+}
+
+fn bad(status: CheckStatus) -> bool {
+    matches!(status, CheckStatus::Warn | CheckStatus::Fail)
+}
+
+fn warn_limit(result: &CheckResult, name: &str) -> f64 {
+    let metric = result.metric(name);
+    let threshold = metric.and_then(|m| m.threshold);
+    match metric.and_then(|m| m.status) {
+        Some(CheckStatus::Fail) => threshold.and_then(|t| t.fail),
+        _ => threshold.and_then(|t| t.warn),
+    }
+    .unwrap_or(0.0)
+}
+
+/// The modem's radio: no service, else a weak signal; and its temperature.
+fn diagnose_mobile(mobile: &CheckResult, lang: Lang) -> Vec<Finding> {
+    let mut findings = Vec::new();
+    const SIGNAL: [&str; 4] = ["rsrp_dbm", "rsrq_db", "sinr_db", "rssi_dbm"];
+    if judged(mobile, "registration") == CheckStatus::Fail {
+        let args: Args<'_> = &[
+            ("registration", text(mobile, "registration").into()),
+            ("operator", text(mobile, "operator").into()),
+        ];
+        let evidence = evidence(mobile, &["registration", "operator", "rat", "rssi_dbm", "rsrp_dbm"]);
+        findings.push(finding(
+            FindingCode::MobileNoService,
+            Severity::Critical,
+            Segment::MobileRadio,
+            Actor::Operator,
+            Confidence::High,
+            evidence,
+            args,
+            lang,
+        ));
+    } else {
+        let radio = crate::checks::worst(SIGNAL.map(|name| judged(mobile, name)));
+        if bad(radio) {
+            let units = [
+                ("rsrp_dbm", "RSRP", "dBm"),
+                ("rsrq_db", "RSRQ", "dB"),
+                ("sinr_db", "SINR", "dB"),
+                ("rssi_dbm", "RSSI", "dBm"),
+            ];
+            let signal: Vec<String> = units
+                .iter()
+                .filter(|(name, _, _)| bad(judged(mobile, name)))
+                .map(|(name, label, unit)| format!("{label} {} {unit}", text(mobile, name)))
+                .collect();
+            let args: Args<'_> = &[
+                ("rat", text(mobile, "rat").to_uppercase().into()),
+                ("signal", signal.join(", ").into()),
+            ];
+            let evidence = evidence(mobile, &["rat", "rsrp_dbm", "rsrq_db", "sinr_db", "rssi_dbm"]);
+            findings.push(finding(
+                FindingCode::MobileWeakSignal,
+                severity_of(radio),
+                Segment::MobileRadio,
+                Actor::Customer,
+                Confidence::High,
+                evidence,
+                args,
+                lang,
+            ));
+        }
+    }
+    let heat = judged(mobile, "temperature_c");
+    if bad(heat) {
+        let args: Args<'_> = &[
+            ("temperature", mobile.number("temperature_c").unwrap_or(0.0).into()),
+            ("threshold", warn_limit(mobile, "temperature_c").into()),
+        ];
+        findings.push(finding(
+            FindingCode::ModemOverheating,
+            severity_of(heat),
+            Segment::Box,
+            Actor::Customer,
+            Confidence::High,
+            evidence(mobile, &["temperature_c"]),
+            args,
+            lang,
+        ));
+    }
+    findings
+}
+
+/// The box's own health: heat, memory, processor load.
+fn diagnose_system(system: &CheckResult, lang: Lang) -> Vec<Finding> {
+    let mut findings = Vec::new();
+    let heat = judged(system, "temperature_max_c");
+    if bad(heat) {
+        let args: Args<'_> = &[
+            ("sensor", text(system, "temperature_sensor").into()),
+            ("temperature", system.number("temperature_max_c").unwrap_or(0.0).into()),
+            ("threshold", warn_limit(system, "temperature_max_c").into()),
+        ];
+        findings.push(finding(
+            FindingCode::BoxOverheating,
+            severity_of(heat),
+            Segment::Box,
+            Actor::Customer,
+            Confidence::High,
+            evidence(system, &["temperature_max_c", "temperature_sensor"]),
+            args,
+            lang,
+        ));
+    }
+    let memory = judged(system, "memory_available_percent");
+    if bad(memory) {
+        let args: Args<'_> = &[
+            (
+                "available",
+                system.number("memory_available_percent").unwrap_or(0.0).into(),
+            ),
+            ("threshold", warn_limit(system, "memory_available_percent").into()),
+        ];
+        findings.push(finding(
+            FindingCode::BoxMemoryPressure,
+            severity_of(memory),
+            Segment::Box,
+            Actor::Customer,
+            Confidence::Medium,
+            evidence(system, &["memory_available_percent"]),
+            args,
+            lang,
+        ));
+    }
+    if bad(judged(system, "load_per_cpu")) {
+        let args: Args<'_> = &[
+            ("load", system.number("load_per_cpu").unwrap_or(0.0).into()),
+            ("threshold", warn_limit(system, "load_per_cpu").into()),
+        ];
+        // A busy processor slows the box; it does not cut the connection: a warning at most.
+        findings.push(finding(
+            FindingCode::BoxCpuOverload,
+            Severity::Warning,
+            Segment::Box,
+            Actor::Customer,
+            Confidence::Medium,
+            evidence(system, &["load_per_cpu", "load_1m", "cpus"]),
+            args,
+            lang,
+        ));
+    }
+    findings
+}
+
+/// A box or modem that restarted minutes ago: worth knowing (it explains a cut), not broken.
+fn diagnose_reboot(result: &CheckResult, lang: Lang) -> Option<Finding> {
+    if !bad(judged(result, "uptime_s")) {
+        return None;
+    }
+    let check = texts(lang).message(&format!("check-{}", result.id), &[]);
+    let args: Args<'_> = &[
+        ("check", check.as_str().into()),
+        ("uptime", result.number("uptime_s").unwrap_or(0.0).into()),
+    ];
+    Some(finding(
+        FindingCode::BoxJustRebooted,
+        Severity::Info,
+        Segment::Box,
+        Actor::Customer,
+        Confidence::High,
+        evidence(result, &["uptime_s"]),
+        args,
+        lang,
+    ))
+}
+
 fn could_not_run(result: &CheckResult, lang: Lang) -> Finding {
     let reason = result.reason.clone().unwrap_or_default();
     let check = texts(lang).message(&format!("check-{}", result.id), &[]);
@@ -1149,6 +1342,207 @@ mod tests {
                 assert!(!root.evidence.is_empty(), "{name}: a root cause carries evidence");
             }
         }
+    }
+
+    fn mobile(
+        registration: &str,
+        registration_status: CheckStatus,
+        rsrp: Option<f64>,
+        temperature: f64,
+    ) -> CheckResult {
+        let t = crate::checks::mobile::MobileThresholds::default();
+        let status = crate::checks::worst([registration_status]);
+        result(
+            CheckId::Mobile,
+            status,
+            vec![
+                Metric {
+                    status: Some(registration_status),
+                    ..Metric::new("registration", registration)
+                },
+                Metric::new("operator", "Orange F"),
+                Metric::new("rat", "4g"),
+                match rsrp {
+                    Some(v) => Metric::judged("rsrp_dbm", Some(v), Threshold::below(t.rsrp_warn_dbm, t.rsrp_fail_dbm)),
+                    None => Metric::new("rsrp_dbm", crate::checks::mobile::NOT_REPORTED),
+                },
+                Metric::judged(
+                    "temperature_c",
+                    Some(temperature),
+                    Threshold::above(t.temperature_warn_c, t.temperature_fail_c),
+                ),
+                Metric::judged(
+                    "uptime_s",
+                    Some(3600.0),
+                    crate::checks::system::rebooted_within(t.rebooted_within_s),
+                ),
+            ],
+        )
+    }
+
+    fn system(load: f64, memory: f64, temperature: f64, uptime: f64) -> CheckResult {
+        let t = crate::checks::system::SystemThresholds::default();
+        let metrics = vec![
+            Metric::judged(
+                "load_per_cpu",
+                Some(load),
+                Threshold::above(t.load_per_cpu_warn, t.load_per_cpu_fail),
+            ),
+            Metric::judged(
+                "memory_available_percent",
+                Some(memory),
+                Threshold::below(t.memory_available_warn_percent, t.memory_available_fail_percent),
+            ),
+            Metric::judged(
+                "temperature_max_c",
+                Some(temperature),
+                Threshold::above(t.temperature_warn_c, t.temperature_fail_c),
+            ),
+            Metric::new("temperature_sensor", "soc"),
+            Metric::judged(
+                "uptime_s",
+                Some(uptime),
+                crate::checks::system::rebooted_within(t.rebooted_within_s),
+            ),
+        ];
+        let status = crate::checks::worst(metrics.iter().filter_map(|m| m.status));
+        result(CheckId::System, status, metrics)
+    }
+
+    #[test]
+    fn mobile_and_box_findings_by_table() {
+        use CheckStatus::{Fail, Pass};
+        let healthy_net = || vec![link_ok(), gateway(Pass, 10, 0.0, 1.0), dns(Pass, 1, 1, "", Some(20.0))];
+        let with_more = |extra: Vec<CheckResult>| {
+            let mut all = healthy_net();
+            all.extend(extra);
+            all
+        };
+        let cases: Vec<Case> = vec![
+            (
+                "modem searching: no service, the operator's side",
+                with_more(vec![mobile("searching", Fail, Some(-90.0), 40.0)]),
+                Some(FindingCode::MobileNoService),
+                Some(Segment::MobileRadio),
+                true,
+            ),
+            (
+                "no service explains the Internet being down",
+                vec![
+                    link_ok(),
+                    gateway(Pass, 10, 0.0, 1.0),
+                    internet(Fail, 0, 100.0, false, false),
+                    mobile("denied", Fail, None, 40.0),
+                ],
+                Some(FindingCode::MobileNoService),
+                Some(Segment::MobileRadio),
+                true,
+            ),
+            (
+                "weak RSRP",
+                with_more(vec![mobile("home", Pass, Some(-115.0), 40.0)]),
+                Some(FindingCode::MobileWeakSignal),
+                Some(Segment::MobileRadio),
+                false,
+            ),
+            (
+                "a healthy modem without RSRP",
+                with_more(vec![mobile("home", Pass, None, 40.0)]),
+                None,
+                None,
+                false,
+            ),
+            (
+                "roaming is no fault",
+                with_more(vec![mobile("roaming", Pass, Some(-90.0), 40.0)]),
+                None,
+                None,
+                false,
+            ),
+            (
+                "hot modem",
+                with_more(vec![mobile("home", Pass, Some(-90.0), 90.0)]),
+                Some(FindingCode::ModemOverheating),
+                Some(Segment::Box),
+                false,
+            ),
+            (
+                "hot box",
+                with_more(vec![system(0.5, 50.0, 95.0, 86_400.0)]),
+                Some(FindingCode::BoxOverheating),
+                Some(Segment::Box),
+                false,
+            ),
+            (
+                "box short of memory",
+                with_more(vec![system(0.5, 3.0, 50.0, 86_400.0)]),
+                Some(FindingCode::BoxMemoryPressure),
+                Some(Segment::Box),
+                false,
+            ),
+            (
+                "busy box is a warning",
+                with_more(vec![system(5.0, 50.0, 50.0, 86_400.0)]),
+                Some(FindingCode::BoxCpuOverload),
+                Some(Segment::Box),
+                false,
+            ),
+            (
+                "a box that just rebooted is worth knowing, not a fault",
+                with_more(vec![system(0.5, 50.0, 50.0, 180.0)]),
+                None,
+                None,
+                false,
+            ),
+            (
+                "a busy box does not hide a dead gateway",
+                vec![
+                    link_ok(),
+                    gateway(Fail, 0, 100.0, f64::NAN),
+                    system(5.0, 50.0, 50.0, 86_400.0),
+                ],
+                Some(FindingCode::GatewayUnreachable),
+                Some(Segment::Box),
+                false,
+            ),
+        ];
+        for (name, results, code, segment, operator) in cases {
+            let d = diagnose(&results, &Profile::default(), Lang::En);
+            let root = d.findings.first().filter(|f| f.root_cause);
+            assert_eq!(root.map(|f| f.code), code, "{name}: {:#?}", d.findings);
+            assert_eq!(root.map(|f| f.segment), segment, "{name}");
+            assert_eq!(d.healthy, code.is_none(), "{name}");
+            assert_eq!(d.operator_must_act, operator, "{name}");
+            if let Some(root) = root {
+                assert!(!root.evidence.is_empty(), "{name}: a root cause carries evidence");
+            }
+        }
+        let rebooted = diagnose(
+            &with_more(vec![system(0.5, 50.0, 50.0, 180.0)]),
+            &Profile::default(),
+            Lang::En,
+        );
+        let info = rebooted
+            .findings
+            .iter()
+            .find(|f| f.code == FindingCode::BoxJustRebooted)
+            .expect("reboot said");
+        assert_eq!(info.severity, Severity::Info);
+        assert!(info.detail.contains("180"), "{}", info.detail);
+        let no_service = diagnose(
+            &with_more(vec![mobile("searching", Fail, Some(-90.0), 40.0)]),
+            &Profile::default(),
+            Lang::En,
+        );
+        let root = &no_service.findings[0];
+        assert!(
+            root.evidence
+                .iter()
+                .any(|e| e.metric == "registration" && e.value.as_str() == Some("searching")),
+            "{:?}",
+            root.evidence
+        );
+        assert!(root.detail.contains("searching"), "{}", root.detail);
     }
 
     #[test]

@@ -24,7 +24,7 @@ pub enum PlanError {
 }
 
 /// The checks this agent can run, in their natural order.
-pub const AVAILABLE: [CheckId; 8] = [
+pub const AVAILABLE: [CheckId; 10] = [
     CheckId::Link,
     CheckId::Wifi,
     CheckId::Gateway,
@@ -33,6 +33,8 @@ pub const AVAILABLE: [CheckId; 8] = [
     CheckId::Http,
     CheckId::Path,
     CheckId::Mtu,
+    CheckId::Mobile,
+    CheckId::System,
 ];
 
 fn available() -> String {
@@ -79,12 +81,17 @@ pub fn plan_for(request: &RunRequest, config: &Config) -> Result<Plan, PlanError
 
 /// The checks each problem kind runs. "No Internet" stays fast; "slow" and "calls/TV" add the
 /// hop-by-hop path (where loss starts); "some sites fail" adds the path MTU (black holes break
-/// some sites and not others); "WiFi" stays on the home side. Checks still to come (HTTP,
-/// throughput, mobile radio) join their plans as they land.
+/// some sites and not others); "WiFi" stays on the home side. "Mobile" reads the modem's radio
+/// right after the link, and ends with the box's own health (a modem or box that just
+/// restarted explains a drop). Box health stays out of the other plans for now: in a netsim
+/// network the device shares the host's kernel, so its load, memory and uptime would be the
+/// host's and make the scenario verdicts depend on the machine running them. Checks still to
+/// come (throughput) join their plans as they land.
 fn checks_for(problem: ProblemKind) -> Result<&'static [CheckId], PlanError> {
-    use CheckId::{Dns, Gateway, Http, InternetLatency, Link, Mtu, Path, Wifi};
+    use CheckId::{Dns, Gateway, Http, InternetLatency, Link, Mobile, Mtu, Path, System, Wifi};
     match problem {
-        ProblemKind::NoInternet | ProblemKind::Mobile => Ok(&[Link, Wifi, Gateway, InternetLatency, Dns, Http]),
+        ProblemKind::NoInternet => Ok(&[Link, Wifi, Gateway, InternetLatency, Dns, Http]),
+        ProblemKind::Mobile => Ok(&[Link, Mobile, Wifi, Gateway, InternetLatency, Dns, Http, System]),
         ProblemKind::Slow => Ok(&[Link, Wifi, Gateway, InternetLatency, Dns, Http, Path]),
         ProblemKind::VoipTv => Ok(&[Link, Wifi, Gateway, InternetLatency, Dns, Path]),
         ProblemKind::Sites => Ok(&[Link, Wifi, Gateway, InternetLatency, Dns, Http, Mtu]),
@@ -172,6 +179,22 @@ fn timing(check: CheckId, config: &Config) -> (Duration, Duration) {
                 (sending + l.timeout) * 2 + Duration::from_secs(2),
             )
         }
+        CheckId::Mobile => {
+            let m = &config.mobile;
+            // A handful of reads on the LAN; a silent modem costs the connect timeout, or one
+            // read's, and the check stops at the first failure.
+            let blocks = u32::try_from(m.map.blocks().len()).unwrap_or(u32::MAX);
+            (
+                Duration::from_millis(50),
+                m.timeout * 2,
+                m.timeout * blocks.saturating_add(2) + Duration::from_secs(2),
+            )
+        }
+        CheckId::System => (
+            Duration::from_millis(50),
+            Duration::from_millis(200),
+            Duration::from_secs(5),
+        ),
         _ => (Duration::from_secs(1), Duration::from_secs(1), Duration::from_secs(10)),
     };
     let estimate = typical + worst.saturating_sub(typical).mul_f64(TROUBLE_ALLOWANCE);
@@ -243,6 +266,20 @@ mod tests {
             .find(|s| s.check == CheckId::Wifi)
             .expect("wifi step");
         assert!(wifi.estimated_ms < 1_000, "{}", wifi.estimated_ms);
+    }
+
+    #[test]
+    fn the_mobile_plan_reads_the_modem_and_the_box_quickly() {
+        let request = RunRequest {
+            problem: ProblemKind::Mobile,
+            ..RunRequest::default()
+        };
+        let plan = plan_for(&request, &Config::default()).expect("mobile plan");
+        let checks: Vec<_> = plan.steps.iter().map(|s| s.check).collect();
+        assert_eq!(checks[..2], [CheckId::Link, CheckId::Mobile]);
+        assert_eq!(checks.last(), Some(&CheckId::System));
+        assert!(plan.estimated_ms < 10_000, "{}", plan.estimated_ms);
+        assert!(plan.steps.iter().all(|s| s.timeout_ms > s.estimated_ms));
     }
 
     #[test]

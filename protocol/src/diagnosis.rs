@@ -191,6 +191,20 @@ finding_codes! {
     PmtuBlackHole = "PMTU_BLACK_HOLE",
     /// A check that matters could not measure (no privilege, timeout).
     CheckCouldNotRun = "CHECK_COULD_NOT_RUN",
+    /// The mobile modem has no service: searching, registration denied, or not registered.
+    MobileNoService = "MOBILE_NO_SERVICE",
+    /// The mobile radio signal is weak (RSSI on 2G/3G; RSRP, RSRQ or SINR on 4G/5G).
+    MobileWeakSignal = "MOBILE_WEAK_SIGNAL",
+    /// The mobile modem is overheating.
+    ModemOverheating = "MODEM_OVERHEATING",
+    /// The box (or the mobile modem) restarted a few minutes ago.
+    BoxJustRebooted = "BOX_JUST_REBOOTED",
+    /// The box is overheating.
+    BoxOverheating = "BOX_OVERHEATING",
+    /// The box is short of memory.
+    BoxMemoryPressure = "BOX_MEMORY_PRESSURE",
+    /// The box's processor is overloaded.
+    BoxCpuOverload = "BOX_CPU_OVERLOAD",
 }
 
 impl fmt::Display for FindingCode {

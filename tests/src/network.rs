@@ -279,6 +279,8 @@ impl Network {
                 dns_peers.insert(name, handle);
             }
         }
+        // sonde on the device reads the modem where the scenario puts it, with the scenario's map.
+        let mobile = peers.modem.as_ref().map(mobile_config).unwrap_or_default();
         let modem = match &peers.modem {
             Some(config) => {
                 let socket = SocketAddr::new(parse(addr::BOX_LAN), 502);
@@ -305,7 +307,7 @@ impl Network {
                 "[latency]\nanchors = [\"203.0.113.53\", \"203.0.113.80\"{v6_anchor}]\n\
                  [dns]\npublic = [\"203.0.113.53\"]\n\
                  [http]\ntargets = [\"https://203.0.113.80/\", \"http://www.example.com/\"]\n\
-                 portal-probe = \"http://203.0.113.80/generate_204\"\n{ca}{wifi_source}"
+                 portal-probe = \"http://203.0.113.80/generate_204\"\n{ca}{wifi_source}{mobile}"
             ),
         )?;
 
@@ -503,6 +505,24 @@ fn start_timeline(scenario: &Scenario, links: Arc<BTreeMap<&'static str, Emulate
         stop,
         thread: Some(thread),
     })
+}
+
+/// The device's `[mobile]` table for a scenario's modem: at the box's Modbus address, read with
+/// the map, address offset and word order the modem serves.
+fn mobile_config(modem: &modbus::Config) -> String {
+    let map = match modem.map {
+        modbus::MapName::TeltonikaRutos => "teltonika-rutos",
+        modbus::MapName::GenericLte => "generic-lte",
+    };
+    let order = match modem.word_order {
+        modbus::WordOrder::Abcd => "abcd",
+        modbus::WordOrder::Cdab => "cdab",
+    };
+    format!(
+        "[mobile]\nmodem = \"{}:502\"\nmap = \"{map}\"\naddress-offset = {}\nword-order = \"{order}\"\n",
+        addr::BOX_LAN,
+        modem.address_offset.get(),
+    )
 }
 
 #[cfg(test)]

@@ -6,6 +6,7 @@ mod support;
 
 mod diagnose;
 mod http_check;
+mod mobile;
 mod modbus;
 mod netsim;
 mod path;

@@ -82,7 +82,8 @@ fn text(words: &[u16]) -> String {
     String::from_utf8(bytes).expect("ASCII")
 }
 
-fn state() -> ModemState {
+/// A known modem state (the mobile suite reads the same one).
+pub(crate) fn state() -> ModemState {
     ModemState {
         rssi_dbm: -71,
         rsrp_dbm: -101,
@@ -344,7 +345,7 @@ fn modbus_modem_records_actions_and_reconnect_clears_a_stale_session() {
 /// writes one register; prints `name=value` lines. Arguments: host, port, then one
 /// `name:address:count:type:word-order` per field (type is a pymodbus `DATATYPE` name), then
 /// `write:address:value`.
-const PYMODBUS_SCRIPT: &str = r#"
+pub(crate) const PYMODBUS_SCRIPT: &str = r#"
 import sys
 from pymodbus.client import ModbusTcpClient
 
@@ -370,7 +371,7 @@ client.close()
 
 /// `true` when pymodbus can be imported. When it cannot: panics when netsim is required (CI),
 /// else prints a loud SKIP and returns `false`.
-fn require_pymodbus(test: &str) -> bool {
+pub(crate) fn require_pymodbus(test: &str) -> bool {
     let found = Command::new("python3")
         .args(["-c", "import pymodbus"])
         .output()

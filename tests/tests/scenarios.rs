@@ -119,4 +119,6 @@ scenarios! {
     remote_service_down => "remote-service-down",
     pmtu_black_hole => "pmtu-black-hole",
     access_loss_traced => "access-loss-traced",
+    mobile_no_service => "mobile-no-service",
+    mobile_weak_rsrp => "mobile-weak-rsrp",
 }

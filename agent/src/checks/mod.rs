@@ -13,10 +13,12 @@ pub mod gateway;
 pub mod http;
 pub mod latency;
 pub mod link;
+pub mod mobile;
 pub mod mtu;
 pub mod path;
 pub mod ping;
 pub mod probe;
+pub mod system;
 pub mod wifi;
 
 use std::future::Future;
@@ -73,6 +75,9 @@ pub enum MeasureError {
     /// The check cannot run here; the text says why.
     #[error("{0}")]
     Unsupported(String),
+    /// A device the check reads (the modem) could not be read; the text says why and names it.
+    #[error("{0}")]
+    Device(String),
 }
 
 /// The pure half of a check: its verdict and the metrics behind it.
@@ -269,6 +274,24 @@ impl Checks for SystemChecks {
                 }
                 CheckId::Path => self.run_path(started, progress).await,
                 CheckId::Mtu => self.run_mtu(started, progress).await,
+                CheckId::Mobile if config.mobile.modem.is_none() => unmeasured(
+                    check,
+                    CheckStatus::Skipped,
+                    "no modem configured ([mobile] modem)",
+                    started,
+                ),
+                CheckId::Mobile => {
+                    let measured = mobile::measure_mobile(&config.mobile).await;
+                    conclude(check, started, measured, |s| {
+                        mobile::evaluate_mobile(s, &config.profile.mobile)
+                    })
+                }
+                CheckId::System => {
+                    let measured = system::measure_system().await;
+                    conclude(check, started, measured, |s| {
+                        system::evaluate_system(s, &config.profile.system)
+                    })
+                }
                 other => unmeasured(
                     other,
                     CheckStatus::Skipped,
