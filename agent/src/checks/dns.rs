@@ -37,7 +37,8 @@ use hickory_resolver::{Resolver, TokioResolver};
 use serde::{Deserialize, Serialize};
 use sonde_protocol::{CheckStatus, Metric, Threshold};
 
-use super::gateway::{past_limit, percentile};
+use super::gateway::percentile;
+use super::past_limit;
 use super::{Evaluation, MeasureError, ProgressSink, worst};
 use crate::config::{DnsOptions, DnsThresholds};
 

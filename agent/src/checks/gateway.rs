@@ -15,11 +15,12 @@
 use std::net::{IpAddr, Ipv6Addr};
 use std::time::Duration;
 
+use super::past_limit;
 use super::ping::{Schedule, ping};
 use super::{Evaluation, MeasureError, ProgressSink};
 use crate::config::{GatewayOptions, GatewayThresholds};
 use serde::{Deserialize, Serialize};
-use sonde_protocol::{CheckStatus, Metric, MetricValue, Threshold};
+use sonde_protocol::{CheckStatus, Metric, Threshold};
 
 /// The raw outcome of probing one target.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -229,22 +230,6 @@ pub fn evaluate_gateway(samples: &PingSamples, thresholds: &GatewayThresholds) -
     }
 }
 
-/// "loss_percent 20 ≥ 10 (fail)" for a judged metric past a limit, else `None`.
-pub(super) fn past_limit(metric: &Metric) -> Option<String> {
-    let threshold = metric.threshold?;
-    let (limit, level) = match metric.status? {
-        CheckStatus::Fail => (threshold.fail?, "fail"),
-        CheckStatus::Warn => (threshold.warn?, "warn"),
-        _ => return None,
-    };
-    Some(format!(
-        "{} {} ≥ {} ({level})",
-        metric.name,
-        metric.value,
-        MetricValue::from(limit)
-    ))
-}
-
 /// The interface index of the default route through the link-local gateway `address`.
 async fn link_local_scope(address: Ipv6Addr) -> Result<u32, MeasureError> {
     let link = super::link::measure_link().await?;
@@ -262,6 +247,8 @@ async fn link_local_scope(address: Ipv6Addr) -> Result<u32, MeasureError> {
 #[cfg(test)]
 mod tests {
     use std::sync::Mutex;
+
+    use sonde_protocol::MetricValue;
 
     use super::*;
 

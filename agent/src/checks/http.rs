@@ -59,7 +59,8 @@ use tokio_rustls::rustls;
 use tokio_rustls::rustls::pki_types::pem::PemObject;
 use tokio_rustls::rustls::pki_types::{CertificateDer, ServerName};
 
-use super::gateway::{past_limit, percentile};
+use super::gateway::percentile;
+use super::past_limit;
 use super::{Evaluation, MeasureError, ProgressSink, worst};
 
 /// Targets measured by default. `https://www.google.com/generate_204` is Android's default

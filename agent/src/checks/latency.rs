@@ -305,7 +305,7 @@ pub fn evaluate_latency(samples: &LatencySamples, thresholds: &LatencyThresholds
     } else {
         let judged = [&loss, &rtt, &jitter];
         let status = super::worst(judged.iter().filter_map(|m| m.status));
-        let past: Vec<String> = judged.iter().filter_map(|m| super::gateway::past_limit(m)).collect();
+        let past: Vec<String> = judged.iter().filter_map(|m| super::past_limit(m)).collect();
         (status, (!past.is_empty()).then(|| past.join("; ")))
     };
     Evaluation {

@@ -27,7 +27,7 @@ use std::sync::Mutex;
 use std::time::Instant;
 
 use serde::Serialize;
-use sonde_protocol::{CheckId, CheckResult, CheckStatus, Metric};
+use sonde_protocol::{CheckId, CheckResult, CheckStatus, Direction, Metric, MetricValue};
 
 use crate::config::Config;
 
@@ -119,6 +119,27 @@ pub fn unmeasured(id: CheckId, status: CheckStatus, reason: impl Into<String>, s
 
 fn elapsed_ms(started: Instant) -> u64 {
     u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX)
+}
+
+/// "rsrp_dbm -115 ≤ -110 (fail)" for a judged metric past a limit, with the comparison its
+/// direction means; else `None`.
+pub(crate) fn past_limit(metric: &Metric) -> Option<String> {
+    let threshold = metric.threshold?;
+    let (limit, level) = match metric.status? {
+        CheckStatus::Fail => (threshold.fail?, "fail"),
+        CheckStatus::Warn => (threshold.warn?, "warn"),
+        _ => return None,
+    };
+    let sign = match threshold.direction {
+        Direction::HigherIsWorse => "≥",
+        Direction::LowerIsWorse => "≤",
+    };
+    Some(format!(
+        "{} {} {sign} {} ({level})",
+        metric.name,
+        metric.value,
+        MetricValue::from(limit)
+    ))
 }
 
 /// The worst of several statuses (`fail` > `warn` > `pass`; `error`/`skipped` are not verdicts

@@ -60,7 +60,8 @@ use std::time::{Duration, Instant};
 use serde::{Deserialize, Serialize};
 use sonde_protocol::{CheckStatus, Metric, Segment, Threshold};
 
-use super::gateway::{SocketKind, past_limit, percentile};
+use super::gateway::{SocketKind, percentile};
+use super::past_limit;
 use super::probe::{Event, ProbeSocket, SendFailure, Transport};
 use super::{Evaluation, MeasureError, ProgressSink};
 

@@ -17,7 +17,7 @@
 use serde::{Deserialize, Serialize};
 use sonde_protocol::{Direction, Metric, MetricValue, Threshold};
 
-use super::mobile::past_limit;
+use super::past_limit;
 use super::{Evaluation, MeasureError};
 
 /// The value of a metric that this host has no sensor for.

@@ -136,7 +136,7 @@ fn cases() -> Vec<Case> {
             name: "WiFi 6 (HE), survey without noise, no scan",
             samples: &[&["interface-wifi6", "station-wifi6", "survey-no-noise"]],
             status: CheckStatus::Warn,
-            reason: Some("signal_dbm -71 ≥ -67 (warn); retry_percent 12 ≥ 10 (warn)"),
+            reason: Some("signal_dbm -71 ≤ -67 (warn); retry_percent 12 ≥ 10 (warn)"),
             metrics: vec![
                 ("interface", json!("wlp3s0")),
                 ("ssid", json!("Freebox-6E")),
@@ -204,7 +204,7 @@ fn cases() -> Vec<Case> {
             name: "weak signal (-82 dBm) and 30 % retries",
             samples: &[&["interface-wifi5", "station-weak", "survey-noise-t0"]],
             status: CheckStatus::Fail,
-            reason: Some("signal_dbm -82 ≥ -75 (fail); snr_db 13 ≥ 15 (fail); retry_percent 30 ≥ 25 (fail)"),
+            reason: Some("signal_dbm -82 ≤ -75 (fail); snr_db 13 ≤ 15 (fail); retry_percent 30 ≥ 25 (fail)"),
             metrics: vec![
                 ("signal_dbm", json!(-82)),
                 ("snr_db", json!(13)),

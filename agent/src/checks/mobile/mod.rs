@@ -22,12 +22,12 @@ use std::net::SocketAddr;
 use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
-use sonde_protocol::{CheckStatus, Direction, Metric, MetricValue, Threshold};
+use sonde_protocol::{CheckStatus, Metric, MetricValue, Threshold};
 
 pub use self::map::{MapName, ModemAction, RegisterMap, WordOrder};
 use self::map::{Quantity, Raw};
 pub use self::modbus::ModemError;
-use super::{Evaluation, MeasureError};
+use super::{Evaluation, MeasureError, past_limit};
 
 /// The value of a metric that the modem's register map does not carry.
 pub const NOT_REPORTED: &str = "not reported by this modem";
@@ -565,27 +565,6 @@ pub fn evaluate_mobile(s: &MobileSamples, t: &MobileThresholds) -> Evaluation {
             plain("tx_bytes_today", s.tx_bytes.into()),
         ],
     }
-}
-
-/// "rsrp_dbm -115 ≤ -110 (fail)" for a judged metric past a limit, with the comparison its
-/// direction means; else `None`.
-pub(crate) fn past_limit(metric: &Metric) -> Option<String> {
-    let threshold = metric.threshold?;
-    let (limit, level) = match metric.status? {
-        CheckStatus::Fail => (threshold.fail?, "fail"),
-        CheckStatus::Warn => (threshold.warn?, "warn"),
-        _ => return None,
-    };
-    let sign = match threshold.direction {
-        Direction::HigherIsWorse => "≥",
-        Direction::LowerIsWorse => "≤",
-    };
-    Some(format!(
-        "{} {} {sign} {} ({level})",
-        metric.name,
-        metric.value,
-        MetricValue::from(limit)
-    ))
 }
 
 #[cfg(test)]

@@ -27,7 +27,8 @@ use std::time::Duration;
 use serde::{Deserialize, Serialize};
 use sonde_protocol::{CheckStatus, Metric, Threshold};
 
-use super::gateway::{past_limit, percentile};
+use super::gateway::percentile;
+use super::past_limit;
 use super::{Evaluation, MeasureError, ProgressSink};
 
 /// Where WiFi data comes from, and how long it is sampled.
