@@ -655,62 +655,29 @@ impl Config {
 /// side of fail.
 fn wifi_thresholds(raw: &RawWifi) -> Result<WifiThresholds, ConfigError> {
     let d = WifiThresholds::default();
-    let pair = |warn_key: &'static str,
-                fail_key: &'static str,
-                (warn, fail): (Option<f64>, Option<f64>),
-                (warn_default, fail_default): (f64, f64),
-                (min, max): (f64, f64),
-                lower_is_worse: bool| {
-        let (warn, fail) = (warn.unwrap_or(warn_default), fail.unwrap_or(fail_default));
-        for (key, value) in [(warn_key, warn), (fail_key, fail)] {
-            if !(min..=max).contains(&value) {
-                return Err(ConfigError::Invalid {
-                    key,
-                    message: format!("{value} is outside {min}..={max}"),
-                });
-            }
-        }
-        let ordered = if lower_is_worse { warn >= fail } else { warn <= fail };
-        if !ordered {
-            return Err(ConfigError::Invalid {
-                key: fail_key,
-                message: format!("{fail} is on the healthy side of {warn_key} ({warn})"),
-            });
-        }
-        Ok((warn, fail))
-    };
-    let (signal_warn_dbm, signal_fail_dbm) = pair(
-        "wifi.signal-warn-dbm",
-        "wifi.signal-fail-dbm",
-        (raw.signal_warn_dbm, raw.signal_fail_dbm),
-        (d.signal_warn_dbm, d.signal_fail_dbm),
-        (-120.0, 0.0),
-        true,
-    )?;
-    let (snr_warn_db, snr_fail_db) = pair(
-        "wifi.snr-warn-db",
-        "wifi.snr-fail-db",
-        (raw.snr_warn_db, raw.snr_fail_db),
-        (d.snr_warn_db, d.snr_fail_db),
-        (0.0, 100.0),
-        true,
-    )?;
-    let (retry_warn_percent, retry_fail_percent) = pair(
-        "wifi.retry-warn-percent",
-        "wifi.retry-fail-percent",
-        (raw.retry_warn_percent, raw.retry_fail_percent),
-        (d.retry_warn_percent, d.retry_fail_percent),
-        (0.0, 1000.0),
-        false,
-    )?;
-    let (busy_warn_percent, busy_fail_percent) = pair(
-        "wifi.busy-warn-percent",
-        "wifi.busy-fail-percent",
-        (raw.busy_warn_percent, raw.busy_fail_percent),
-        (d.busy_warn_percent, d.busy_fail_percent),
-        (0.0, 100.0),
-        false,
-    )?;
+    let (signal_warn_dbm, signal_fail_dbm) = Limits::new("wifi.signal-warn-dbm", "wifi.signal-fail-dbm")
+        .range(-120.0, 0.0)
+        .lower_is_worse()
+        .resolve(
+            (raw.signal_warn_dbm, raw.signal_fail_dbm),
+            (d.signal_warn_dbm, d.signal_fail_dbm),
+        )?;
+    let (snr_warn_db, snr_fail_db) = Limits::new("wifi.snr-warn-db", "wifi.snr-fail-db")
+        .range(0.0, 100.0)
+        .lower_is_worse()
+        .resolve((raw.snr_warn_db, raw.snr_fail_db), (d.snr_warn_db, d.snr_fail_db))?;
+    let (retry_warn_percent, retry_fail_percent) = Limits::new("wifi.retry-warn-percent", "wifi.retry-fail-percent")
+        .range(0.0, 1000.0)
+        .resolve(
+            (raw.retry_warn_percent, raw.retry_fail_percent),
+            (d.retry_warn_percent, d.retry_fail_percent),
+        )?;
+    let (busy_warn_percent, busy_fail_percent) = Limits::new("wifi.busy-warn-percent", "wifi.busy-fail-percent")
+        .range(0.0, 100.0)
+        .resolve(
+            (raw.busy_warn_percent, raw.busy_fail_percent),
+            (d.busy_warn_percent, d.busy_fail_percent),
+        )?;
     Ok(WifiThresholds {
         signal_warn_dbm,
         signal_fail_dbm,
@@ -723,28 +690,66 @@ fn wifi_thresholds(raw: &RawWifi) -> Result<WifiThresholds, ConfigError> {
     })
 }
 
-/// Limits for one mobile metric: (warn, fail), each from the file or the default, in order.
+/// A warn/fail pair of limits in the file: each value from the file or the default, within its
+/// physical range, and warn on the healthy side of fail.
+#[derive(Clone, Copy, Debug)]
 struct Limits {
-    key: &'static str,
+    warn_key: &'static str,
+    fail_key: &'static str,
+    min: f64,
+    max: f64,
     lower_is_worse: bool,
 }
 
 impl Limits {
-    fn resolve(&self, warn: Option<f64>, fail: Option<f64>, defaults: (f64, f64)) -> Result<(f64, f64), ConfigError> {
-        let (warn, fail) = (warn.unwrap_or(defaults.0), fail.unwrap_or(defaults.1));
-        let ordered = if self.lower_is_worse {
-            fail <= warn
-        } else {
-            fail >= warn
-        };
-        if warn.is_finite() && fail.is_finite() && ordered {
-            Ok((warn, fail))
-        } else {
-            Err(ConfigError::Invalid {
-                key: self.key,
-                message: format!("warn {warn} and fail {fail} are not in order"),
-            })
+    /// Higher is worse and any finite value goes, until said otherwise.
+    fn new(warn_key: &'static str, fail_key: &'static str) -> Self {
+        Self {
+            warn_key,
+            fail_key,
+            min: f64::MIN,
+            max: f64::MAX,
+            lower_is_worse: false,
         }
+    }
+
+    fn range(self, min: f64, max: f64) -> Self {
+        Self { min, max, ..self }
+    }
+
+    fn lower_is_worse(self) -> Self {
+        Self {
+            lower_is_worse: true,
+            ..self
+        }
+    }
+
+    fn resolve(
+        &self,
+        (warn, fail): (Option<f64>, Option<f64>),
+        defaults: (f64, f64),
+    ) -> Result<(f64, f64), ConfigError> {
+        let (warn, fail) = (warn.unwrap_or(defaults.0), fail.unwrap_or(defaults.1));
+        for (key, value) in [(self.warn_key, warn), (self.fail_key, fail)] {
+            if !(self.min..=self.max).contains(&value) {
+                return Err(ConfigError::Invalid {
+                    key,
+                    message: format!("{value} is outside {}..={}", self.min, self.max),
+                });
+            }
+        }
+        let ordered = if self.lower_is_worse {
+            warn >= fail
+        } else {
+            warn <= fail
+        };
+        if !ordered {
+            return Err(ConfigError::Invalid {
+                key: self.fail_key,
+                message: format!("{fail} is on the healthy side of {} ({warn})", self.warn_key),
+            });
+        }
+        Ok((warn, fail))
     }
 }
 
@@ -770,33 +775,34 @@ fn mobile_from_raw(raw: &RawMobile) -> Result<(MobileOptions, MobileThresholds),
         timeout: millis("mobile.timeout-ms", raw.timeout_ms, defaults.timeout, 50, 30_000)?,
     };
     let d = MobileThresholds::default();
-    let below = |key| Limits {
-        key,
-        lower_is_worse: true,
-    };
-    let rssi = below("mobile.rssi-fail-dbm").resolve(
-        raw.rssi_warn_dbm,
-        raw.rssi_fail_dbm,
-        (d.rssi_warn_dbm, d.rssi_fail_dbm),
-    )?;
-    let rsrp = below("mobile.rsrp-fail-dbm").resolve(
-        raw.rsrp_warn_dbm,
-        raw.rsrp_fail_dbm,
-        (d.rsrp_warn_dbm, d.rsrp_fail_dbm),
-    )?;
-    let rsrq =
-        below("mobile.rsrq-fail-db").resolve(raw.rsrq_warn_db, raw.rsrq_fail_db, (d.rsrq_warn_db, d.rsrq_fail_db))?;
-    let sinr =
-        below("mobile.sinr-fail-db").resolve(raw.sinr_warn_db, raw.sinr_fail_db, (d.sinr_warn_db, d.sinr_fail_db))?;
-    let temperature = Limits {
-        key: "mobile.temperature-fail-c",
-        lower_is_worse: false,
-    }
-    .resolve(
-        raw.temperature_warn_c,
-        raw.temperature_fail_c,
-        (d.temperature_warn_c, d.temperature_fail_c),
-    )?;
+    let rssi = Limits::new("mobile.rssi-warn-dbm", "mobile.rssi-fail-dbm")
+        .range(-120.0, -20.0)
+        .lower_is_worse()
+        .resolve(
+            (raw.rssi_warn_dbm, raw.rssi_fail_dbm),
+            (d.rssi_warn_dbm, d.rssi_fail_dbm),
+        )?;
+    let rsrp = Limits::new("mobile.rsrp-warn-dbm", "mobile.rsrp-fail-dbm")
+        .range(-156.0, -31.0)
+        .lower_is_worse()
+        .resolve(
+            (raw.rsrp_warn_dbm, raw.rsrp_fail_dbm),
+            (d.rsrp_warn_dbm, d.rsrp_fail_dbm),
+        )?;
+    let rsrq = Limits::new("mobile.rsrq-warn-db", "mobile.rsrq-fail-db")
+        .range(-43.0, 20.0)
+        .lower_is_worse()
+        .resolve((raw.rsrq_warn_db, raw.rsrq_fail_db), (d.rsrq_warn_db, d.rsrq_fail_db))?;
+    let sinr = Limits::new("mobile.sinr-warn-db", "mobile.sinr-fail-db")
+        .range(-23.0, 40.0)
+        .lower_is_worse()
+        .resolve((raw.sinr_warn_db, raw.sinr_fail_db), (d.sinr_warn_db, d.sinr_fail_db))?;
+    let temperature = Limits::new("mobile.temperature-warn-c", "mobile.temperature-fail-c")
+        .range(-40.0, 150.0)
+        .resolve(
+            (raw.temperature_warn_c, raw.temperature_fail_c),
+            (d.temperature_warn_c, d.temperature_fail_c),
+        )?;
     let thresholds = MobileThresholds {
         rssi_warn_dbm: rssi.0,
         rssi_fail_dbm: rssi.1,
