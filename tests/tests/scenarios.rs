@@ -110,6 +110,7 @@ scenarios! {
     dns_hijack => "dns-hijack",
     dns_down_everywhere => "dns-down-everywhere",
     wifi_weak => "wifi-weak",
+    wifi_weak_nl80211 => "wifi-weak-nl80211",
     wifi_congested => "wifi-congested",
     wifi_open => "wifi-open",
     healthy_wifi => "healthy-wifi",
