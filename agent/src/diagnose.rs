@@ -32,29 +32,48 @@ pub fn diagnose(results: &[CheckResult], profile: &Profile, lang: Lang) -> Diagn
             .unwrap_or_default(),
     );
 
-    let wifi_findings = find(results, CheckId::Wifi)
+    let mut wifi_findings = find(results, CheckId::Wifi)
         .filter(|_| !link_broken)
         .map(|w| diagnose_wifi(w, lang))
         .unwrap_or_default();
     // A weak or crowded radio explains loss and delay to the box measured over it.
     let radio_degraded = wifi_findings.iter().any(|f| f.code != FindingCode::WifiInsecure);
-    findings.extend(wifi_findings);
 
     let gateway_answers = gateway.is_some_and(|g| g.number("replies").is_some_and(|r| r > 0.0));
     let mut gateway_unreachable = false;
+    let mut home_findings = Vec::new();
     if let Some(finding) = gateway
         .filter(|_| !link_broken)
         .and_then(|g| diagnose_gateway(g, link, lang))
-        .filter(|f| !radio_degraded || f.code == FindingCode::GatewayUnreachable)
     {
         gateway_unreachable = finding.code == FindingCode::GatewayUnreachable;
-        findings.push(finding);
+        if radio_degraded && !gateway_unreachable {
+            absorb(&mut wifi_findings, &[finding]);
+        } else {
+            home_findings.push(finding);
+        }
     }
 
     let internet = find(results, CheckId::InternetLatency).filter(|_| !link_broken && !gateway_unreachable);
-    let internet_findings = internet
+    let mut internet_findings = internet
         .map(|i| diagnose_internet(i, link, gateway, lang))
         .unwrap_or_default();
+    // Loss or delay already seen on the home network explains what is seen beyond it: the home
+    // finding (else the radio's) stands for both, with the gravity of the worse.
+    let home_degraded = gateway.is_some_and(|g| matches!(g.status, CheckStatus::Warn | CheckStatus::Fail));
+    if home_degraded {
+        let (explained, rest): (Vec<Finding>, Vec<Finding>) = internet_findings
+            .into_iter()
+            .partition(|f| matches!(f.code, FindingCode::AccessPacketLoss | FindingCode::InternetHighLatency));
+        internet_findings = rest;
+        if home_findings.is_empty() {
+            absorb(&mut wifi_findings, &explained);
+        } else {
+            absorb(&mut home_findings, &explained);
+        }
+    }
+    findings.extend(wifi_findings);
+    findings.extend(home_findings);
     let internet_down = internet_findings
         .iter()
         .any(|f| f.code == FindingCode::InternetUnreachable);
@@ -335,6 +354,19 @@ fn diagnose_dns(
     }
 }
 
+/// Findings suppressed as consequences hand their gravity to the first of `causes` that is not a
+/// mere remark (an insecure network), so that explaining never makes a verdict milder.
+fn absorb(causes: &mut [Finding], effects: &[Finding]) {
+    let Some(cause) = causes.iter_mut().find(|f| f.code != FindingCode::WifiInsecure) else {
+        return;
+    };
+    for effect in effects {
+        if effect.severity.rank() > cause.severity.rank() {
+            cause.severity = effect.severity;
+        }
+    }
+}
+
 fn diagnose_internet(
     internet: &CheckResult,
     link: Option<&CheckResult>,
@@ -365,8 +397,6 @@ fn diagnose_internet(
         ));
         return findings;
     }
-    // Loss or delay already seen on the home network explains what is seen beyond it.
-    let home_degraded = gateway.is_some_and(|g| matches!(g.status, CheckStatus::Warn | CheckStatus::Fail));
     let judged = |name: &str| {
         internet
             .metric(name)
@@ -374,7 +404,7 @@ fn diagnose_internet(
             .unwrap_or(CheckStatus::Pass)
     };
     let loss_status = judged("loss_percent");
-    if !home_degraded && matches!(loss_status, CheckStatus::Warn | CheckStatus::Fail) {
+    if matches!(loss_status, CheckStatus::Warn | CheckStatus::Fail) {
         let loss = internet.metric("loss_percent");
         let args: Args<'_> = &[
             (
@@ -403,7 +433,7 @@ fn diagnose_internet(
             args,
             lang,
         ));
-    } else if !home_degraded {
+    } else {
         let delay = crate::checks::worst([judged("rtt_median_ms"), judged("jitter_ms")]);
         if matches!(delay, CheckStatus::Warn | CheckStatus::Fail) {
             let args: Args<'_> = &[
@@ -453,52 +483,59 @@ fn diagnose_wifi(wifi: &CheckResult, lang: Lang) -> Vec<Finding> {
     let judged = |name: &str| wifi.metric(name).and_then(|m| m.status).unwrap_or(CheckStatus::Pass);
     let bad = |s: CheckStatus| matches!(s, CheckStatus::Warn | CheckStatus::Fail);
     let ssid = text(wifi, "ssid");
+    // A weak signal and a crowded channel are separate causes, each reported; retries are what
+    // either causes (the first found stands for them), else interference.
     let radio = crate::checks::worst([judged("signal_dbm"), judged("snr_db")]);
-    let (code, status, names): (_, _, &[&str]) = if bad(radio) {
-        (
+    let busy = judged("channel_busy_percent");
+    let retries = judged("retry_percent");
+    let mut causes: Vec<(FindingCode, CheckStatus, &[&str])> = Vec::new();
+    if bad(radio) {
+        causes.push((
             FindingCode::WifiWeakSignal,
             radio,
             &["signal_dbm", "snr_db", "retry_percent", "band"],
-        )
-    } else if bad(judged("channel_busy_percent")) {
-        (
+        ));
+    }
+    if bad(busy) {
+        causes.push((
             FindingCode::WifiCongested,
-            judged("channel_busy_percent"),
+            busy,
             &["channel_busy_percent", "channel", "band"],
-        )
-    } else if bad(judged("retry_percent")) {
-        (
+        ));
+    }
+    if causes.is_empty() && bad(retries) {
+        causes.push((
             FindingCode::WifiInterference,
-            judged("retry_percent"),
+            retries,
             &["retry_percent", "signal_dbm", "channel"],
-        )
-    } else {
-        (FindingCode::Unknown, CheckStatus::Pass, &[])
-    };
-    if code != FindingCode::Unknown {
-        let args: Args<'_> = &[
-            ("ssid", ssid.as_str().into()),
-            ("signal", wifi.number("signal_dbm").unwrap_or(0.0).into()),
-            (
-                "snr",
-                wifi.number("snr_db")
-                    .map_or_else(|| "?".to_owned(), |v| v.to_string())
-                    .into(),
-            ),
-            ("retries", round1(wifi.number("retry_percent").unwrap_or(0.0)).into()),
-            (
-                "busy",
-                round1(wifi.number("channel_busy_percent").unwrap_or(0.0)).into(),
-            ),
-        ];
-        let evidence = evidence(wifi, names);
+        ));
+    }
+    if let Some(first) = causes.first_mut() {
+        first.1 = crate::checks::worst([first.1, retries]);
+    }
+    let args: Args<'_> = &[
+        ("ssid", ssid.as_str().into()),
+        ("signal", wifi.number("signal_dbm").unwrap_or(0.0).into()),
+        (
+            "snr",
+            wifi.number("snr_db")
+                .map_or_else(|| "?".to_owned(), |v| v.to_string())
+                .into(),
+        ),
+        ("retries", round1(wifi.number("retry_percent").unwrap_or(0.0)).into()),
+        (
+            "busy",
+            round1(wifi.number("channel_busy_percent").unwrap_or(0.0)).into(),
+        ),
+    ];
+    for (code, status, names) in causes {
         findings.push(finding(
             code,
             severity_of(status),
             Segment::Wifi,
             Actor::Customer,
             Confidence::High,
-            evidence,
+            evidence(wifi, names),
             args,
             lang,
         ));

@@ -2,5 +2,6 @@
 //! checks (the real checks are covered by their own unit tests and the netsim suites).
 
 mod api;
+mod diagnosis;
 mod mobile;
 mod wifi;

@@ -38,6 +38,9 @@ fn play(name: &str) {
             &["diagnose", "--json", "--lang", "en", "--problem", problem],
         );
         let report = outcome.report();
+        if run == 1 && std::env::var("SONDE_BLESS").as_deref() == Ok("1") {
+            bless_checks(name, &outcome.stdout);
+        }
         let top = report.findings.first().filter(|f| f.root_cause);
         let top_code = top.map_or_else(|| "HEALTHY".to_owned(), |f| f.code.to_string());
         let codes: Vec<String> = report.findings.iter().map(|f| f.code.to_string()).collect();
@@ -60,6 +63,26 @@ fn play(name: &str) {
         }
         drop(network);
     }
+}
+
+/// Keeps a scenario's check results (without raw samples) as a fixture of the diagnosis
+/// property test (`agent/tests/diagnosis.rs`): real evaluations of real networks to perturb.
+fn bless_checks(name: &str, report: &str) {
+    let mut report: serde_json::Value = serde_json::from_str(report).expect("a JSON report");
+    let checks = report
+        .get_mut("checks")
+        .and_then(serde_json::Value::as_array_mut)
+        .expect("checks");
+    for check in checks.iter_mut() {
+        if let Some(check) = check.as_object_mut() {
+            check.remove("samples");
+            check.insert("duration_ms".to_owned(), 0.into());
+        }
+    }
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../agent/tests/fixtures/scenario-checks");
+    std::fs::create_dir_all(&dir).expect("fixture dir");
+    let text = serde_json::to_string_pretty(&checks).expect("serialise") + "\n";
+    std::fs::write(dir.join(format!("{name}.json")), text).expect("write fixture");
 }
 
 macro_rules! scenarios {
