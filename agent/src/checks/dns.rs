@@ -1,21 +1,29 @@
 //! `dns`: resolvers present; resolution and latency per configured resolver (hickory-resolver,
-//! cache off, random names so nothing is answered from a cache upstream).
+//! cache off, random names so nothing is answered from a cache upstream), for A and AAAA.
 //!
 //! Metrics: `resolvers_configured`, `resolvers_answering` (counts), `resolver_addresses` (text,
 //! comma-separated), `failing_resolvers` (text, comma-separated, empty when none),
-//! `queries_sent`, `queries_answered`, `latency_median_ms` (judged; over answered queries).
+//! `queries_sent`, `queries_answered`, `latency_median_ms` (judged; over answered A queries),
+//! then the comparison resolvers' and hijack metrics, then the AAAA ones: `aaaa_queries_sent`,
+//! `aaaa_queries_answered`, `aaaa_latency_median_ms` (evidence, over answered random AAAA
+//! queries), `aaaa_failing_resolvers` (text: resolvers that answer A and none of their AAAA
+//! queries), `aaaa_records_missing` (text: resolvers that answer the known `aaaa-name` without
+//! AAAA records; empty when none or no name is configured).
 //!
 //! An answer — records, NXDOMAIN or NODATA — means the resolver works. SERVFAIL, REFUSED,
 //! timeouts and unreachable resolvers mean it fails. A resolver counts as answering when at least
-//! one of its queries got an answer, and as failing when none did.
+//! one of its A queries got an answer, and as failing when none did. One that answers A but
+//! none of its AAAA queries is a box bug of its own: browsers ask A and AAAA together and wait
+//! for both (Happy Eyeballs), so every new site stalls for the AAAA timeout.
 //!
 //! Status: `fail` when no resolver is configured (reason "no DNS resolver configured") or none
 //! answers (reason "no resolver answered"); `warn` when some resolver fails while another
-//! answers; otherwise the judged latency (the worst of the two when both apply; the reason then
-//! names the failing resolvers and the latency past its limit).
+//! answers, hijacks NXDOMAIN, fails AAAA or returns no AAAA record for the known name;
+//! otherwise the judged latency (the worst of these when several apply; the reason then names
+//! each).
 //!
-//! Live progress: one report per query, fraction = queries done / (resolvers × queries), with
-//! `resolver` (text) and `latency_ms` (missing when no response came).
+//! Live progress: one report per query, fraction = queries done / queries planned, with
+//! `resolver` (text), `type` (`A` or `AAAA`) and `latency_ms` (missing when no response came).
 //!
 //! hickory-resolver facts this relies on (0.26): `ResolverOpts::attempts` counts *retries*
 //! (0 = one try); within one try, UDP retransmits the query every max(333 ms, 1.2 × smoothed
@@ -33,6 +41,7 @@ use hickory_resolver::lookup::Lookup;
 use hickory_resolver::net::runtime::TokioRuntimeProvider;
 use hickory_resolver::net::{DnsError, NetError};
 use hickory_resolver::proto::op::ResponseCode;
+use hickory_resolver::proto::rr::RecordType;
 use hickory_resolver::{Resolver, TokioResolver};
 use serde::{Deserialize, Serialize};
 use sonde_protocol::{CheckStatus, Metric, Threshold};
@@ -81,12 +90,46 @@ pub enum Role {
 /// One query.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct Query {
-    /// The name asked (random label + probe domain).
+    /// The name asked (random label + probe domain, or the known `aaaa-name`).
     pub name: String,
+    /// The record type asked. (Added with AAAA probing: older samples read as `A`.)
+    #[serde(default)]
+    pub record_type: RecordKind,
+    /// Whether `name` is the configured known name rather than a random one, so records are
+    /// expected. (Added with AAAA probing: older samples read as `false`.)
+    #[serde(default)]
+    pub known_name: bool,
     /// What came back.
     pub outcome: DnsOutcome,
     /// Time to the answer in microseconds, when one came.
     pub latency_us: Option<u64>,
+}
+
+/// The record types the check asks for.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub enum RecordKind {
+    /// IPv4 addresses.
+    #[default]
+    A,
+    /// IPv6 addresses.
+    #[serde(rename = "AAAA")]
+    Aaaa,
+}
+
+impl RecordKind {
+    /// `A` or `AAAA`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            RecordKind::A => "A",
+            RecordKind::Aaaa => "AAAA",
+        }
+    }
+}
+
+impl std::fmt::Display for RecordKind {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
 }
 
 /// What a query got.
@@ -180,10 +223,13 @@ pub async fn measure_dns(
 /// [`measure_dns`] against resolvers at explicit socket addresses (tests run their own
 /// resolver on a loopback port; `measure_dns` uses port 53). `source` is recorded as is.
 ///
-/// Resolvers are probed concurrently, each one's queries one after the other: `options.queries`
-/// A queries for `<16 random [a-z0-9]>.<probe_domain>`, each with one attempt and
-/// `options.timeout`. When a resolver's first two queries both time out, its remaining queries
-/// are not sent, so a dead resolver costs two timeouts. Progress is reported after each query.
+/// Resolvers are probed concurrently. Each gets two series of queries, run side by side as a
+/// device's stub resolver asks A and AAAA together: `options.queries` A queries, and as many
+/// AAAA queries (then one AAAA query for `options.aaaa_name` when set), each for its own
+/// `<16 random [a-z0-9]>.<probe_domain>`, with one attempt and `options.timeout`. The queries
+/// of a series go one after the other; when a series' first two queries both time out, the
+/// rest of it is not sent, so a dead resolver costs two timeouts. Progress is reported after
+/// each query.
 pub async fn measure_dns_at(
     servers: &[SocketAddr],
     source: String,
@@ -191,16 +237,93 @@ pub async fn measure_dns_at(
     progress: &dyn ProgressSink,
 ) -> Result<DnsSamples, MeasureError> {
     let queries = usize::try_from(options.queries).unwrap_or(usize::MAX);
+    let per_resolver = queries
+        .saturating_mul(2)
+        .saturating_add(usize::from(options.aaaa_name.is_some()));
     let tracker = Progress {
         sink: progress,
         done: AtomicUsize::new(0),
-        planned: servers.len().saturating_mul(queries),
+        planned: servers.len().saturating_mul(per_resolver),
     };
     let resolvers = join_all(servers.iter().map(|server| probe_resolver(*server, options, &tracker))).await;
     Ok(DnsSamples {
         source,
         resolvers: resolvers.into_iter().collect::<Result<_, _>>()?,
     })
+}
+
+/// Sends queries to one resolver exactly as the `dns` check does — the check and `sonde dns`
+/// share it, so what the CLI measures is what the check measures.
+///
+/// The hickory resolver is built once and reused: UDP only, one attempt per query (hickory
+/// counts *retries* in `attempts`), no cache, no hosts file, no search domains (names are made
+/// absolute).
+pub struct DnsProber {
+    server: SocketAddr,
+    resolver: TokioResolver,
+}
+
+impl std::fmt::Debug for DnsProber {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("DnsProber")
+            .field("server", &self.server)
+            .finish_non_exhaustive()
+    }
+}
+
+impl DnsProber {
+    /// A prober asking only `server`, each query waiting up to `timeout`.
+    pub fn new(server: SocketAddr, timeout: Duration) -> Result<Self, MeasureError> {
+        let mut name_server = NameServerConfig::udp(server.ip());
+        for connection in &mut name_server.connections {
+            connection.port = server.port();
+        }
+        let config = ResolverConfig::from_name_servers(vec![name_server]);
+        let mut builder = Resolver::builder_with_config(config, TokioRuntimeProvider::default());
+        let opts = builder.options_mut();
+        opts.timeout = timeout;
+        opts.attempts = 0;
+        opts.cache_size = 0;
+        opts.use_hosts_file = ResolveHosts::Never;
+        opts.num_concurrent_reqs = 1;
+        opts.try_tcp_on_error = false;
+        let resolver = builder.build().map_err(|e| MeasureError::Io {
+            context: format!("building a resolver for {server}"),
+            source: io::Error::other(e),
+        })?;
+        Ok(Self { server, resolver })
+    }
+
+    /// The resolver asked.
+    pub fn server(&self) -> SocketAddr {
+        self.server
+    }
+
+    /// Asks for `record_type` records of `name` (a trailing dot is optional: the name is always
+    /// taken as absolute) and times the answer, from just before the query is handed to hickory
+    /// to just after its result comes back. A name that does not parse is a `failed` outcome.
+    pub async fn query(&self, name: &str, record_type: RecordKind) -> Query {
+        let name = name.trim_end_matches('.');
+        let absolute = format!("{name}.");
+        let dns_type = match record_type {
+            RecordKind::A => RecordType::A,
+            RecordKind::Aaaa => RecordType::AAAA,
+        };
+        let started = Instant::now();
+        let result = self.resolver.lookup(absolute, dns_type).await;
+        let elapsed = started.elapsed();
+        let outcome = dns_outcome(result);
+        let latency_us = outcome
+            .is_response()
+            .then(|| u64::try_from(elapsed.as_micros()).unwrap_or(u64::MAX));
+        Query {
+            name: name.to_owned(),
+            record_type,
+            known_name: false,
+            outcome,
+            latency_us,
+        }
+    }
 }
 
 /// Judges a DNS measurement. The verdict is about the device's own (system) resolvers; the box
@@ -214,16 +337,15 @@ pub fn evaluate_dns(samples: &DnsSamples, thresholds: &DnsThresholds) -> Evaluat
     let box_resolver = samples.resolvers.iter().find(|r| r.role == Role::Box);
     // A random name cannot exist: records for it mean the resolver invents answers.
     let hijacking: Vec<&ResolverSamples> = samples.resolvers.iter().filter(|r| r.hijacks()).collect();
-    let answered_latencies = system
+    // Working for A, not for AAAA: a fault of its own (a resolver failing A is already failing).
+    let aaaa_failing: Vec<&ResolverSamples> = answering.iter().copied().filter(|r| r.fails_aaaa()).collect();
+    let aaaa_missing: Vec<&ResolverSamples> = answering
         .iter()
-        .flat_map(|r| &r.queries)
-        .filter(|q| q.outcome.is_answer())
-        .filter_map(|q| q.latency_us);
-    let mut latencies: Vec<f64> = answered_latencies.map(|us| us as f64 / 1000.0).collect();
-    latencies.sort_by(f64::total_cmp);
-    let queries = system.iter().flat_map(|r| &r.queries);
-    let queries_sent = queries.clone().count();
-    let queries_answered = queries.filter(|q| q.outcome.is_answer()).count();
+        .copied()
+        .filter(|r| r.known_aaaa_missing().is_some())
+        .collect();
+    let a_queries = || system.iter().flat_map(|r| r.queries_of(RecordKind::A));
+    let aaaa_queries = || system.iter().flat_map(|r| r.queries_of(RecordKind::Aaaa));
     let addresses = |resolvers: &[&ResolverSamples]| {
         resolvers
             .iter()
@@ -233,7 +355,7 @@ pub fn evaluate_dns(samples: &DnsSamples, thresholds: &DnsThresholds) -> Evaluat
     };
     let latency = Metric::judged(
         "latency_median_ms",
-        percentile(&latencies, 50.0),
+        median_latency_ms(a_queries()),
         Threshold::above(thresholds.latency_warn_ms, thresholds.latency_fail_ms),
     );
 
@@ -244,13 +366,36 @@ pub fn evaluate_dns(samples: &DnsSamples, thresholds: &DnsThresholds) -> Evaluat
     } else {
         let failures = failing
             .iter()
-            .map(|r| format!("resolver {} failing ({})", r.address, r.summary()));
+            .map(|r| format!("resolver {} failing ({})", r.address, r.summary(RecordKind::A)));
         let hijacks = hijacking
             .iter()
             .map(|r| format!("resolver {} answers names that do not exist", r.address));
-        let reasons: Vec<String> = failures.chain(hijacks).chain(past_limit(&latency)).collect();
-        let failing_status = (!failing.is_empty() || !hijacking.is_empty()).then_some(CheckStatus::Warn);
-        let status = worst(failing_status.into_iter().chain(latency.status));
+        let aaaa_failures = aaaa_failing.iter().map(|r| {
+            format!(
+                "resolver {} answers A but not AAAA ({})",
+                r.address,
+                r.summary(RecordKind::Aaaa)
+            )
+        });
+        let missing = aaaa_missing.iter().filter_map(|r| {
+            r.known_aaaa_missing().map(|q| {
+                format!(
+                    "resolver {} returns no AAAA record for {} ({})",
+                    r.address,
+                    q.name,
+                    q.outcome.label()
+                )
+            })
+        });
+        let reasons: Vec<String> = failures
+            .chain(hijacks)
+            .chain(aaaa_failures)
+            .chain(missing)
+            .chain(past_limit(&latency))
+            .collect();
+        let degraded =
+            !failing.is_empty() || !hijacking.is_empty() || !aaaa_failing.is_empty() || !aaaa_missing.is_empty();
+        let status = worst(degraded.then_some(CheckStatus::Warn).into_iter().chain(latency.status));
         (status, (!reasons.is_empty()).then(|| reasons.join("; ")))
     };
     Evaluation {
@@ -261,15 +406,40 @@ pub fn evaluate_dns(samples: &DnsSamples, thresholds: &DnsThresholds) -> Evaluat
             Metric::new("resolvers_answering", answering.len()),
             Metric::new("resolver_addresses", addresses(&system)),
             Metric::new("failing_resolvers", addresses(&failing)),
-            Metric::new("queries_sent", queries_sent),
-            Metric::new("queries_answered", queries_answered),
+            Metric::new("queries_sent", a_queries().count()),
+            Metric::new(
+                "queries_answered",
+                a_queries().filter(|q| q.outcome.is_answer()).count(),
+            ),
             latency,
             Metric::new("public_resolvers", public.len()),
             Metric::new("public_answering", public.iter().filter(|r| r.answers()).count()),
             Metric::new("box_resolver_answering", box_resolver.map(ResolverSamples::answers)),
             Metric::new("hijacking_resolvers", addresses(&hijacking)),
+            Metric::new("aaaa_queries_sent", aaaa_queries().count()),
+            Metric::new(
+                "aaaa_queries_answered",
+                aaaa_queries().filter(|q| q.outcome.is_answer()).count(),
+            ),
+            Metric::new(
+                "aaaa_latency_median_ms",
+                median_latency_ms(aaaa_queries().filter(|q| !q.known_name)),
+            ),
+            Metric::new("aaaa_failing_resolvers", addresses(&aaaa_failing)),
+            Metric::new("aaaa_records_missing", addresses(&aaaa_missing)),
         ],
     }
+}
+
+/// The median latency of the answered queries among `queries`, in milliseconds.
+fn median_latency_ms<'a>(queries: impl Iterator<Item = &'a Query>) -> Option<f64> {
+    let mut latencies: Vec<f64> = queries
+        .filter(|q| q.outcome.is_answer())
+        .filter_map(|q| q.latency_us)
+        .map(|us| us as f64 / 1000.0)
+        .collect();
+    latencies.sort_by(f64::total_cmp);
+    percentile(&latencies, 50.0)
 }
 
 impl ResolverSamples {
@@ -278,19 +448,42 @@ impl ResolverSamples {
     pub fn hijacks(&self) -> bool {
         self.queries
             .iter()
-            .any(|q| matches!(q.outcome, DnsOutcome::Answer(n) if n > 0))
+            .any(|q| !q.known_name && matches!(q.outcome, DnsOutcome::Answer(n) if n > 0))
     }
 
-    /// Whether this resolver answered at least one query (records, NXDOMAIN or NODATA). One
+    /// Whether this resolver answered at least one A query (records, NXDOMAIN or NODATA). One
     /// that answered none is failing.
     pub fn answers(&self) -> bool {
-        self.queries.iter().any(|q| q.outcome.is_answer())
+        self.queries_of(RecordKind::A).any(|q| q.outcome.is_answer())
     }
 
-    /// "2 timeout, 1 servfail": what its queries got, most frequent first.
-    fn summary(&self) -> String {
+    /// Whether this resolver was asked for AAAA records and answered none of those queries.
+    pub fn fails_aaaa(&self) -> bool {
+        let mut aaaa = self.queries_of(RecordKind::Aaaa).peekable();
+        aaaa.peek().is_some() && !aaaa.any(|q| q.outcome.is_answer())
+    }
+
+    /// The known-name AAAA query, when it was answered without records (NXDOMAIN, NODATA): the
+    /// resolver hides the name's IPv6 addresses.
+    pub fn known_aaaa_missing(&self) -> Option<&Query> {
+        self.queries_of(RecordKind::Aaaa).find(|q| {
+            q.known_name
+                && matches!(
+                    q.outcome,
+                    DnsOutcome::Answer(0) | DnsOutcome::NxDomain | DnsOutcome::NoData
+                )
+        })
+    }
+
+    /// Its queries of one record type.
+    fn queries_of(&self, record_type: RecordKind) -> impl Iterator<Item = &Query> {
+        self.queries.iter().filter(move |q| q.record_type == record_type)
+    }
+
+    /// "2 timeout, 1 servfail": what its queries of one type got, most frequent first.
+    fn summary(&self, record_type: RecordKind) -> String {
         let mut counts: Vec<(&'static str, usize)> = Vec::new();
-        for query in &self.queries {
+        for query in self.queries_of(record_type) {
             let label = query.outcome.label();
             match counts.iter_mut().find(|(l, _)| *l == label) {
                 Some((_, n)) => *n += 1,
@@ -363,37 +556,19 @@ async fn probe_resolver(
     options: &DnsOptions,
     progress: &Progress<'_>,
 ) -> Result<ResolverSamples, MeasureError> {
-    let resolver = resolver_for(server, options.timeout)?;
+    let prober = DnsProber::new(server, options.timeout)?;
     let planned = usize::try_from(options.queries).unwrap_or(usize::MAX);
     let domain = options.probe_domain.trim_end_matches('.');
-    let mut queries: Vec<Query> = Vec::with_capacity(planned);
-    for sent in 1..=planned {
-        let name = format!("{}.{domain}", random_label());
-        let started = Instant::now();
-        // The trailing dot makes the name absolute: no search domain is appended.
-        let result = resolver.ipv4_lookup(format!("{name}.")).await;
-        let elapsed = started.elapsed();
-        let outcome = dns_outcome(result);
-        let latency_us = outcome
-            .is_response()
-            .then(|| u64::try_from(elapsed.as_micros()).unwrap_or(u64::MAX));
-        let live = vec![
-            Metric::new("resolver", server.ip().to_string()),
-            Metric::new("latency_ms", latency_us.map(|us| us as f64 / 1000.0)),
-        ];
-        queries.push(Query {
-            name,
-            outcome,
-            latency_us,
-        });
-        let dead = sent == 2 && queries.iter().all(|q| q.outcome == DnsOutcome::Timeout);
-        // A resolver whose first two queries timed out is not asked again: the rest count as
-        // done for progress, and are not recorded.
-        progress.advance(if dead { planned - sent + 1 } else { 1 }, live);
-        if dead {
-            break;
-        }
-    }
+    let random_names = || (0..planned).map(|_| (format!("{}.{domain}", random_label()), false));
+    let a_names: Vec<(String, bool)> = random_names().collect();
+    let known = options.aaaa_name.iter().map(|name| (name.clone(), true));
+    let aaaa_names: Vec<(String, bool)> = random_names().chain(known).collect();
+    let (mut queries, aaaa) = futures_util::future::join(
+        probe_series(&prober, RecordKind::A, a_names, progress),
+        probe_series(&prober, RecordKind::Aaaa, aaaa_names, progress),
+    )
+    .await;
+    queries.extend(aaaa);
     Ok(ResolverSamples {
         address: server.ip(),
         role: Role::System,
@@ -402,26 +577,33 @@ async fn probe_resolver(
     })
 }
 
-/// A resolver that asks only `server`, over UDP, once per query (hickory counts *retries* in
-/// `attempts`: 0 means a single try), without cache or hosts file.
-fn resolver_for(server: SocketAddr, timeout: Duration) -> Result<TokioResolver, MeasureError> {
-    let mut name_server = NameServerConfig::udp(server.ip());
-    for connection in &mut name_server.connections {
-        connection.port = server.port();
+/// Queries `names` (name, whether it is the known name) one after the other. When the first two
+/// queries both time out, the rest are not sent: they count as done for progress and are not
+/// recorded.
+async fn probe_series(
+    prober: &DnsProber,
+    record_type: RecordKind,
+    names: Vec<(String, bool)>,
+    progress: &Progress<'_>,
+) -> Vec<Query> {
+    let planned = names.len();
+    let mut queries: Vec<Query> = Vec::with_capacity(planned);
+    for (sent, (name, known_name)) in (1..).zip(names) {
+        let mut query = prober.query(&name, record_type).await;
+        query.known_name = known_name;
+        let live = vec![
+            Metric::new("resolver", prober.server().ip().to_string()),
+            Metric::new("type", record_type.as_str()),
+            Metric::new("latency_ms", query.latency_us.map(|us| us as f64 / 1000.0)),
+        ];
+        queries.push(query);
+        let dead = sent == 2 && queries.iter().all(|q| q.outcome == DnsOutcome::Timeout);
+        progress.advance(if dead { planned - sent + 1 } else { 1 }, live);
+        if dead {
+            break;
+        }
     }
-    let config = ResolverConfig::from_name_servers(vec![name_server]);
-    let mut builder = Resolver::builder_with_config(config, TokioRuntimeProvider::default());
-    let opts = builder.options_mut();
-    opts.timeout = timeout;
-    opts.attempts = 0;
-    opts.cache_size = 0;
-    opts.use_hosts_file = ResolveHosts::Never;
-    opts.num_concurrent_reqs = 1;
-    opts.try_tcp_on_error = false;
-    builder.build().map_err(|e| MeasureError::Io {
-        context: format!("building a resolver for {server}"),
-        source: io::Error::other(e),
-    })
+    queries
 }
 
 /// The one place hickory's results become outcomes.
@@ -534,6 +716,8 @@ nameserver 9.9.9.9
                 .enumerate()
                 .map(|(i, (outcome, latency_ms))| Query {
                     name: format!("q{i}.example.com"),
+                    record_type: RecordKind::A,
+                    known_name: false,
                     outcome: outcome.clone(),
                     latency_us: latency_ms.map(|ms| (ms * 1000.0).round() as u64),
                 })
@@ -732,7 +916,12 @@ nameserver 9.9.9.9
                 "public_resolvers",
                 "public_answering",
                 "box_resolver_answering",
-                "hijacking_resolvers"
+                "hijacking_resolvers",
+                "aaaa_queries_sent",
+                "aaaa_queries_answered",
+                "aaaa_latency_median_ms",
+                "aaaa_failing_resolvers",
+                "aaaa_records_missing"
             ]
         );
         let value = |name: &str| {
@@ -806,6 +995,7 @@ nameserver 9.9.9.9
             resolvers: None,
             probe_domain: "example.com.".to_owned(),
             queries,
+            aaaa_name: None,
             timeout: Duration::from_millis(timeout_ms),
             public: Vec::new(),
             probe_gateway: false,
@@ -863,10 +1053,12 @@ nameserver 9.9.9.9
     /// How a test resolver on loopback behaves.
     #[derive(Clone, Copy)]
     enum Behaviour {
-        /// Answers with this RCODE and, when `answer`, one A record.
+        /// Answers with this RCODE and, when `answer`, one record of the asked type.
         Reply { rcode: u8, answer: bool },
         /// Reads queries and never answers.
         Silent,
+        /// Answers A queries with one record, never answers AAAA queries (the box bug).
+        DropAaaa,
     }
 
     /// A resolver on 127.0.0.1:<random port>. Counts the datagrams it receives.
@@ -879,9 +1071,14 @@ nameserver 9.9.9.9
             let mut buffer = [0u8; 1500];
             while let Ok((len, peer)) = socket.recv_from(&mut buffer).await {
                 counter.fetch_add(1, Ordering::SeqCst);
-                if let Behaviour::Reply { rcode, answer } = behaviour
-                    && let Some(response) = response_to(&buffer[..len], rcode, answer)
-                {
+                let query = &buffer[..len];
+                let response = match behaviour {
+                    Behaviour::Reply { rcode, answer } => response_to(query, rcode, answer),
+                    Behaviour::DropAaaa if question_type(query) == Some(QTYPE_AAAA) => None,
+                    Behaviour::DropAaaa => response_to(query, 0, true),
+                    Behaviour::Silent => None,
+                };
+                if let Some(response) = response {
                     let _ = socket.send_to(&response, peer).await;
                 }
             }
@@ -889,9 +1086,10 @@ nameserver 9.9.9.9
         (address, received, task)
     }
 
-    /// A hand-made response: the query's id and question, QR and RA set, RD copied, `rcode`,
-    /// and one A record (192.0.2.1) when `answer`.
-    fn response_to(query: &[u8], rcode: u8, answer: bool) -> Option<Vec<u8>> {
+    const QTYPE_AAAA: u16 = 28;
+
+    /// Where the question (name, QTYPE, QCLASS) of a query ends.
+    fn question_end(query: &[u8]) -> Option<usize> {
         let mut end = 12;
         loop {
             let len = usize::from(*query.get(end)?);
@@ -901,7 +1099,19 @@ nameserver 9.9.9.9
             }
             end += len;
         }
-        end += 4; // QTYPE and QCLASS
+        Some(end + 4)
+    }
+
+    fn question_type(query: &[u8]) -> Option<u16> {
+        let end = question_end(query)?;
+        Some(u16::from_be_bytes([*query.get(end - 4)?, *query.get(end - 3)?]))
+    }
+
+    /// A hand-made response: the query's id and question, QR and RA set, RD copied, `rcode`,
+    /// and when `answer` one record of the asked type: AAAA 2001:db8::1 for AAAA, else A
+    /// 192.0.2.1.
+    fn response_to(query: &[u8], rcode: u8, answer: bool) -> Option<Vec<u8>> {
+        let end = question_end(query)?;
         let question = query.get(12..end)?;
         let mut response = Vec::with_capacity(end + 16);
         response.extend_from_slice(query.get(0..2)?); // id
@@ -909,7 +1119,11 @@ nameserver 9.9.9.9
         response.push(0x80 | rcode); // RA
         response.extend_from_slice(&[0, 1, 0, u8::from(answer), 0, 0, 0, 0]);
         response.extend_from_slice(question);
-        if answer {
+        if answer && question_type(query) == Some(QTYPE_AAAA) {
+            // Name: pointer to the question; AAAA, IN, TTL 60, 16 bytes.
+            response.extend_from_slice(&[0xc0, 12, 0, 28, 0, 1, 0, 0, 0, 60, 0, 16]);
+            response.extend_from_slice(&[0x20, 0x01, 0x0d, 0xb8, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1]);
+        } else if answer {
             // Name: pointer to the question; A, IN, TTL 60, 4 bytes.
             response.extend_from_slice(&[0xc0, 12, 0, 1, 0, 1, 0, 0, 0, 60, 0, 4, 192, 0, 2, 1]);
         }
@@ -967,18 +1181,31 @@ nameserver 9.9.9.9
             task.abort();
         }
 
-        // Resolvers run concurrently and a silent one stops after two timeouts: about 2 × 300 ms
-        // in all, where one after the other would take over 2 s.
+        // Resolvers run concurrently, their A and AAAA series too, and a silent one stops each
+        // series after two timeouts: about 2 × 300 ms in all, where one after the other would
+        // take over 2 s.
         assert!(elapsed < Duration::from_millis(1000), "{elapsed:?}");
         assert_eq!(samples.source, "test");
         assert_eq!(samples.resolvers.len(), servers.len());
-        let outcomes = |i: usize| {
+        let outcomes_of = |i: usize, record_type: RecordKind| {
             samples.resolvers[i]
                 .queries
                 .iter()
+                .filter(|q| q.record_type == record_type)
                 .map(|q| q.outcome.clone())
                 .collect::<Vec<_>>()
         };
+        let outcomes = |i: usize| outcomes_of(i, RecordKind::A);
+        // Every resolver got its AAAA series, with the same outcomes as its A one.
+        for i in 0..servers.len() {
+            assert_eq!(outcomes_of(i, RecordKind::Aaaa), outcomes(i), "resolver {i}");
+        }
+        assert!(
+            samples
+                .resolvers
+                .iter()
+                .all(|r| r.queries.iter().all(|q| !q.known_name))
+        );
         assert_eq!(outcomes(0), vec![DnsOutcome::NxDomain; 3]);
         assert_eq!(outcomes(1), vec![DnsOutcome::Answer(1); 3]);
         assert_eq!(outcomes(2), vec![DnsOutcome::NoData; 3]);
@@ -996,8 +1223,9 @@ nameserver 9.9.9.9
             "{closed_outcomes:?}"
         );
         // One attempt per query, and the timeout (300 ms) is below hickory's first UDP
-        // retransmission (333 ms): the silent resolver saw exactly one datagram per query.
-        assert_eq!(silent_received.load(Ordering::SeqCst), 2);
+        // retransmission (333 ms): the silent resolver saw exactly one datagram per query, two
+        // A and two AAAA.
+        assert_eq!(silent_received.load(Ordering::SeqCst), 4);
 
         for resolver in &samples.resolvers[..5] {
             assert_eq!(resolver.address, IpAddr::from([127, 0, 0, 1]));
@@ -1012,7 +1240,7 @@ nameserver 9.9.9.9
         assert!(samples.resolvers[5].queries.iter().all(|q| q.latency_us.is_none()));
 
         let fractions = recorder.0.lock().map(|f| f.clone()).unwrap_or_default();
-        assert_eq!(fractions.len(), 5 * 3 + 2 + 2, "one report per query sent");
+        assert_eq!(fractions.len(), 2 * (5 * 3 + 2 + 2), "one report per query sent");
         assert!(fractions.windows(2).all(|w| w[0] <= w[1]), "{fractions:?}");
         assert_eq!(fractions.last().copied(), Some(1.0));
 
@@ -1028,6 +1256,75 @@ nameserver 9.9.9.9
             Some(MetricValue::from("127.0.0.1,127.0.0.1,127.0.0.1,127.0.0.1"))
         );
     }
+
+    #[tokio::test]
+    async fn a_resolver_dropping_aaaa_is_reported_while_a_works() {
+        let (drops_aaaa, received, drop_task) = test_resolver(Behaviour::DropAaaa).await;
+        let (nxdomain, _, nx_task) = test_resolver(Behaviour::Reply {
+            rcode: 3,
+            answer: false,
+        })
+        .await;
+        let mut options = options(3, 200);
+        options.aaaa_name = Some("www.example.com".to_owned());
+        let started = Instant::now();
+        let samples = measure_dns_at(
+            &[drops_aaaa, nxdomain],
+            "test".to_owned(),
+            &options,
+            &crate::checks::NoProgress,
+        )
+        .await
+        .expect("measured");
+        let elapsed = started.elapsed();
+        drop_task.abort();
+        nx_task.abort();
+
+        // The AAAA series gives up after two timeouts, known name included, while A goes on.
+        assert!(elapsed < Duration::from_millis(800), "{elapsed:?}");
+        assert_eq!(received.load(Ordering::SeqCst), 3 + 2);
+        let kinds = |i: usize| {
+            samples.resolvers[i]
+                .queries
+                .iter()
+                .map(|q| (q.record_type, q.known_name, q.outcome.clone()))
+                .collect::<Vec<_>>()
+        };
+        let answer = (RecordKind::A, false, DnsOutcome::Answer(1));
+        let dropped = (RecordKind::Aaaa, false, DnsOutcome::Timeout);
+        assert_eq!(
+            kinds(0),
+            vec![answer.clone(), answer.clone(), answer, dropped.clone(), dropped]
+        );
+        let nx = |record_type| (record_type, false, DnsOutcome::NxDomain);
+        let mut expected = vec![nx(RecordKind::A); 3];
+        expected.extend(vec![nx(RecordKind::Aaaa); 3]);
+        expected.push((RecordKind::Aaaa, true, DnsOutcome::NxDomain));
+        assert_eq!(kinds(1), expected);
+        assert_eq!(samples.resolvers[1].queries[6].name, "www.example.com");
+
+        let evaluation = evaluate_dns(&samples, &DnsThresholds::default());
+        assert_eq!(evaluation.status, CheckStatus::Warn);
+        // Records for random names from the first resolver: it hijacks too, as the peer answers
+        // every A query.
+        let value = |name: &str| {
+            evaluation
+                .metrics
+                .iter()
+                .find(|m| m.name == name)
+                .map(|m| m.value.clone())
+        };
+        assert_eq!(value("aaaa_failing_resolvers"), Some(MetricValue::from("127.0.0.1")));
+        assert_eq!(value("aaaa_records_missing"), Some(MetricValue::from("127.0.0.1")));
+        assert_eq!(value("aaaa_queries_sent"), Some(MetricValue::Number(6.0)));
+        assert_eq!(value("aaaa_queries_answered"), Some(MetricValue::Number(4.0)));
+        let reason = evaluation.reason.unwrap_or_default();
+        assert!(reason.contains("answers A but not AAAA (2 timeout)"), "{reason}");
+        assert!(
+            reason.contains("returns no AAAA record for www.example.com (nxdomain)"),
+            "{reason}"
+        );
+    }
 }
 
 #[cfg(test)]
@@ -1037,6 +1334,8 @@ mod comparison_tests {
     fn resolver(address: &str, role: Role, outcome: DnsOutcome) -> ResolverSamples {
         let query = Query {
             name: "x.example.com".into(),
+            record_type: RecordKind::A,
+            known_name: false,
             outcome,
             latency_us: Some(10_000),
         };
@@ -1087,6 +1386,270 @@ mod comparison_tests {
         assert_eq!(
             metric(&e, "hijacking_resolvers").and_then(|v| v.as_str().map(str::to_owned)),
             Some("192.0.2.1".into())
+        );
+    }
+}
+
+#[cfg(test)]
+mod aaaa_tests {
+    use sonde_protocol::MetricValue;
+
+    use super::*;
+
+    fn query(record_type: RecordKind, outcome: DnsOutcome, latency_ms: Option<u64>) -> Query {
+        Query {
+            name: "r.example.com".into(),
+            record_type,
+            known_name: false,
+            outcome,
+            latency_us: latency_ms.map(|ms| ms * 1000),
+        }
+    }
+
+    fn a(outcome: DnsOutcome, ms: u64) -> Query {
+        query(RecordKind::A, outcome, Some(ms))
+    }
+
+    fn aaaa(outcome: DnsOutcome, ms: u64) -> Query {
+        query(RecordKind::Aaaa, outcome, Some(ms))
+    }
+
+    fn aaaa_timeout() -> Query {
+        query(RecordKind::Aaaa, DnsOutcome::Timeout, None)
+    }
+
+    fn known(outcome: DnsOutcome) -> Query {
+        Query {
+            name: "www.example.com".into(),
+            known_name: true,
+            ..query(RecordKind::Aaaa, outcome, Some(1))
+        }
+    }
+
+    fn resolver(address: &str, role: Role, queries: Vec<Query>) -> ResolverSamples {
+        ResolverSamples {
+            address: address.parse().expect("test address"),
+            role,
+            is_gateway: false,
+            queries,
+        }
+    }
+
+    fn system(address: &str, queries: Vec<Query>) -> ResolverSamples {
+        resolver(address, Role::System, queries)
+    }
+
+    struct Case {
+        name: &'static str,
+        resolvers: Vec<ResolverSamples>,
+        status: CheckStatus,
+        reason: Option<&'static str>,
+        aaaa_sent: f64,
+        aaaa_answered: f64,
+        aaaa_median: Option<f64>,
+        aaaa_failing: &'static str,
+        records_missing: &'static str,
+    }
+
+    #[test]
+    fn evaluate_dns_aaaa_table() {
+        use DnsOutcome::{Answer, NoData, NxDomain, ServFail, Timeout};
+        let cases = [
+            Case {
+                name: "A and AAAA both answered",
+                resolvers: vec![system(
+                    "192.168.1.1",
+                    vec![a(NxDomain, 10), a(NxDomain, 12), aaaa(NxDomain, 20), aaaa(NxDomain, 30)],
+                )],
+                status: CheckStatus::Pass,
+                reason: None,
+                aaaa_sent: 2.0,
+                aaaa_answered: 2.0,
+                aaaa_median: Some(25.0),
+                aaaa_failing: "",
+                records_missing: "",
+            },
+            Case {
+                name: "the box answers A and drops AAAA",
+                resolvers: vec![system(
+                    "192.168.1.1",
+                    vec![a(NxDomain, 10), a(NxDomain, 12), aaaa_timeout(), aaaa_timeout()],
+                )],
+                status: CheckStatus::Warn,
+                reason: Some("resolver 192.168.1.1 answers A but not AAAA (2 timeout)"),
+                aaaa_sent: 2.0,
+                aaaa_answered: 0.0,
+                aaaa_median: None,
+                aaaa_failing: "192.168.1.1",
+                records_missing: "",
+            },
+            Case {
+                name: "SERVFAIL on AAAA is failing AAAA too, and its latency is not counted",
+                resolvers: vec![system(
+                    "192.168.1.1",
+                    vec![
+                        a(NxDomain, 10),
+                        aaaa(ServFail, 900),
+                        aaaa(ServFail, 900),
+                        aaaa_timeout(),
+                    ],
+                )],
+                status: CheckStatus::Warn,
+                reason: Some("resolver 192.168.1.1 answers A but not AAAA (2 servfail, 1 timeout)"),
+                aaaa_sent: 3.0,
+                aaaa_answered: 0.0,
+                aaaa_median: None,
+                aaaa_failing: "192.168.1.1",
+                records_missing: "",
+            },
+            Case {
+                name: "one AAAA answer is enough, as for A",
+                resolvers: vec![system(
+                    "192.168.1.1",
+                    vec![a(NxDomain, 10), aaaa_timeout(), aaaa(NxDomain, 40)],
+                )],
+                status: CheckStatus::Pass,
+                reason: None,
+                aaaa_sent: 2.0,
+                aaaa_answered: 1.0,
+                aaaa_median: Some(40.0),
+                aaaa_failing: "",
+                records_missing: "",
+            },
+            Case {
+                name: "failing both: a failing resolver, not an AAAA fault",
+                resolvers: vec![
+                    system("192.168.1.1", vec![a(NxDomain, 10), aaaa(NxDomain, 11)]),
+                    system(
+                        "192.168.1.2",
+                        vec![
+                            query(RecordKind::A, Timeout, None),
+                            query(RecordKind::A, Timeout, None),
+                            aaaa_timeout(),
+                            aaaa_timeout(),
+                        ],
+                    ),
+                ],
+                status: CheckStatus::Warn,
+                reason: Some("resolver 192.168.1.2 failing (2 timeout)"),
+                aaaa_sent: 3.0,
+                aaaa_answered: 1.0,
+                aaaa_median: Some(11.0),
+                aaaa_failing: "",
+                records_missing: "",
+            },
+            Case {
+                name: "samples from before AAAA probing: nothing to judge",
+                resolvers: vec![system("192.168.1.1", vec![a(NxDomain, 10)])],
+                status: CheckStatus::Pass,
+                reason: None,
+                aaaa_sent: 0.0,
+                aaaa_answered: 0.0,
+                aaaa_median: None,
+                aaaa_failing: "",
+                records_missing: "",
+            },
+            Case {
+                name: "the known name's AAAA records come back: not a hijack, not in the latency",
+                resolvers: vec![system(
+                    "192.168.1.1",
+                    vec![a(NxDomain, 10), aaaa(NxDomain, 20), known(Answer(2))],
+                )],
+                status: CheckStatus::Pass,
+                reason: None,
+                aaaa_sent: 2.0,
+                aaaa_answered: 2.0,
+                aaaa_median: Some(20.0),
+                aaaa_failing: "",
+                records_missing: "",
+            },
+            Case {
+                name: "the known name without AAAA records: IPv6 addresses hidden",
+                resolvers: vec![system(
+                    "192.168.1.1",
+                    vec![a(NxDomain, 10), aaaa(NxDomain, 20), known(NoData)],
+                )],
+                status: CheckStatus::Warn,
+                reason: Some("resolver 192.168.1.1 returns no AAAA record for www.example.com (nodata)"),
+                aaaa_sent: 2.0,
+                aaaa_answered: 2.0,
+                aaaa_median: Some(20.0),
+                aaaa_failing: "",
+                records_missing: "192.168.1.1",
+            },
+            Case {
+                name: "a public resolver failing AAAA does not touch the device's verdict",
+                resolvers: vec![
+                    system("192.168.1.1", vec![a(NxDomain, 10), aaaa(NxDomain, 10)]),
+                    resolver("9.9.9.9", Role::Public, vec![a(NxDomain, 10), aaaa_timeout()]),
+                ],
+                status: CheckStatus::Pass,
+                reason: None,
+                aaaa_sent: 1.0,
+                aaaa_answered: 1.0,
+                aaaa_median: Some(10.0),
+                aaaa_failing: "",
+                records_missing: "",
+            },
+        ];
+        for case in cases {
+            let samples = DnsSamples {
+                source: "test".to_owned(),
+                resolvers: case.resolvers,
+            };
+            let evaluation = evaluate_dns(&samples, &DnsThresholds::default());
+            let name = case.name;
+            let value = |metric: &str| {
+                evaluation
+                    .metrics
+                    .iter()
+                    .find(|m| m.name == metric)
+                    .map(|m| m.value.clone())
+                    .unwrap_or_else(|| panic!("{name}: {metric} missing"))
+            };
+            assert_eq!(evaluation.status, case.status, "{name}");
+            assert_eq!(evaluation.reason.as_deref(), case.reason, "{name}");
+            assert_eq!(
+                value("aaaa_queries_sent"),
+                MetricValue::Number(case.aaaa_sent),
+                "{name}"
+            );
+            assert_eq!(
+                value("aaaa_queries_answered"),
+                MetricValue::Number(case.aaaa_answered),
+                "{name}"
+            );
+            assert_eq!(
+                value("aaaa_latency_median_ms"),
+                MetricValue::from(case.aaaa_median),
+                "{name}"
+            );
+            assert_eq!(
+                value("aaaa_failing_resolvers"),
+                MetricValue::from(case.aaaa_failing),
+                "{name}"
+            );
+            assert_eq!(
+                value("aaaa_records_missing"),
+                MetricValue::from(case.records_missing),
+                "{name}"
+            );
+            assert_eq!(value("hijacking_resolvers"), MetricValue::from(""), "{name}");
+        }
+    }
+
+    #[test]
+    fn samples_from_before_aaaa_probing_read_as_random_a_queries() {
+        let old = r#"{"source":"/etc/resolv.conf","resolvers":[{"address":"192.0.2.1","queries":[
+            {"name":"abc.example.com","outcome":{"kind":"nx_domain"},"latency_us":1200}]}]}"#;
+        let samples: DnsSamples = serde_json::from_str(old).expect("old samples load");
+        let query = &samples.resolvers[0].queries[0];
+        assert_eq!((query.record_type, query.known_name), (RecordKind::A, false));
+        let written = serde_json::to_value(query).expect("serialize");
+        assert_eq!(written["record_type"], "A");
+        assert_eq!(
+            serde_json::to_value(RecordKind::Aaaa).expect("serialize"),
+            serde_json::json!("AAAA")
         );
     }
 }
