@@ -41,7 +41,7 @@ use hickory_resolver::lookup::Lookup;
 use hickory_resolver::net::runtime::TokioRuntimeProvider;
 use hickory_resolver::net::{DnsError, NetError};
 use hickory_resolver::proto::op::ResponseCode;
-use hickory_resolver::proto::rr::RecordType;
+use hickory_resolver::proto::rr::{Name, RecordType};
 use hickory_resolver::{Resolver, TokioResolver};
 use serde::{Deserialize, Serialize};
 use sonde_protocol::{CheckStatus, Metric, Threshold};
@@ -250,6 +250,30 @@ pub async fn measure_dns_at(
         source,
         resolvers: resolvers.into_iter().collect::<Result<_, _>>()?,
     })
+}
+
+/// Checks that `name` can be asked as it is written (`sonde dns` validates its argument with
+/// this): a DNS name of at most 253 characters, without empty labels, each label at most 63
+/// characters. A trailing dot is allowed. The error says what is wrong.
+pub fn check_query_name(name: &str) -> Result<(), String> {
+    let bare = name.strip_suffix('.').unwrap_or(name);
+    if bare.is_empty() {
+        return Err("the name is empty".to_owned());
+    }
+    if bare.len() > 253 {
+        return Err(format!("the name is {} characters long (at most 253)", bare.len()));
+    }
+    if let Some(label) = bare.split('.').find(|l| l.is_empty() || l.len() > 63) {
+        return Err(if label.is_empty() {
+            "the name has an empty label (two dots in a row, or a leading dot)".to_owned()
+        } else {
+            format!("the label `{label}` is longer than 63 characters")
+        });
+    }
+    if bare.contains(|c: char| c.is_whitespace() || c.is_control()) {
+        return Err("the name contains spaces or control characters".to_owned());
+    }
+    Name::from_utf8(bare).map(|_| ()).map_err(|e| e.to_string())
 }
 
 /// Sends queries to one resolver exactly as the `dns` check does — the check and `sonde dns`
@@ -971,6 +995,34 @@ nameserver 9.9.9.9
             dns_outcome(Err(NetError::Msg("odd".to_owned()))),
             DnsOutcome::Failed(text) if text == "odd"
         ));
+    }
+
+    #[test]
+    fn query_names_are_checked_before_anything_is_sent() {
+        for good in [
+            "example.com",
+            "example.com.",
+            "a",
+            "xn--bcher-kva.example",
+            "_dmarc.example.com",
+        ] {
+            assert_eq!(check_query_name(good), Ok(()), "{good}");
+        }
+        let long_label = "a".repeat(64);
+        let long_name = ["a"; 127].join(".") + ".bc";
+        for (bad, why) in [
+            ("", "empty"),
+            (".", "empty"),
+            ("a..b", "empty label"),
+            (".example.com", "empty label"),
+            (long_label.as_str(), "longer than 63"),
+            (long_name.as_str(), "at most 253"),
+            ("exa mple.com", "spaces"),
+            ("exa\tmple.com", "spaces"),
+        ] {
+            let error = check_query_name(bad).expect_err(bad);
+            assert!(error.contains(why), "{bad}: {error}");
+        }
     }
 
     #[test]
