@@ -70,13 +70,7 @@ pub async fn dns(args: &DnsArgs) -> u8 {
             }
         },
     };
-    let prober = match DnsProber::new(server, Duration::from_millis(args.timeout_ms)) {
-        Ok(prober) => prober,
-        Err(e) => {
-            eprintln!("sonde: cannot query {server}: {e}");
-            return EXIT_COULD_NOT_RUN;
-        }
-    };
+    let prober = DnsProber::new(server, Duration::from_millis(args.timeout_ms));
     let record_type = RecordKind::from(args.record_type);
     let interval = Duration::from_millis(args.interval_ms);
     let mut out = std::io::stdout().lock();

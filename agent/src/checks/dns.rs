@@ -1,5 +1,6 @@
-//! `dns`: resolvers present; resolution and latency per configured resolver (hickory-resolver,
-//! cache off, random names so nothing is answered from a cache upstream), for A and AAAA.
+//! `dns`: resolvers present; resolution and latency per configured resolver (hickory-proto
+//! messages over the prober's own UDP socket, no cache, random names so nothing is answered
+//! from a cache upstream), for A and AAAA.
 //!
 //! Metrics: `resolvers_configured`, `resolvers_answering` (counts), `resolver_addresses` (text,
 //! comma-separated), `failing_resolvers` (text, comma-separated, empty when none),
@@ -25,24 +26,19 @@
 //! Live progress: one report per query, fraction = queries done / queries planned, with
 //! `resolver` (text), `type` (`A` or `AAAA`) and `latency_ms` (missing when no response came).
 //!
-//! hickory-resolver facts this relies on (0.26): `ResolverOpts::attempts` counts *retries*
-//! (0 = one try); within one try, UDP retransmits the query every max(333 ms, 1.2 × smoothed
-//! RTT) until the timeout; UDP sockets are unconnected, so an ICMP port unreachable is never
-//! seen and a closed port is a timeout.
+//! Why not hickory-resolver's lookups: each built a new UDP socket and crossed several tasks,
+//! adding ~0.12 ms (measured against a plain socket, `bench/dns.sh`), and its unconnected
+//! sockets never see an ICMP port unreachable, so a closed port read as a timeout.
 
 use std::io;
 use std::net::{IpAddr, SocketAddr};
 use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use futures_util::future::join_all;
-use hickory_resolver::config::{NameServerConfig, ResolveHosts, ResolverConfig};
-use hickory_resolver::lookup::Lookup;
-use hickory_resolver::net::runtime::TokioRuntimeProvider;
-use hickory_resolver::net::{DnsError, NetError};
-use hickory_resolver::proto::op::ResponseCode;
+use hickory_resolver::proto::op::{Edns, Message, MessageType, Query as DnsQuestion, ResponseCode};
 use hickory_resolver::proto::rr::{Name, RecordType};
-use hickory_resolver::{Resolver, TokioResolver};
 use serde::{Deserialize, Serialize};
 use sonde_protocol::{CheckStatus, Metric, Threshold};
 
@@ -279,43 +275,47 @@ pub fn check_query_name(name: &str) -> Result<(), String> {
 /// Sends queries to one resolver exactly as the `dns` check does — the check and `sonde dns`
 /// share it, so what the CLI measures is what the check measures.
 ///
-/// The hickory resolver is built once and reused: UDP only, one attempt per query (hickory
-/// counts *retries* in `attempts`), no cache, no hosts file, no search domains (names are made
-/// absolute).
+/// Messages are built and read with hickory-proto; the exchange is this prober's own: one UDP
+/// socket, connected to the resolver (so an ICMP port or host unreachable is seen, not waited
+/// out), made once and reused for every query, and read by a blocking thread. The clock is read
+/// just before the query is sent and just after the answer is received, on that thread, so the
+/// async runtime's scheduling (a wake-up handed from one worker to another costs ~0.1 ms) is not
+/// in the figure. One attempt per query, no cache, no search domain (names are absolute).
+/// Queries on one prober are serialised; run concurrent series on separate probers.
 pub struct DnsProber {
     server: SocketAddr,
-    resolver: TokioResolver,
+    timeout: Duration,
+    /// The connected socket, or why there is none (every query then reports it).
+    socket: Arc<Mutex<Result<std::net::UdpSocket, String>>>,
 }
 
 impl std::fmt::Debug for DnsProber {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("DnsProber")
             .field("server", &self.server)
+            .field("timeout", &self.timeout)
             .finish_non_exhaustive()
     }
 }
 
 impl DnsProber {
-    /// A prober asking only `server`, each query waiting up to `timeout`.
-    pub fn new(server: SocketAddr, timeout: Duration) -> Result<Self, MeasureError> {
-        let mut name_server = NameServerConfig::udp(server.ip());
-        for connection in &mut name_server.connections {
-            connection.port = server.port();
+    /// A prober asking only `server`, each query waiting up to `timeout`. A socket that cannot
+    /// be made or connected (no IPv6 route…) is not an error here: each query's outcome is then
+    /// `unreachable` with the reason, a measurement like any other.
+    pub fn new(server: SocketAddr, timeout: Duration) -> Self {
+        let local: SocketAddr = if server.is_ipv4() {
+            (std::net::Ipv4Addr::UNSPECIFIED, 0).into()
+        } else {
+            (std::net::Ipv6Addr::UNSPECIFIED, 0).into()
+        };
+        let socket = std::net::UdpSocket::bind(local)
+            .and_then(|socket| socket.connect(server).map(|()| socket))
+            .map_err(|e| e.to_string());
+        Self {
+            server,
+            timeout,
+            socket: Arc::new(Mutex::new(socket)),
         }
-        let config = ResolverConfig::from_name_servers(vec![name_server]);
-        let mut builder = Resolver::builder_with_config(config, TokioRuntimeProvider::default());
-        let opts = builder.options_mut();
-        opts.timeout = timeout;
-        opts.attempts = 0;
-        opts.cache_size = 0;
-        opts.use_hosts_file = ResolveHosts::Never;
-        opts.num_concurrent_reqs = 1;
-        opts.try_tcp_on_error = false;
-        let resolver = builder.build().map_err(|e| MeasureError::Io {
-            context: format!("building a resolver for {server}"),
-            source: io::Error::other(e),
-        })?;
-        Ok(Self { server, resolver })
     }
 
     /// The resolver asked.
@@ -324,29 +324,137 @@ impl DnsProber {
     }
 
     /// Asks for `record_type` records of `name` (a trailing dot is optional: the name is always
-    /// taken as absolute) and times the answer, from just before the query is handed to hickory
-    /// to just after its result comes back. A name that does not parse is a `failed` outcome.
+    /// taken as absolute) and times the answer. A name that does not parse is a `failed` outcome.
     pub async fn query(&self, name: &str, record_type: RecordKind) -> Query {
         let name = name.trim_end_matches('.');
-        let absolute = format!("{name}.");
         let dns_type = match record_type {
             RecordKind::A => RecordType::A,
             RecordKind::Aaaa => RecordType::AAAA,
         };
-        let started = Instant::now();
-        let result = self.resolver.lookup(absolute, dns_type).await;
-        let elapsed = started.elapsed();
-        let outcome = dns_outcome(result);
-        let latency_us = outcome
-            .is_response()
-            .then(|| u64::try_from(elapsed.as_micros()).unwrap_or(u64::MAX));
+        let (outcome, latency) = match query_message(name, dns_type) {
+            Err(reason) => (DnsOutcome::Failed(reason), None),
+            Ok(message) => {
+                let socket = self.socket.clone();
+                let timeout = self.timeout;
+                tokio::task::spawn_blocking(move || match socket.lock() {
+                    Ok(socket) => match socket.as_ref() {
+                        Ok(socket) => exchange(socket, &message, timeout),
+                        Err(reason) => (DnsOutcome::Unreachable(reason.clone()), None),
+                    },
+                    Err(_) => (DnsOutcome::Failed("socket lock poisoned".to_owned()), None),
+                })
+                .await
+                .unwrap_or_else(|e| (DnsOutcome::Failed(format!("query thread: {e}")), None))
+            }
+        };
         Query {
             name: name.to_owned(),
             record_type,
             known_name: false,
+            latency_us: latency.map(|elapsed| u64::try_from(elapsed.as_micros()).unwrap_or(u64::MAX)),
             outcome,
-            latency_us,
         }
+    }
+}
+
+/// A recursive query for `name` (taken as absolute, trailing dot or not), with a random id and
+/// EDNS (1232-byte payload).
+fn query_message(name: &str, record_type: RecordType) -> Result<Message, String> {
+    let name = name.trim_end_matches('.');
+    let name = Name::from_utf8(format!("{name}.")).map_err(|e| format!("`{name}`: {e}"))?;
+    let mut message = Message::query();
+    // Truncation to 16 bits is the point: any 16 random bits make an id.
+    message.metadata.id = random_u64() as u16;
+    message.metadata.recursion_desired = true;
+    message.add_query(DnsQuestion::query(name, record_type));
+    let mut edns = Edns::new();
+    edns.set_max_payload(EDNS_PAYLOAD);
+    message.set_edns(edns);
+    Ok(message)
+}
+
+/// Sends `query` on the connected `socket` and waits up to `timeout` for its answer; datagrams
+/// that are not its answer (a late answer to an earlier query, garbage) are skipped. Returns the
+/// outcome and, when a response came, the time from just before sending to just after
+/// receiving it.
+fn exchange(socket: &std::net::UdpSocket, query: &Message, timeout: Duration) -> (DnsOutcome, Option<Duration>) {
+    let bytes = match query.to_vec() {
+        Ok(bytes) => bytes,
+        Err(e) => return (DnsOutcome::Failed(e.to_string()), None),
+    };
+    let mut buffer = vec![0u8; RECEIVE_BUFFER];
+    let started = Instant::now();
+    let deadline = started + timeout;
+    if let Err(e) = socket.send(&bytes) {
+        return (socket_outcome(&e), None);
+    }
+    loop {
+        let left = deadline.saturating_duration_since(Instant::now());
+        if left.is_zero() {
+            return (DnsOutcome::Timeout, None);
+        }
+        if let Err(e) = socket.set_read_timeout(Some(left)) {
+            return (socket_outcome(&e), None);
+        }
+        match socket.recv(&mut buffer) {
+            Ok(len) => {
+                let elapsed = started.elapsed();
+                let response = buffer.get(..len).and_then(|bytes| Message::from_vec(bytes).ok());
+                if let Some(response) = response.filter(|r| answers_query(r, query)) {
+                    return (response_outcome(&response), Some(elapsed));
+                }
+            }
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            Err(e) => return (socket_outcome(&e), None),
+        }
+    }
+}
+
+/// Whether `response` is the answer to `query`: same id, a response, the same question.
+fn answers_query(response: &Message, query: &Message) -> bool {
+    response.metadata.id == query.metadata.id
+        && response.metadata.message_type == MessageType::Response
+        && response.queries.len() == query.queries.len()
+        && response
+            .queries
+            .iter()
+            .zip(&query.queries)
+            .all(|(r, q)| r.query_type() == q.query_type() && r.name().eq_ignore_root(q.name()))
+}
+
+/// The one place a response becomes an outcome: NOERROR with records of the asked type is an
+/// answer (their count), without any it is NODATA.
+fn response_outcome(response: &Message) -> DnsOutcome {
+    match response.metadata.response_code {
+        ResponseCode::NoError => {
+            let asked = response.queries.first().map(DnsQuestion::query_type);
+            let records = response
+                .answers
+                .iter()
+                .filter(|r| Some(r.record_type()) == asked)
+                .count();
+            if records == 0 {
+                DnsOutcome::NoData
+            } else {
+                DnsOutcome::Answer(records)
+            }
+        }
+        ResponseCode::NXDomain => DnsOutcome::NxDomain,
+        ResponseCode::ServFail => DnsOutcome::ServFail,
+        ResponseCode::Refused => DnsOutcome::Refused,
+        other => DnsOutcome::Failed(format!("response code {other}")),
+    }
+}
+
+/// The one place a socket error becomes an outcome.
+fn socket_outcome(error: &io::Error) -> DnsOutcome {
+    match error.kind() {
+        io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut => DnsOutcome::Timeout,
+        io::ErrorKind::ConnectionRefused
+        | io::ErrorKind::NetworkUnreachable
+        | io::ErrorKind::HostUnreachable
+        | io::ErrorKind::AddrNotAvailable => DnsOutcome::Unreachable(error.to_string()),
+        _ => DnsOutcome::Failed(error.to_string()),
     }
 }
 
@@ -545,15 +653,16 @@ impl DnsOutcome {
             DnsOutcome::Failed(_) => "failed",
         }
     }
-
-    /// Whether a response came back from the resolver (so the query has a latency).
-    fn is_response(&self) -> bool {
-        self.is_answer() || matches!(self, DnsOutcome::ServFail | DnsOutcome::Refused)
-    }
 }
 
 /// The port resolvers listen on.
 const DNS_PORT: u16 = 53;
+
+/// The UDP payload size advertised with EDNS (the DNS flag day 2020 figure, as hickory's).
+const EDNS_PAYLOAD: u16 = 1232;
+
+/// Largest datagram read; longer ones arrive cut and fail to decode (then are skipped).
+const RECEIVE_BUFFER: usize = 4096;
 
 /// Counts queries done across the concurrently probed resolvers.
 struct Progress<'a> {
@@ -580,7 +689,11 @@ async fn probe_resolver(
     options: &DnsOptions,
     progress: &Progress<'_>,
 ) -> Result<ResolverSamples, MeasureError> {
-    let prober = DnsProber::new(server, options.timeout)?;
+    // One prober per series: the A and AAAA series run side by side.
+    let (a_prober, aaaa_prober) = (
+        DnsProber::new(server, options.timeout),
+        DnsProber::new(server, options.timeout),
+    );
     let planned = usize::try_from(options.queries).unwrap_or(usize::MAX);
     let domain = options.probe_domain.trim_end_matches('.');
     let random_names = || (0..planned).map(|_| (format!("{}.{domain}", random_label()), false));
@@ -588,8 +701,8 @@ async fn probe_resolver(
     let known = options.aaaa_name.iter().map(|name| (name.clone(), true));
     let aaaa_names: Vec<(String, bool)> = random_names().chain(known).collect();
     let (mut queries, aaaa) = futures_util::future::join(
-        probe_series(&prober, RecordKind::A, a_names, progress),
-        probe_series(&prober, RecordKind::Aaaa, aaaa_names, progress),
+        probe_series(&a_prober, RecordKind::A, a_names, progress),
+        probe_series(&aaaa_prober, RecordKind::Aaaa, aaaa_names, progress),
     )
     .await;
     queries.extend(aaaa);
@@ -602,7 +715,7 @@ async fn probe_resolver(
 }
 
 /// Queries `names` (name, whether it is the known name) one after the other. When the first two
-/// queries both time out, the rest are not sent: they count as done for progress and are not
+/// queries both get no response (timeout, unreachable), the rest are not sent: they count as done for progress and are not
 /// recorded.
 async fn probe_series(
     prober: &DnsProber,
@@ -621,34 +734,13 @@ async fn probe_series(
             Metric::new("latency_ms", query.latency_us.map(|us| us as f64 / 1000.0)),
         ];
         queries.push(query);
-        let dead = sent == 2 && queries.iter().all(|q| q.outcome == DnsOutcome::Timeout);
+        let dead = sent == 2 && queries.iter().all(|q| q.latency_us.is_none());
         progress.advance(if dead { planned - sent + 1 } else { 1 }, live);
         if dead {
             break;
         }
     }
     queries
-}
-
-/// The one place hickory's results become outcomes.
-fn dns_outcome(result: Result<Lookup, NetError>) -> DnsOutcome {
-    match result {
-        Ok(lookup) => DnsOutcome::Answer(lookup.answers().len()),
-        Err(NetError::Dns(DnsError::NoRecordsFound(no_records))) => {
-            if no_records.response_code == ResponseCode::NXDomain {
-                DnsOutcome::NxDomain
-            } else {
-                DnsOutcome::NoData
-            }
-        }
-        Err(NetError::Dns(DnsError::ResponseCode(ResponseCode::ServFail))) => DnsOutcome::ServFail,
-        Err(NetError::Dns(DnsError::ResponseCode(ResponseCode::Refused))) => DnsOutcome::Refused,
-        Err(NetError::Timeout) => DnsOutcome::Timeout,
-        Err(NetError::Io(e)) if e.kind() == io::ErrorKind::TimedOut => DnsOutcome::Timeout,
-        Err(NetError::Io(e)) => DnsOutcome::Unreachable(e.to_string()),
-        Err(NetError::NoConnections) => DnsOutcome::Unreachable("no connection to the resolver".to_owned()),
-        Err(e) => DnsOutcome::Failed(e.to_string()),
-    }
 }
 
 /// 16 random characters from `[a-z0-9]`.
@@ -686,8 +778,6 @@ mod tests {
     use std::path::PathBuf;
     use std::sync::{Arc, Mutex};
 
-    use hickory_resolver::net::NoRecords;
-    use hickory_resolver::proto::op::Query as DnsQuery;
     use sonde_protocol::MetricValue;
     use tokio::net::UdpSocket;
     use tokio::task::JoinHandle;
@@ -968,33 +1058,80 @@ nameserver 9.9.9.9
         assert_eq!(latency.status, Some(CheckStatus::Pass));
     }
 
+    /// A response to `query` with `code` and these records (A 192.0.2.1 or AAAA 2001:db8::1).
+    fn response(query: &Message, code: ResponseCode, records: &[RecordType]) -> Message {
+        use hickory_resolver::proto::rr::rdata::{A, AAAA};
+        use hickory_resolver::proto::rr::{RData, Record};
+        let mut response = Message::response(query.metadata.id, query.metadata.op_code);
+        response.metadata.response_code = code;
+        response.add_queries(query.queries.iter().cloned());
+        let name = query.queries[0].name().clone();
+        for record_type in records {
+            let data = match record_type {
+                RecordType::AAAA => RData::AAAA(AAAA(std::net::Ipv6Addr::new(0x2001, 0xdb8, 0, 0, 0, 0, 0, 1))),
+                _ => RData::A(A(std::net::Ipv4Addr::new(192, 0, 2, 1))),
+            };
+            response.add_answer(Record::from_rdata(name.clone(), 60, data));
+        }
+        response
+    }
+
     #[test]
-    fn hickory_errors_map_to_outcomes() {
-        let no_records = |code| Err(NetError::from(NoRecords::new(DnsQuery::default(), code)));
-        assert_eq!(dns_outcome(no_records(ResponseCode::NXDomain)), DnsOutcome::NxDomain);
-        assert_eq!(dns_outcome(no_records(ResponseCode::NoError)), DnsOutcome::NoData);
-        let code = |code| Err(NetError::Dns(DnsError::ResponseCode(code)));
-        assert_eq!(dns_outcome(code(ResponseCode::ServFail)), DnsOutcome::ServFail);
-        assert_eq!(dns_outcome(code(ResponseCode::Refused)), DnsOutcome::Refused);
+    fn responses_and_socket_errors_map_to_outcomes() {
+        let query = query_message("x.example.com", RecordType::A).expect("query");
+        assert!(query.metadata.recursion_desired && query.edns.is_some());
+        let cases = [
+            (ResponseCode::NXDomain, &[][..], DnsOutcome::NxDomain),
+            (ResponseCode::NoError, &[][..], DnsOutcome::NoData),
+            (
+                ResponseCode::NoError,
+                &[RecordType::A, RecordType::A][..],
+                DnsOutcome::Answer(2),
+            ),
+            // Records of another type only (an AAAA for an A question): no data of the type asked.
+            (ResponseCode::NoError, &[RecordType::AAAA][..], DnsOutcome::NoData),
+            (ResponseCode::ServFail, &[][..], DnsOutcome::ServFail),
+            (ResponseCode::Refused, &[][..], DnsOutcome::Refused),
+        ];
+        for (code, records, outcome) in cases {
+            assert_eq!(response_outcome(&response(&query, code, records)), outcome, "{code}");
+        }
         assert!(matches!(
-            dns_outcome(code(ResponseCode::FormErr)),
+            response_outcome(&response(&query, ResponseCode::FormErr, &[])),
+            DnsOutcome::Failed(text) if text.contains("response code")
+        ));
+        let io_error = |kind| socket_outcome(&io::Error::from(kind));
+        assert_eq!(io_error(io::ErrorKind::TimedOut), DnsOutcome::Timeout);
+        assert_eq!(io_error(io::ErrorKind::WouldBlock), DnsOutcome::Timeout);
+        assert!(matches!(
+            io_error(io::ErrorKind::ConnectionRefused),
+            DnsOutcome::Unreachable(_)
+        ));
+        assert!(matches!(
+            io_error(io::ErrorKind::NetworkUnreachable),
+            DnsOutcome::Unreachable(_)
+        ));
+        assert!(matches!(
+            io_error(io::ErrorKind::PermissionDenied),
             DnsOutcome::Failed(_)
         ));
-        assert_eq!(dns_outcome(Err(NetError::Timeout)), DnsOutcome::Timeout);
-        let io_error = |kind| Err(NetError::Io(Arc::new(io::Error::from(kind))));
-        assert_eq!(dns_outcome(io_error(io::ErrorKind::TimedOut)), DnsOutcome::Timeout);
-        assert!(matches!(
-            dns_outcome(io_error(io::ErrorKind::ConnectionRefused)),
-            DnsOutcome::Unreachable(_)
-        ));
-        assert!(matches!(
-            dns_outcome(Err(NetError::NoConnections)),
-            DnsOutcome::Unreachable(_)
-        ));
-        assert!(matches!(
-            dns_outcome(Err(NetError::Msg("odd".to_owned()))),
-            DnsOutcome::Failed(text) if text == "odd"
-        ));
+    }
+
+    #[test]
+    fn only_the_answer_to_this_query_counts() {
+        let query = query_message("x.example.com.", RecordType::AAAA).expect("query");
+        assert_eq!(query.queries[0].name().to_ascii(), "x.example.com.");
+        let answer = response(&query, ResponseCode::NXDomain, &[]);
+        assert!(answers_query(&answer, &query));
+        let mut stale = answer.clone();
+        stale.metadata.id = query.metadata.id.wrapping_add(1);
+        assert!(!answers_query(&stale, &query), "a late answer to an earlier query");
+        let other = query_message("y.example.com", RecordType::AAAA).expect("query");
+        let mut other_question = response(&other, ResponseCode::NXDomain, &[]);
+        other_question.metadata.id = query.metadata.id;
+        assert!(!answers_query(&other_question, &query));
+        assert!(!answers_query(&query, &query), "a query is not an answer");
+        assert!(query_message("a..b", RecordType::A).is_err());
     }
 
     #[test]
@@ -1264,19 +1401,16 @@ nameserver 9.9.9.9
         assert_eq!(outcomes(3), vec![DnsOutcome::ServFail; 3]);
         assert_eq!(outcomes(4), vec![DnsOutcome::Refused; 3]);
         assert_eq!(outcomes(5), vec![DnsOutcome::Timeout; 2], "the third query is skipped");
-        // Nothing listens: the kernel answers ICMP port unreachable, which an unconnected UDP
-        // socket (hickory's) never sees, so this is a timeout too.
+        // Nothing listens: the kernel answers ICMP port unreachable, which the prober's connected
+        // socket sees at once; two such queries and the series stops, as after two timeouts.
         let closed_outcomes = outcomes(6);
         assert_eq!(closed_outcomes.len(), 2, "{closed_outcomes:?}");
         assert!(
-            closed_outcomes
-                .iter()
-                .all(|o| matches!(o, DnsOutcome::Timeout | DnsOutcome::Unreachable(_))),
+            closed_outcomes.iter().all(|o| matches!(o, DnsOutcome::Unreachable(_))),
             "{closed_outcomes:?}"
         );
-        // One attempt per query, and the timeout (300 ms) is below hickory's first UDP
-        // retransmission (333 ms): the silent resolver saw exactly one datagram per query, two
-        // A and two AAAA.
+        // One attempt per query, never a retransmission: the silent resolver saw exactly one
+        // datagram per query, two A and two AAAA.
         assert_eq!(silent_received.load(Ordering::SeqCst), 4);
 
         for resolver in &samples.resolvers[..5] {
