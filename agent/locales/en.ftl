@@ -120,6 +120,11 @@ DNS_HIJACK = Mistyped addresses lead you to pages that are not the right ones.
     .customer = Nothing urgent: check the spelling of addresses. If apps fail, report it to your operator.
     .technician = NXDOMAIN rewriting by the resolver (search or ad pages): it breaks apps that expect NXDOMAIN; check the box's or the operator's option.
 
+DNS_AAAA_FAILING = Sites are slow to start opening: the site directory (DNS) does not answer requests for IPv6 addresses.
+    .detail = Resolver(s) { $resolvers } answer A queries (IPv4) but not AAAA queries (IPv6): { $answered } of { $sent } AAAA queries answered.
+    .customer = Restart your box. If the problem continues, we take over: a report is opened with your operator.
+    .technician = AAAA queries time out, get SERVFAIL or come back without records while A works: devices ask both and wait for AAAA (Happy Eyeballs), so every new name stalls for the resolver timeout. Check the box's DNS relay (AAAA filtering, firmware) and the operator's resolvers.
+
 ## WiFi findings
 
 check-wifi-none = No WiFi

@@ -120,6 +120,11 @@ DNS_HIJACK = Des adresses mal tapées vous mènent vers des pages qui ne sont pa
     .customer = Rien d'urgent : vérifiez l'orthographe des adresses. Si des applications échouent, signalez-le à votre opérateur.
     .technician = Réécriture NXDOMAIN par le résolveur (pages de recherche ou de publicité) : elle casse des applications qui attendent NXDOMAIN ; vérifier l'option de la box ou de l'opérateur.
 
+DNS_AAAA_FAILING = Les sites mettent du temps à commencer à s'ouvrir : l'annuaire des sites (DNS) ne répond pas aux demandes d'adresses IPv6.
+    .detail = Le ou les résolveurs { $resolvers } répondent aux requêtes A (IPv4) mais pas aux requêtes AAAA (IPv6) : { $answered } réponses AAAA sur { $sent } requêtes.
+    .customer = Redémarrez votre box. Si le problème continue, nous prenons le relais : un signalement est ouvert auprès de votre opérateur.
+    .technician = Requêtes AAAA sans réponse, en SERVFAIL ou sans enregistrement alors que A fonctionne : les appareils demandent les deux et attendent AAAA (Happy Eyeballs), chaque nouveau nom reste bloqué le temps du délai du résolveur. Vérifier le relais DNS de la box (filtrage AAAA, micrologiciel) et les résolveurs de l'opérateur.
+
 ## Constats WiFi
 
 check-wifi-none = Pas de WiFi

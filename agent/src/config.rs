@@ -128,8 +128,11 @@ pub struct DnsOptions {
     pub resolvers: Option<Vec<IpAddr>>,
     /// Random labels are prepended to this domain.
     pub probe_domain: String,
-    /// Queries per resolver.
+    /// Queries per resolver and record type (A, AAAA).
     pub queries: u32,
+    /// A name known to have AAAA records, asked once more for AAAA: a resolver that answers it
+    /// without records hides IPv6 addresses.
+    pub aaaa_name: Option<String>,
     /// How long to wait for each answer.
     pub timeout: Duration,
     /// Public resolvers probed for comparison ("does DNS work elsewhere?").
@@ -286,6 +289,8 @@ pub struct RawDns {
     pub probe_domain: Option<String>,
     /// Queries per resolver.
     pub queries: Option<u32>,
+    /// A name with AAAA records, asked for AAAA once per resolver.
+    pub aaaa_name: Option<String>,
     /// Answer timeout, in ms.
     pub timeout_ms: Option<u64>,
     /// Public resolvers probed for comparison.
@@ -521,10 +526,16 @@ impl Config {
             .dns
             .probe_domain
             .unwrap_or_else(|| defaults::DNS_PROBE_DOMAIN.to_owned());
-        if probe_domain.is_empty() || probe_domain.len() > 200 || probe_domain.contains(char::is_whitespace) {
+        if !plausible_domain(&probe_domain, 200) {
             return Err(ConfigError::Invalid {
                 key: "dns.probe-domain",
                 message: format!("`{probe_domain}` is not a domain name"),
+            });
+        }
+        if let Some(name) = raw.dns.aaaa_name.as_deref().filter(|name| !plausible_domain(name, 253)) {
+            return Err(ConfigError::Invalid {
+                key: "dns.aaaa-name",
+                message: format!("`{name}` is not a domain name"),
             });
         }
         let dns = DnsOptions {
@@ -535,6 +546,7 @@ impl Config {
             resolvers: raw.dns.resolvers,
             probe_domain,
             queries: in_range("dns.queries", raw.dns.queries.unwrap_or(defaults::DNS_QUERIES), 1, 100)?,
+            aaaa_name: raw.dns.aaaa_name,
             timeout: millis("dns.timeout-ms", raw.dns.timeout_ms, defaults::DNS_TIMEOUT, 10, 30_000)?,
             public: raw.dns.public.unwrap_or_else(defaults::dns_public),
             probe_gateway: raw.dns.probe_gateway.unwrap_or(true),
@@ -819,6 +831,12 @@ fn mobile_from_raw(raw: &RawMobile) -> Result<(MobileOptions, MobileThresholds),
     Ok((options, thresholds))
 }
 
+/// Not empty, at most `max` bytes, no whitespace: enough to catch a typo in a name that a
+/// resolver will then judge.
+fn plausible_domain(name: &str, max: usize) -> bool {
+    !name.is_empty() && name.len() <= max && !name.contains(char::is_whitespace)
+}
+
 fn in_range(key: &'static str, value: u32, min: u32, max: u32) -> Result<u32, ConfigError> {
     if (min..=max).contains(&value) {
         Ok(value)
@@ -930,5 +948,17 @@ mod tests {
     fn out_of_range_values_name_their_key() {
         let err = Config::parse("[gateway]\nprobes = 0\n", Path::new("x.toml")).expect_err("zero probes");
         assert!(err.to_string().contains("gateway.probes"), "{err}");
+    }
+
+    #[test]
+    fn dns_aaaa_name_is_optional_and_checked() {
+        assert_eq!(Config::default().dns.aaaa_name, None);
+        let config = Config::parse("[dns]\naaaa-name = \"www.example.com\"\n", Path::new("x.toml")).expect("valid");
+        assert_eq!(config.dns.aaaa_name.as_deref(), Some("www.example.com"));
+        for bad in ["", "www example.com"] {
+            let text = format!("[dns]\naaaa-name = \"{bad}\"\n");
+            let err = Config::parse(&text, Path::new("x.toml")).expect_err(bad);
+            assert!(err.to_string().contains("dns.aaaa-name"), "{err}");
+        }
     }
 }

@@ -81,6 +81,7 @@ pub fn diagnose(results: &[CheckResult], profile: &Profile, lang: Lang) -> Diagn
     let dns_checked = dns.filter(|_| !link_broken && !gateway_unreachable);
     let dns_finding = dns_checked.and_then(|d| diagnose_dns(d, gateway, gateway_answers, lang));
     let hijack = dns_checked.and_then(|d| diagnose_hijack(d, gateway, lang));
+    let aaaa = dns_checked.and_then(|d| diagnose_aaaa(d, gateway, lang));
     match dns_finding {
         // Without Internet, a resolver beyond the box cannot answer: that is a consequence.
         // The box's own relay not answering at all is the nearest failure the device can see,
@@ -93,6 +94,7 @@ pub fn diagnose(results: &[CheckResult], profile: &Profile, lang: Lang) -> Diagn
         None => findings.extend(internet_findings),
     }
     findings.extend(hijack);
+    findings.extend(aaaa);
 
     // Beyond name resolution: the web, the path, the MTU. Each only when what comes before
     // works, so a consequence is never reported as a cause.
@@ -920,6 +922,54 @@ fn diagnose_reboot(result: &CheckResult, lang: Lang) -> Option<Finding> {
     ))
 }
 
+/// A resolver answering A but not AAAA (timeouts, SERVFAIL), or answering a name known to have
+/// AAAA records without them. Devices ask both and wait for AAAA before opening a connection,
+/// so every new name stalls: a fault of the resolver — the box's when it is the gateway.
+fn diagnose_aaaa(dns: &CheckResult, gateway: Option<&CheckResult>, lang: Lang) -> Option<Finding> {
+    let mut resolvers: Vec<String> = Vec::new();
+    for metric in ["aaaa_failing_resolvers", "aaaa_records_missing"] {
+        for resolver in text(dns, metric).split(',').map(str::trim).filter(|r| !r.is_empty()) {
+            if !resolvers.iter().any(|known| known == resolver) {
+                resolvers.push(resolver.to_owned());
+            }
+        }
+    }
+    if resolvers.is_empty() {
+        return None;
+    }
+    let gateway_address = gateway.map(|g| text(g, "gateway")).unwrap_or_default();
+    let segment = if resolvers.contains(&gateway_address) {
+        Segment::Box
+    } else {
+        Segment::OperatorNetwork
+    };
+    let resolvers = resolvers.join(",");
+    let args: Args<'_> = &[
+        ("resolvers", resolvers.as_str().into()),
+        ("answered", dns.number("aaaa_queries_answered").unwrap_or(0.0).into()),
+        ("sent", dns.number("aaaa_queries_sent").unwrap_or(0.0).into()),
+    ];
+    let evidence = evidence(
+        dns,
+        &[
+            "aaaa_failing_resolvers",
+            "aaaa_records_missing",
+            "aaaa_queries_sent",
+            "aaaa_queries_answered",
+        ],
+    );
+    Some(finding(
+        FindingCode::DnsAaaaFailing,
+        Severity::Warning,
+        segment,
+        Actor::Operator,
+        Confidence::High,
+        evidence,
+        args,
+        lang,
+    ))
+}
+
 fn could_not_run(result: &CheckResult, lang: Lang) -> Finding {
     let reason = result.reason.clone().unwrap_or_default();
     let check = texts(lang).message(&format!("check-{}", result.id), &[]);
@@ -1154,6 +1204,14 @@ mod tests {
         result
     }
 
+    fn aaaa_failing(mut result: CheckResult, failing: &str, missing: &str) -> CheckResult {
+        result.metrics.push(Metric::new("aaaa_queries_sent", 3u64));
+        result.metrics.push(Metric::new("aaaa_queries_answered", 0u64));
+        result.metrics.push(Metric::new("aaaa_failing_resolvers", failing));
+        result.metrics.push(Metric::new("aaaa_records_missing", missing));
+        result
+    }
+
     fn error(id: CheckId, reason: &str) -> CheckResult {
         CheckResult {
             reason: Some(reason.to_owned()),
@@ -1353,6 +1411,57 @@ mod tests {
                 Some(FindingCode::DnsHijack),
                 Some(Segment::Box),
                 true,
+            ),
+            (
+                "the box answers A but drops AAAA",
+                vec![
+                    link_ok(),
+                    gateway(Pass, 10, 0.0, 1.0),
+                    aaaa_failing(dns(Warn, 1, 1, "", Some(20.0)), "192.0.2.1", ""),
+                ],
+                Some(FindingCode::DnsAaaaFailing),
+                Some(Segment::Box),
+                true,
+            ),
+            (
+                "the operator's resolver hides AAAA records",
+                vec![
+                    link_ok(),
+                    gateway(Pass, 10, 0.0, 1.0),
+                    aaaa_failing(dns(Warn, 1, 1, "", Some(20.0)), "", "198.51.100.53"),
+                ],
+                Some(FindingCode::DnsAaaaFailing),
+                Some(Segment::OperatorNetwork),
+                true,
+            ),
+            (
+                "dns results from before AAAA probing (no AAAA metrics) stay healthy",
+                vec![link_ok(), gateway(Pass, 10, 0.0, 1.0), dns(Pass, 1, 1, "", Some(20.0))],
+                None,
+                None,
+                false,
+            ),
+            (
+                "a resolver failing outright is that, not an AAAA fault; AAAA comes after",
+                vec![
+                    link_ok(),
+                    gateway(Pass, 10, 0.0, 1.0),
+                    aaaa_failing(dns(Fail, 1, 0, "192.0.2.1", None), "", ""),
+                ],
+                Some(FindingCode::DnsResolverFailing),
+                Some(Segment::Box),
+                true,
+            ),
+            (
+                "gateway unreachable suppresses the AAAA finding",
+                vec![
+                    link_ok(),
+                    gateway(Fail, 0, 100.0, f64::NAN),
+                    aaaa_failing(dns(Warn, 1, 1, "", Some(20.0)), "192.0.2.1", ""),
+                ],
+                Some(FindingCode::GatewayUnreachable),
+                Some(Segment::Box),
+                false,
             ),
             (
                 "gateway probe not permitted is only info",

@@ -1,4 +1,4 @@
-//! Arguments and the `diagnose` command.
+//! Arguments and the `diagnose` and `ping` commands (`dns` is in its own module).
 
 use std::io::{IsTerminal, Write};
 use std::path::PathBuf;
@@ -34,6 +34,9 @@ pub enum Command {
     /// line per probe (or per target with `-q`), then loss and RTT statistics. Many targets
     /// (a sweep) go through one socket per address family.
     Ping(PingArgs),
+    /// Query one resolver with the agent's own DNS query path (the dns check's): one line per
+    /// query with its latency to the microsecond, then min/median/max.
+    Dns(crate::dns::DnsArgs),
 }
 
 /// Arguments of `sonde ping`.
@@ -206,6 +209,7 @@ pub async fn run(cli: Cli) -> u8 {
             }
         },
         Command::Ping(args) => ping(&args).await,
+        Command::Dns(args) => crate::dns::dns(&args).await,
     }
 }
 

@@ -1,10 +1,13 @@
 //! The `sonde` command line: `sonde diagnose` runs a diagnosis, with the agent embedded in this
 //! process (the default) or on a `sonded` daemon (`--agent URL`), and presents it.
 //!
+//! `sonde ping` and `sonde dns` measure one target with the checks' own probers.
+//!
 //! Both paths produce the same event stream and the same report; this crate never computes a
 //! verdict, it only presents the agent's.
 
 mod cli;
+mod dns;
 mod remote;
 mod render;
 

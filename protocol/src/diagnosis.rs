@@ -169,6 +169,8 @@ finding_codes! {
     DnsHijack = "DNS_HIJACK",
     /// DNS resolution works but is slow.
     DnsSlow = "DNS_SLOW",
+    /// A resolver answers A queries but not AAAA ones (or hides a name's AAAA records).
+    DnsAaaaFailing = "DNS_AAAA_FAILING",
     /// The WiFi signal is weak (low signal or SNR).
     WifiWeakSignal = "WIFI_WEAK_SIGNAL",
     /// The WiFi channel is crowded (high busy time).

@@ -5,6 +5,7 @@
 mod support;
 
 mod diagnose;
+mod dns;
 mod http_check;
 mod mobile;
 mod modbus;

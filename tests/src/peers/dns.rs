@@ -1,5 +1,5 @@
 //! A DNS server over UDP that answers from a static zone, with the failure modes a resolver can
-//! show: slow, SERVFAIL, REFUSED, silent, and NXDOMAIN hijacking.
+//! show: slow, SERVFAIL, REFUSED, silent, silent for AAAA only, and NXDOMAIN hijacking.
 //!
 //! ```no_run
 //! # fn main() -> anyhow::Result<()> {
@@ -49,6 +49,7 @@ use crate::Netns;
 /// mode = "servfail"                             # every query gets SERVFAIL
 /// mode = "refused"                              # every query gets REFUSED
 /// mode = "drop"                                 # never answer
+/// mode = "drop-aaaa"                            # as normal, but never answer AAAA queries
 /// mode = { nxdomain-hijack = "198.51.100.99" }  # unknown names resolve to this address
 /// ```
 #[derive(Debug, Clone, PartialEq, Eq, Default, Deserialize)]
@@ -66,6 +67,9 @@ pub enum Mode {
     Refused,
     /// Queries are counted and never answered (the resolver is down or unreachable).
     Drop,
+    /// As [`Mode::Normal`], except that AAAA queries are counted and never answered: the box
+    /// DNS relay bug that stalls every new site while IPv4 names resolve.
+    DropAaaa,
     /// As [`Mode::Normal`], except that names not in the zone resolve to this address instead
     /// of NXDOMAIN, as the resolvers of ISPs that hijack typos do. Only queries of the
     /// address's own type (A for IPv4, AAAA for IPv6) get it; others get an empty answer.
@@ -256,7 +260,8 @@ async fn serve(socket: UdpSocket, zone: Zone, mode: watch::Receiver<Mode>, count
 
 /// The response to `query` in `mode`, or `None` when the peer stays silent.
 fn answer(zone: &Zone, mode: &Mode, query: &Message) -> Option<Message> {
-    if *mode == Mode::Drop {
+    let aaaa = query.queries.iter().any(|q| q.query_type() == RecordType::AAAA);
+    if *mode == Mode::Drop || (*mode == Mode::DropAaaa && aaaa) {
         return None;
     }
     let mut response = Message::response(query.metadata.id, query.metadata.op_code);
@@ -410,6 +415,10 @@ mod tests {
         assert_eq!(code(&Mode::Servfail, &known), Some(ResponseCode::ServFail));
         assert_eq!(code(&Mode::Refused, &known), Some(ResponseCode::Refused));
         assert_eq!(code(&Mode::Drop, &known), None);
+        assert_eq!(code(&Mode::DropAaaa, &known), Some(ResponseCode::NoError));
+        assert_eq!(code(&Mode::DropAaaa, &unknown), Some(ResponseCode::NXDomain));
+        assert_eq!(code(&Mode::DropAaaa, &query("example.com.", RecordType::AAAA)), None);
+        assert_eq!(code(&Mode::DropAaaa, &query("exmaple.com.", RecordType::AAAA)), None);
         assert_eq!(code(&Mode::SlowMs(10), &unknown), Some(ResponseCode::NXDomain));
 
         let hijack = Mode::NxdomainHijack(HIJACK.into());
@@ -490,6 +499,7 @@ mod tests {
             (r#"mode = "servfail""#, Mode::Servfail),
             (r#"mode = "refused""#, Mode::Refused),
             (r#"mode = "drop""#, Mode::Drop),
+            (r#"mode = "drop-aaaa""#, Mode::DropAaaa),
             (
                 r#"mode = { nxdomain-hijack = "198.51.100.99" }"#,
                 Mode::NxdomainHijack(HIJACK.into()),
