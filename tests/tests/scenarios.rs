@@ -121,6 +121,7 @@ scenarios! {
     box_dns_servfail => "box-dns-servfail",
     box_dns_refused => "box-dns-refused",
     box_dns_off => "box-dns-off",
+    box_dns_drop_aaaa => "box-dns-drop-aaaa",
     isp_dns_down => "isp-dns-down",
     isp_dns_down_public_works => "isp-dns-down-public-works",
     dns_slow => "dns-slow",
