@@ -125,7 +125,11 @@ async fn create_run(
     let spec = crate::prepare(request, &state.inner.config)
         .map_err(|e| Failure::new(StatusCode::BAD_REQUEST, ErrorCode::BadRequest, e.to_string()))?;
     let run = spec.run;
-    let problem = spec.request.problem;
+    let config = state
+        .inner
+        .config
+        .for_request(&spec.request)
+        .map_err(|e| Failure::new(StatusCode::BAD_REQUEST, ErrorCode::BadRequest, e.to_string()))?;
     let cancel = CancellationToken::new();
     {
         // Check-and-set under one lock: of two concurrent requests exactly one gets the slot.
@@ -155,7 +159,7 @@ async fn create_run(
     }
     let task_state = state.clone();
     tokio::spawn(async move {
-        let checks = (task_state.inner.checks)(&task_state.inner.config.for_problem(problem));
+        let checks = (task_state.inner.checks)(&config);
         let sink = StoreSink {
             state: task_state.clone(),
         };

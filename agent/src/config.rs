@@ -188,7 +188,8 @@ impl Default for Profile {
 
 /// Thresholds for the gateway check. The gateway is one hop away on the home network, so
 /// anything but a few milliseconds and no loss is a problem (ChromeOS GatewayCanBePinged).
-#[derive(Clone, Debug, PartialEq)]
+#[derive(Clone, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
+#[serde(default, deny_unknown_fields, rename_all = "kebab-case")]
 pub struct GatewayThresholds {
     /// Loss (percent) past which the check warns.
     pub loss_warn_percent: f64,
@@ -218,7 +219,8 @@ impl Default for GatewayThresholds {
 }
 
 /// Thresholds for the DNS check (ChromeOS DnsLatency: 400 ms slight, 500 ms significant).
-#[derive(Clone, Debug, PartialEq)]
+#[derive(Clone, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
+#[serde(default, deny_unknown_fields, rename_all = "kebab-case")]
 pub struct DnsThresholds {
     /// Median resolution latency (ms) past which the check warns.
     pub latency_warn_ms: f64,
@@ -241,6 +243,8 @@ impl Default for DnsThresholds {
 pub struct RawConfig {
     /// `listen = "127.0.0.1:8790"`.
     pub listen: Option<String>,
+    /// `profile = "ftth"`: a shipped threshold profile, or the path of a profile file.
+    pub profile: Option<String>,
     /// `database = "/var/lib/sonde/sonded.db"`.
     pub database: Option<PathBuf>,
     /// `[gateway]`.
@@ -447,6 +451,19 @@ pub const DEFAULT_CONFIG_PATH: &str = "/etc/sonde/sonded.toml";
 pub const WIFI_DROPS_SAMPLES: u32 = 15;
 
 impl Config {
+    /// The configuration a run is measured and judged with: [`Config::for_problem`], and the
+    /// profile the request names (shipped profiles only; a request cannot read files) instead of
+    /// the configured one.
+    pub fn for_request(&self, request: &sonde_protocol::RunRequest) -> Result<Self, crate::profiles::ProfileError> {
+        let mut config = self.for_problem(request.problem);
+        if let Some(name) = request.profile.as_deref()
+            && name != config.profile.name
+        {
+            config.profile = crate::profiles::builtin(name)?;
+        }
+        Ok(config)
+    }
+
     /// The configuration for a run about `problem`: "the WiFi drops" samples the radio longer
     /// (unless the configuration already asks for more).
     pub fn for_problem(&self, problem: sonde_protocol::ProblemKind) -> Self {
@@ -640,11 +657,12 @@ impl Config {
             ca_file: raw.http.ca_file,
             ..http_defaults
         };
-        let (mobile, mobile_thresholds) = mobile_from_raw(&raw.mobile)?;
+        let base = load_profile(raw.profile.as_deref())?;
+        let (mobile, mobile_thresholds) = mobile_from_raw(&raw.mobile, &base.mobile)?;
         let profile = Profile {
-            wifi: wifi_thresholds(&raw.wifi)?,
+            wifi: wifi_thresholds(&raw.wifi, &base.wifi)?,
             mobile: mobile_thresholds,
-            ..Profile::default()
+            ..base.clone()
         };
         Ok(Self {
             listen,
@@ -665,8 +683,7 @@ impl Config {
 
 /// The WiFi thresholds of `[wifi]`: each within its physical range, and warn on the healthy
 /// side of fail.
-fn wifi_thresholds(raw: &RawWifi) -> Result<WifiThresholds, ConfigError> {
-    let d = WifiThresholds::default();
+fn wifi_thresholds(raw: &RawWifi, d: &WifiThresholds) -> Result<WifiThresholds, ConfigError> {
     let (signal_warn_dbm, signal_fail_dbm) = Limits::new("wifi.signal-warn-dbm", "wifi.signal-fail-dbm")
         .range(-120.0, 0.0)
         .lower_is_worse()
@@ -766,7 +783,7 @@ impl Limits {
 }
 
 /// The `[mobile]` table: where the modem is, how to read it, and the radio thresholds.
-fn mobile_from_raw(raw: &RawMobile) -> Result<(MobileOptions, MobileThresholds), ConfigError> {
+fn mobile_from_raw(raw: &RawMobile, d: &MobileThresholds) -> Result<(MobileOptions, MobileThresholds), ConfigError> {
     let defaults = MobileOptions::default();
     let offset = match raw.address_offset.unwrap_or(0) {
         offset @ (0 | 1) => offset,
@@ -786,7 +803,6 @@ fn mobile_from_raw(raw: &RawMobile) -> Result<(MobileOptions, MobileThresholds),
         unit_id: raw.unit_id.unwrap_or(defaults.unit_id),
         timeout: millis("mobile.timeout-ms", raw.timeout_ms, defaults.timeout, 50, 30_000)?,
     };
-    let d = MobileThresholds::default();
     let rssi = Limits::new("mobile.rssi-warn-dbm", "mobile.rssi-fail-dbm")
         .range(-120.0, -20.0)
         .lower_is_worse()
@@ -826,7 +842,7 @@ fn mobile_from_raw(raw: &RawMobile) -> Result<(MobileOptions, MobileThresholds),
         sinr_fail_db: sinr.1,
         temperature_warn_c: temperature.0,
         temperature_fail_c: temperature.1,
-        ..d
+        ..d.clone()
     };
     Ok((options, thresholds))
 }
@@ -835,6 +851,22 @@ fn mobile_from_raw(raw: &RawMobile) -> Result<(MobileOptions, MobileThresholds),
 /// resolver will then judge.
 fn plausible_domain(name: &str, max: usize) -> bool {
     !name.is_empty() && name.len() <= max && !name.contains(char::is_whitespace)
+}
+
+/// The configured profile: a shipped one by name, a file by path (with a `/`), else `default`.
+fn load_profile(spec: Option<&str>) -> Result<Profile, ConfigError> {
+    let invalid = |message: String| ConfigError::Invalid {
+        key: "profile",
+        message,
+    };
+    match spec {
+        None => crate::profiles::builtin("default").map_err(|e| invalid(e.to_string())),
+        Some(path) if path.contains('/') => {
+            let text = std::fs::read_to_string(path).map_err(|e| invalid(format!("cannot read {path}: {e}")))?;
+            crate::profiles::parse(path, &text).map_err(|e| invalid(e.to_string()))
+        }
+        Some(name) => crate::profiles::builtin(name).map_err(|e| invalid(e.to_string())),
+    }
 }
 
 fn in_range(key: &'static str, value: u32, min: u32, max: u32) -> Result<u32, ConfigError> {
@@ -942,6 +974,57 @@ mod tests {
         ] {
             assert!(Config::parse(bad, Path::new("x.toml")).is_err(), "accepted: {bad}");
         }
+    }
+
+    #[test]
+    fn a_profile_is_chosen_by_name_or_path_and_the_file_adjusts_it() {
+        let config = Config::parse(
+            "profile = \"ftth\"\n[wifi]\nsignal-warn-dbm = -60\n",
+            Path::new("x.toml"),
+        )
+        .expect("parses");
+        let ftth = crate::profiles::builtin("ftth").expect("ftth");
+        assert_eq!((config.profile.name.as_str(), config.profile.version), ("ftth", 1));
+        assert_eq!(config.profile.latency, ftth.latency);
+        assert_eq!(config.profile.wifi.signal_warn_dbm, -60.0);
+        assert_eq!(config.profile.wifi.signal_fail_dbm, ftth.wifi.signal_fail_dbm);
+
+        let err = Config::parse("profile = \"fibre\"\n", Path::new("x.toml")).expect_err("unknown");
+        assert!(
+            err.to_string().contains("`profile`") && err.to_string().contains("vdsl2"),
+            "{err}"
+        );
+
+        let dir = std::env::temp_dir().join(format!("sonde-profile-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).expect("dir");
+        let file = dir.join("isp.toml");
+        std::fs::write(
+            &file,
+            "name = \"isp\"\nversion = 3\ndescription = \"ours\"\n[dns]\nlatency-warn-ms = 150.0\nlatency-fail-ms = 300.0\n",
+        )
+        .expect("write");
+        let config =
+            Config::parse(&format!("profile = \"{}\"\n", file.display()), Path::new("x.toml")).expect("parses");
+        assert_eq!((config.profile.name.as_str(), config.profile.version), ("isp", 3));
+        assert_eq!(config.profile.dns.latency_warn_ms, 150.0);
+        let _ = std::fs::remove_dir_all(&dir);
+
+        let request = |profile: Option<&str>| sonde_protocol::RunRequest {
+            line: None,
+            problem: sonde_protocol::ProblemKind::Slow,
+            profile: profile.map(str::to_owned),
+            options: sonde_protocol::RunOptions::default(),
+        };
+        let config = Config::default();
+        assert_eq!(
+            config.for_request(&request(None)).expect("default").profile.name,
+            "default"
+        );
+        assert_eq!(config.for_request(&request(Some("4g"))).expect("4g").profile.name, "4g");
+        assert!(
+            config.for_request(&request(Some("/etc/passwd"))).is_err(),
+            "a request cannot read files"
+        );
     }
 
     #[test]

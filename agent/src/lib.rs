@@ -10,6 +10,7 @@ pub mod config;
 pub mod daemon;
 pub mod diagnose;
 pub mod plan;
+pub mod profiles;
 pub mod progress;
 pub mod runner;
 pub mod store;
@@ -22,7 +23,7 @@ pub use runner::{EventSink, RunSpec};
 
 /// Plans a request: the run spec with a new run id, or why the request cannot run.
 pub fn prepare(request: RunRequest, config: &config::Config) -> Result<RunSpec, plan::PlanError> {
-    let config = config.for_problem(request.problem);
+    let config = config.for_request(&request)?;
     let plan = plan::plan_for(&request, &config)?;
     Ok(RunSpec {
         run: RunId::new(),
@@ -40,7 +41,7 @@ pub async fn run_embedded(
     sink: &dyn EventSink,
     cancel: CancellationToken,
 ) -> Result<RunState, plan::PlanError> {
-    let checks = checks::SystemChecks::new(config.for_problem(request.problem));
+    let checks = checks::SystemChecks::new(config.for_request(&request)?);
     let spec = prepare(request, config)?;
     Ok(runner::execute(spec, &checks, sink, cancel).await)
 }

@@ -15,6 +15,9 @@ pub enum PlanError {
     /// `options.checks` names a check this agent does not have.
     #[error("unknown check in options.checks; this agent runs: {}", available())]
     UnknownCheck,
+    /// The request names a profile the agent does not ship.
+    #[error(transparent)]
+    Profile(#[from] crate::profiles::ProfileError),
     /// `options.checks` is empty.
     #[error("options.checks is empty: name at least one check, or leave it out for the default plan")]
     NoChecks,

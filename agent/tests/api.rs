@@ -266,6 +266,16 @@ async fn bad_input_gets_a_json_error() {
             ErrorCode::BadRequest,
         ),
         (
+            post_runs("{\"profile\":\"fibre\"}"),
+            StatusCode::BAD_REQUEST,
+            ErrorCode::BadRequest,
+        ),
+        (
+            post_runs("{\"profile\":\"/etc/passwd\"}"),
+            StatusCode::BAD_REQUEST,
+            ErrorCode::BadRequest,
+        ),
+        (
             post_runs("{\"options\":{\"checks\":[]}}"),
             StatusCode::BAD_REQUEST,
             ErrorCode::BadRequest,

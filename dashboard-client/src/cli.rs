@@ -75,6 +75,10 @@ pub struct DiagnoseArgs {
     /// The nature of the problem; it selects the checks.
     #[arg(long, value_enum, default_value = "no-internet")]
     pub problem: Problem,
+    /// The threshold profile to judge with: default, ftth, vdsl2, adsl, 4g, 5g (default: the
+    /// configured one).
+    #[arg(long, value_name = "NAME")]
+    pub profile: Option<String>,
     /// Talk to a sonded daemon at this URL (e.g. http://127.0.0.1:8790) instead of running the
     /// agent in this process.
     #[arg(long, value_name = "URL")]
@@ -326,7 +330,7 @@ async fn diagnose(args: DiagnoseArgs) -> anyhow::Result<u8> {
     let request = RunRequest {
         line: None,
         problem: args.problem.into(),
-        profile: None,
+        profile: args.profile.clone(),
         options: RunOptions { lang, checks: None },
     };
     let config = Config::discover(args.config.as_deref())?;

@@ -129,7 +129,8 @@ impl Default for HttpOptions {
 }
 
 /// Thresholds for the HTTP check (ChromeOS HttpsLatency: 500 ms slight, 1000 ms significant).
-#[derive(Clone, Debug, PartialEq)]
+#[derive(Clone, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
+#[serde(default, deny_unknown_fields, rename_all = "kebab-case")]
 pub struct HttpThresholds {
     /// `https_latency_ms` past which the check warns.
     pub https_latency_warn_ms: f64,

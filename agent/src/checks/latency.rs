@@ -57,7 +57,8 @@ impl Default for LatencyOptions {
 
 /// Thresholds for Internet latency (RIPE Atlas anchor measurements from European access
 /// networks sit around 10–40 ms; beyond 100 ms interactive use suffers).
-#[derive(Clone, Debug, PartialEq)]
+#[derive(Clone, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
+#[serde(default, deny_unknown_fields, rename_all = "kebab-case")]
 pub struct LatencyThresholds {
     /// Loss (percent) past which the check warns.
     pub loss_warn_percent: f64,

@@ -106,7 +106,8 @@ impl Default for MtuOptions {
 }
 
 /// Thresholds for the MTU check (a black hole always fails).
-#[derive(Clone, Debug, PartialEq)]
+#[derive(Clone, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
+#[serde(default, deny_unknown_fields, rename_all = "kebab-case")]
 pub struct MtuThresholds {
     /// IPv4 path MTUs below this many bytes warn.
     pub warn_below_v4_bytes: u32,

@@ -119,7 +119,8 @@ impl Default for PathOptions {
 }
 
 /// Thresholds for the path check (applied to persisting loss, see the module documentation).
-#[derive(Clone, Debug, PartialEq)]
+#[derive(Clone, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
+#[serde(default, deny_unknown_fields, rename_all = "kebab-case")]
 pub struct PathThresholds {
     /// Persisting loss (percent) where loss is said to start, and the check warns.
     pub loss_warn_percent: f64,

@@ -24,7 +24,8 @@ use super::{Evaluation, MeasureError};
 pub const NOT_REPORTED: &str = "not reported by this system";
 
 /// Thresholds for the box's health (docs/checks.md gives the reasoning for each).
-#[derive(Clone, Debug, PartialEq)]
+#[derive(Clone, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
+#[serde(default, deny_unknown_fields, rename_all = "kebab-case")]
 pub struct SystemThresholds {
     /// 1-minute load average per CPU at or above which the check warns.
     pub load_per_cpu_warn: f64,

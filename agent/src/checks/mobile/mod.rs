@@ -59,7 +59,8 @@ impl Default for MobileOptions {
 /// Thresholds for the mobile radio. Signal categories as operators and router vendors publish
 /// them (Teltonika's "Mobile signal strength recommendations"; docs/checks.md cites each),
 /// inside the 3GPP reporting ranges (TS 27.007 `+CSQ`, TS 36.133 / 38.133).
-#[derive(Clone, Debug, PartialEq)]
+#[derive(Clone, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
+#[serde(default, deny_unknown_fields, rename_all = "kebab-case")]
 pub struct MobileThresholds {
     /// RSSI (dBm) at or below which the check warns ("fair": −85).
     pub rssi_warn_dbm: f64,

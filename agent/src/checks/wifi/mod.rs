@@ -63,7 +63,8 @@ pub enum SourceSpec {
 
 /// Thresholds for WiFi (ChromeOS SignalStrength, and common enterprise WiFi survey targets:
 /// −67 dBm for voice, SNR ≥ 25 dB). Configurable in `[wifi]` (`signal-warn-dbm`…).
-#[derive(Clone, Debug, PartialEq)]
+#[derive(Clone, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
+#[serde(default, deny_unknown_fields, rename_all = "kebab-case")]
 pub struct WifiThresholds {
     /// Signal (dBm) at or below which the check warns.
     pub signal_warn_dbm: f64,
