@@ -12,7 +12,7 @@ use crate::checks::latency::{LatencyOptions, LatencyThresholds};
 use crate::checks::mobile::{MapName, MobileOptions, MobileThresholds, RegisterMap, WordOrder};
 use crate::checks::mtu::{MtuOptions, MtuThresholds};
 use crate::checks::path::{PathOptions, PathThresholds};
-use crate::checks::system::SystemThresholds;
+use crate::checks::system::{SystemSource, SystemThresholds};
 use crate::checks::wifi::{SourceSpec, WifiOptions, WifiThresholds};
 
 /// Default values of every setting.
@@ -98,6 +98,8 @@ pub struct Config {
     pub path_target: Option<IpAddr>,
     /// The mobile modem and how to read it.
     pub mobile: MobileOptions,
+    /// Where the host's health comes from.
+    pub system: SystemSource,
     /// The thresholds results are judged against.
     pub profile: Profile,
 }
@@ -267,6 +269,8 @@ pub struct RawConfig {
     pub tickets: RawTickets,
     /// `[mobile]`.
     pub mobile: RawMobile,
+    /// `[system]`.
+    pub system: RawSystem,
 }
 
 /// `[gateway]` as written.
@@ -399,6 +403,14 @@ pub struct RawThroughput {
 pub struct RawTickets {
     /// The helpdesk backend's URL.
     pub helpdesk: Option<String>,
+}
+
+/// `[system]` as written.
+#[derive(Clone, Debug, Default, Deserialize)]
+#[serde(rename_all = "kebab-case", deny_unknown_fields, default)]
+pub struct RawSystem {
+    /// `kernel`, or the path of a system snapshot file (what sonde-netsim writes).
+    pub source: Option<String>,
 }
 
 /// `[mobile]` as written: the modem, its register map, and the radio thresholds.
@@ -676,6 +688,10 @@ impl Config {
             mtu: MtuOptions::default(),
             path_target: raw.path.target,
             mobile,
+            system: match raw.system.source.as_deref() {
+                None | Some("kernel") => SystemSource::Kernel,
+                Some(path) => SystemSource::File(PathBuf::from(path)),
+            },
             profile,
         })
     }

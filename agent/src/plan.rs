@@ -93,10 +93,10 @@ pub fn plan_for(request: &RunRequest, config: &Config) -> Result<Plan, PlanError
 fn checks_for(problem: ProblemKind) -> Result<&'static [CheckId], PlanError> {
     use CheckId::{Dns, Gateway, Http, InternetLatency, Link, Mobile, Mtu, Path, System, Wifi};
     match problem {
-        ProblemKind::NoInternet => Ok(&[Link, Wifi, Gateway, InternetLatency, Dns, Http]),
+        ProblemKind::NoInternet => Ok(&[Link, Wifi, Gateway, InternetLatency, Dns, Http, System]),
         ProblemKind::Mobile => Ok(&[Link, Mobile, Wifi, Gateway, InternetLatency, Dns, Http, System]),
-        ProblemKind::Slow => Ok(&[Link, Wifi, Gateway, InternetLatency, Dns, Http, Path]),
-        ProblemKind::VoipTv => Ok(&[Link, Wifi, Gateway, InternetLatency, Dns, Path]),
+        ProblemKind::Slow => Ok(&[Link, Wifi, Gateway, InternetLatency, Dns, Http, Path, System]),
+        ProblemKind::VoipTv => Ok(&[Link, Wifi, Gateway, InternetLatency, Dns, Path, System]),
         ProblemKind::Sites => Ok(&[Link, Wifi, Gateway, InternetLatency, Dns, Http, Mtu]),
         ProblemKind::Wifi => Ok(&[Link, Wifi, Gateway]),
         _ => Err(PlanError::UnknownProblem),
@@ -217,7 +217,9 @@ mod tests {
     fn default_plan_runs_the_fast_checks_with_weights_summing_to_one() {
         let plan = plan_for(&RunRequest::default(), &Config::default()).expect("default plan");
         let checks: Vec<_> = plan.steps.iter().map(|s| s.check).collect();
-        assert_eq!(checks, AVAILABLE[..6]);
+        let mut expected = AVAILABLE[..6].to_vec();
+        expected.push(CheckId::System);
+        assert_eq!(checks, expected);
         let sum: f64 = plan.steps.iter().map(|s| s.weight).sum();
         assert!((sum - 1.0).abs() < 1e-9, "{sum}");
         assert!(plan.steps.iter().all(|s| s.timeout_ms > s.estimated_ms));

@@ -23,6 +23,11 @@ use anyhow::Context;
 use crate::Netns;
 use crate::emulator::{EmulatedLink, Impairment, LinkStats, Tun};
 use crate::peers::{dns, http, modbus};
+
+/// The simulated box's health when a scenario does not describe it.
+const HEALTHY_SYSTEM: &str = "cpus = 2\nload = [0.2, 0.2, 0.2]\nmemory-total-bytes = 1073741824\n\
+                              memory-available-bytes = 644245094\nuptime-s = 259200\n\
+                              temperatures = [{ label = \"soc\", celsius = 55.0 }]\n";
 use crate::scenario::{LinkSpec, Scenario};
 
 /// Well-known addresses of the simulated network.
@@ -261,6 +266,13 @@ impl Network {
             }
             None => String::new(),
         };
+        // The box's health: the scenario's, else a healthy box, never this host's.
+        let system_text = match &scenario.system {
+            Some(table) => toml::to_string(table).context("the scenario's [system] table")?,
+            None => HEALTHY_SYSTEM.to_owned(),
+        };
+        let system_path = device.write_state("system.toml", &system_text)?;
+        let system_source = format!("[system]\nsource = \"{}\"\n", system_path.display());
         if scenario.device.link_down {
             device.ip(&["link", "set", "eth0", "down"])?;
         }
@@ -307,7 +319,7 @@ impl Network {
                 "[latency]\nanchors = [\"203.0.113.53\", \"203.0.113.80\"{v6_anchor}]\n\
                  [dns]\npublic = [\"203.0.113.53\"]\n\
                  [http]\ntargets = [\"https://203.0.113.80/\", \"http://www.example.com/\"]\n\
-                 portal-probe = \"http://203.0.113.80/generate_204\"\n{ca}{wifi_source}{mobile}"
+                 portal-probe = \"http://203.0.113.80/generate_204\"\n{ca}{wifi_source}{system_source}{mobile}"
             ),
         )?;
 

@@ -50,6 +50,12 @@ pub struct Scenario {
     /// `tx-retries`, `retry-percent`, `channel-busy-percent`, `security` (`open`, `wep`, `wpa`,
     /// `wpa2`, `wpa3`). Absent: a wired device.
     pub wifi: Option<toml::Table>,
+    /// The health of the machine sonde runs on, as its `system` check reads it (namespaces
+    /// share the host's kernel, so the check reads this instead): `cpus`, `load` (`[1m, 5m,
+    /// 15m]`), `memory-total-bytes`, `memory-available-bytes`, `uptime-s`, `temperatures`
+    /// (`[{ label, celsius }]`). Absent: a healthy box (2 CPUs, light load, 60 % memory free,
+    /// up 3 days, 55 °C).
+    pub system: Option<toml::Table>,
     /// Impairments per link.
     pub links: LinksSpec,
     /// The fake services that run in the network.
@@ -255,6 +261,8 @@ pub struct Expect {
     /// The problem the customer reports (`sonde diagnose --problem`), which selects the
     /// checks. Default: `no-internet`.
     pub problem: Option<String>,
+    /// The threshold profile to judge with (`sonde diagnose --profile`). Default: the agent's.
+    pub profile: Option<String>,
     /// The top finding's code, or `HEALTHY` for no finding above info.
     pub top: String,
     /// The top finding's segment.

@@ -33,10 +33,11 @@ fn play(name: &str) {
     for run in 1..=runs() {
         let network = Network::up(&scenario).unwrap_or_else(|e| panic!("{name}: {e:#}"));
         let problem = expect.problem.as_deref().unwrap_or("no-internet");
-        let outcome = sonde(
-            &network.device,
-            &["diagnose", "--json", "--lang", "en", "--problem", problem],
-        );
+        let mut args = vec!["diagnose", "--json", "--lang", "en", "--problem", problem];
+        if let Some(profile) = expect.profile.as_deref() {
+            args.extend(["--profile", profile]);
+        }
+        let outcome = sonde(&network.device, &args);
         let report = outcome.report();
         if run == 1 && std::env::var("SONDE_BLESS").as_deref() == Ok("1") {
             bless_checks(name, &outcome.stdout);
@@ -146,4 +147,7 @@ scenarios! {
     access_loss_traced => "access-loss-traced",
     mobile_no_service => "mobile-no-service",
     mobile_weak_rsrp => "mobile-weak-rsrp",
+    healthy_4g => "healthy-4g",
+    box_overheating => "box-overheating",
+    box_just_rebooted => "box-just-rebooted",
 }

@@ -308,7 +308,7 @@ impl Checks for SystemChecks {
                     })
                 }
                 CheckId::System => {
-                    let measured = system::measure_system().await;
+                    let measured = system::measure_system(&config.system).await;
                     conclude(check, started, measured, |s| {
                         system::evaluate_system(s, &config.profile.system)
                     })

@@ -110,11 +110,59 @@ pub struct InterfaceCounters {
     pub tx_drops: u64,
 }
 
-/// Reads the host's health. Never fails as a whole: what cannot be read is absent.
-pub async fn measure_system() -> Result<SystemSamples, MeasureError> {
-    tokio::task::spawn_blocking(read_system)
-        .await
-        .map_err(|e| MeasureError::Unsupported(format!("reading the system's health: {e}")))
+/// Where the host's health comes from.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub enum SystemSource {
+    /// The kernel, through sysinfo (load, memory, uptime, temperatures).
+    #[default]
+    Kernel,
+    /// A snapshot file (TOML): what sonde-netsim writes for the simulated box, since its
+    /// namespaces share the host's kernel. Keys: `cpus`, `load` (`[1m, 5m, 15m]`),
+    /// `memory-total-bytes`, `memory-available-bytes`, `uptime-s`, `temperatures`
+    /// (`[{ label, celsius }]`); a key left out is not reported. Interface counters are still
+    /// read from `/proc/net/dev` (per network namespace, so the simulated device's own).
+    File(std::path::PathBuf),
+}
+
+/// A system snapshot file as written.
+#[derive(Debug, Default, Deserialize)]
+#[serde(default, deny_unknown_fields, rename_all = "kebab-case")]
+struct Snapshot {
+    cpus: Option<usize>,
+    load: Option<[f64; 3]>,
+    memory_total_bytes: Option<u64>,
+    memory_available_bytes: Option<u64>,
+    uptime_s: Option<u64>,
+    temperatures: Vec<Temperature>,
+}
+
+/// Reads the host's health. Never fails as a whole: what cannot be read is absent. A snapshot
+/// that cannot be read or parsed is an error: the simulation is broken, not the box.
+pub async fn measure_system(source: &SystemSource) -> Result<SystemSamples, MeasureError> {
+    match source {
+        SystemSource::Kernel => tokio::task::spawn_blocking(read_system)
+            .await
+            .map_err(|e| MeasureError::Unsupported(format!("reading the system's health: {e}"))),
+        SystemSource::File(path) => {
+            let text = std::fs::read_to_string(path).map_err(|source| MeasureError::Io {
+                context: format!("reading the system snapshot {}", path.display()),
+                source,
+            })?;
+            let snapshot: Snapshot = toml::from_str(&text)
+                .map_err(|e| MeasureError::Unsupported(format!("system snapshot {}: {e}", path.display())))?;
+            Ok(SystemSamples {
+                cpus: snapshot.cpus.unwrap_or(1).max(1),
+                load: snapshot.load,
+                memory_total_bytes: snapshot.memory_total_bytes.filter(|t| *t > 0),
+                memory_available_bytes: snapshot.memory_available_bytes,
+                uptime_s: snapshot.uptime_s,
+                temperatures: snapshot.temperatures,
+                interfaces: std::fs::read_to_string("/proc/net/dev")
+                    .map(|text| parse_proc_net_dev(&text))
+                    .unwrap_or_default(),
+            })
+        }
+    }
 }
 
 fn read_system() -> SystemSamples {
@@ -448,7 +496,7 @@ mod tests {
     /// judged without error.
     #[tokio::test]
     async fn measure_system_reads_this_machine() {
-        let samples = measure_system().await.expect("measures");
+        let samples = measure_system(&SystemSource::Kernel).await.expect("measures");
         assert!(samples.cpus >= 1);
         assert!(samples.uptime_s.is_some_and(|u| u > 0), "{samples:?}");
         assert!(samples.memory_total_bytes.is_some_and(|m| m > 0), "{samples:?}");
@@ -457,5 +505,33 @@ mod tests {
             matches!(e.status, CheckStatus::Pass | CheckStatus::Warn | CheckStatus::Fail),
             "{e:?}"
         );
+    }
+
+    #[tokio::test]
+    async fn a_snapshot_stands_in_for_the_host() {
+        let dir = std::env::temp_dir().join(format!("sonde-system-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).expect("dir");
+        let path = dir.join("system.toml");
+        std::fs::write(
+            &path,
+            "cpus = 2\nload = [0.5, 0.4, 0.3]\nuptime-s = 120\ntemperatures = [{ label = \"soc\", celsius = 96.5 }]\n",
+        )
+        .expect("write");
+        let samples = measure_system(&SystemSource::File(path.clone()))
+            .await
+            .expect("measures");
+        assert_eq!(
+            (samples.cpus, samples.load, samples.uptime_s),
+            (2, Some([0.5, 0.4, 0.3]), Some(120))
+        );
+        assert_eq!(samples.memory_total_bytes, None, "left out: not reported");
+        let evaluation = evaluate_system(&samples, &SystemThresholds::default());
+        assert_eq!(evaluation.status, CheckStatus::Fail, "{evaluation:?}");
+        std::fs::write(&path, "load-average = 1\n").expect("write");
+        let err = measure_system(&SystemSource::File(path))
+            .await
+            .expect_err("unknown key");
+        assert!(err.to_string().contains("load-average"), "{err}");
+        let _ = std::fs::remove_dir_all(&dir);
     }
 }
