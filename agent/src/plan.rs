@@ -24,7 +24,7 @@ pub enum PlanError {
 }
 
 /// The checks this agent can run, in their natural order.
-pub const AVAILABLE: [CheckId; 8] = [
+pub const AVAILABLE: [CheckId; 10] = [
     CheckId::Link,
     CheckId::Wifi,
     CheckId::Gateway,
@@ -33,6 +33,8 @@ pub const AVAILABLE: [CheckId; 8] = [
     CheckId::Http,
     CheckId::Path,
     CheckId::Mtu,
+    CheckId::Throughput,
+    CheckId::Responsiveness,
 ];
 
 fn available() -> String {
@@ -58,7 +60,17 @@ pub fn plan_for(request: &RunRequest, config: &Config) -> Result<Plan, PlanError
         }
         None => checks_for(request.problem)?.to_vec(),
     };
-    let timings: Vec<(Duration, Duration)> = checks.iter().map(|c| timing(*c, config)).collect();
+    let timings: Vec<(Duration, Duration)> = checks
+        .iter()
+        .map(|c| {
+            // Responsiveness is judged from the throughput check's load when both run.
+            if *c == CheckId::Responsiveness && checks.contains(&CheckId::Throughput) {
+                (Duration::from_millis(20), timing(*c, config).1)
+            } else {
+                timing(*c, config)
+            }
+        })
+        .collect();
     let total: Duration = timings.iter().map(|(estimate, _)| *estimate).sum();
     let total_secs = total.as_secs_f64().max(1e-3);
     let steps = checks
@@ -79,13 +91,24 @@ pub fn plan_for(request: &RunRequest, config: &Config) -> Result<Plan, PlanError
 
 /// The checks each problem kind runs. "No Internet" stays fast; "slow" and "calls/TV" add the
 /// hop-by-hop path (where loss starts); "some sites fail" adds the path MTU (black holes break
-/// some sites and not others); "WiFi" stays on the home side. Checks still to come (HTTP,
-/// throughput, mobile radio) join their plans as they land.
+/// some sites and not others); "WiFi" stays on the home side; "slow" measures goodput and
+/// latency under load (skipped without a measurement server). Checks still to come (mobile
+/// radio) join their plans as they land.
 fn checks_for(problem: ProblemKind) -> Result<&'static [CheckId], PlanError> {
-    use CheckId::{Dns, Gateway, Http, InternetLatency, Link, Mtu, Path, Wifi};
+    use CheckId::{Dns, Gateway, Http, InternetLatency, Link, Mtu, Path, Responsiveness, Throughput, Wifi};
     match problem {
         ProblemKind::NoInternet | ProblemKind::Mobile => Ok(&[Link, Wifi, Gateway, InternetLatency, Dns, Http]),
-        ProblemKind::Slow => Ok(&[Link, Wifi, Gateway, InternetLatency, Dns, Http, Path]),
+        ProblemKind::Slow => Ok(&[
+            Link,
+            Wifi,
+            Gateway,
+            InternetLatency,
+            Dns,
+            Http,
+            Path,
+            Throughput,
+            Responsiveness,
+        ]),
         ProblemKind::VoipTv => Ok(&[Link, Wifi, Gateway, InternetLatency, Dns, Path]),
         ProblemKind::Sites => Ok(&[Link, Wifi, Gateway, InternetLatency, Dns, Http, Mtu]),
         ProblemKind::Wifi => Ok(&[Link, Wifi, Gateway]),
@@ -172,6 +195,17 @@ fn timing(check: CheckId, config: &Config) -> (Duration, Duration) {
                 (sending + l.timeout) * 2 + Duration::from_secs(2),
             )
         }
+        CheckId::Throughput | CheckId::Responsiveness => {
+            let t = &config.throughput;
+            let directions = if t.upload { 2 } else { 1 };
+            // A healthy line is stable after ~4 s a direction; a troubled one runs to the cap.
+            let idle = t.probe_interval.min(Duration::from_millis(50)) * t.idle_probes;
+            (
+                idle + Duration::from_secs(4) * directions,
+                idle + t.max_duration * directions,
+                t.timeout * (t.idle_probes + 2) + t.max_duration * directions + Duration::from_secs(5),
+            )
+        }
         _ => (Duration::from_secs(1), Duration::from_secs(1), Duration::from_secs(10)),
     };
     let estimate = typical + worst.saturating_sub(typical).mul_f64(TROUBLE_ALLOWANCE);
@@ -214,7 +248,7 @@ mod tests {
         let config = Config::default();
         assert_eq!(plan_for(&with(vec![]), &config), Err(PlanError::NoChecks));
         assert_eq!(
-            plan_for(&with(vec![CheckId::Throughput]), &config),
+            plan_for(&with(vec![CheckId::Mobile]), &config),
             Err(PlanError::UnknownCheck)
         );
         assert_eq!(
