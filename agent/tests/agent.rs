@@ -2,4 +2,5 @@
 //! checks (the real checks are covered by their own unit tests and the netsim suites).
 
 mod api;
+mod throughput;
 mod wifi;

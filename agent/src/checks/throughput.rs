@@ -570,6 +570,9 @@ const TICK: Duration = Duration::from_millis(50);
 /// How often live progress is reported (a bar and a gauge move 5 times a second).
 const REPORT_INTERVAL: Duration = Duration::from_millis(200);
 
+/// When probes under load start if the link never looks saturated.
+const PROBE_AFTER: f64 = 2.0;
+
 /// Upload body pieces: small enough that the byte count follows the socket closely at 10
 /// Mbit/s, large enough that hyper's per-piece cost is negligible at gigabits.
 const UPLOAD_PIECE: usize = 64 << 10;
@@ -650,8 +653,9 @@ async fn run_direction(
             Decision::AddStream => spawn_stream(&mut tasks, &mut clients),
             Decision::Continue => {}
         }
-        // Probes under load once the link is saturated: the working conditions.
-        if ramp.saturated() && now >= next_probe {
+        // Probes under load once the link is saturated (the working conditions), or once the
+        // load has run long enough to fill any queue when goodput never settles.
+        if (ramp.saturated() || t >= PROBE_AFTER) && now >= next_probe {
             next_probe = now + options.probe_interval;
             if budget.take_probe() {
                 let (target, timeout) = (phase.small.clone(), options.timeout);
