@@ -12,3 +12,4 @@ mod path;
 mod peers;
 mod ping;
 mod scenarios;
+mod throughput;
