@@ -205,7 +205,15 @@ fn bufferbloat(queue: u32) -> (f64, f64, String) {
         .unwrap_or_default();
     let truth = 8.0 * f64::from(queue) / (f64::from(rate) * 1e6) * 1000.0;
     let loaded = number("loaded_latency_ms").expect("loaded latency");
-    eprintln!("queue {queue} B: loaded {loaded} ms, truth {truth:.2} ms, {e:?}");
+    let d = samples.download.as_ref().expect("download");
+    let tm = |v: &[f64]| sonde_agent::checks::throughput::trimmed_mean(v).unwrap_or(0.0);
+    eprintln!(
+        "queue {queue} B: loaded {loaded} ms (connect {:.2}, http {:.2}, {} probes, {} streams), truth {truth:.2} ms: {grade}",
+        tm(&d.loaded.connect_ms),
+        tm(&d.loaded.http_ms),
+        d.loaded.connect_ms.len(),
+        d.streams
+    );
     (loaded, truth, grade)
 }
 

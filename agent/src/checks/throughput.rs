@@ -59,6 +59,10 @@ pub struct ThroughputOptions {
     pub server: Option<String>,
     /// Longest time per direction, ramp included.
     pub max_duration: Duration,
+    /// Streams opened at once when a direction starts (more are added while goodput grows).
+    /// Several loss-based flows keep a bottleneck queue full, as a busy household does; one
+    /// flow's sawtooth would drain it and hide bufferbloat.
+    pub initial_streams: u32,
     /// Most parallel streams per direction.
     pub max_streams: u32,
     /// Most bytes of body moved in all (both directions and the probes); `None`: no limit.
@@ -80,6 +84,7 @@ impl Default for ThroughputOptions {
         Self {
             server: None,
             max_duration: Duration::from_secs(10),
+            initial_streams: 4,
             max_streams: 16,
             budget_bytes: None,
             http: HttpVersion::Http1,
@@ -597,7 +602,8 @@ async fn run_direction(
     let mut probes: JoinSet<ProbeOutcome> = JoinSet::new();
     let mut self_probes: JoinSet<Option<f64>> = JoinSet::new();
     let mut loaded = Probes::default();
-    let mut ramp = Ramp::new(RampConfig {
+    let initial = options.initial_streams.clamp(1, options.max_streams.max(1));
+    let mut ramp = Ramp::with_streams(initial, RampConfig {
         max_streams: options.max_streams,
         max_duration: options.max_duration.as_secs_f64(),
         ..RampConfig::default()
@@ -614,7 +620,9 @@ async fn run_direction(
         Err(e) => shared.failed(e),
     };
     let started = Instant::now();
-    spawn_stream(&mut tasks, &mut clients);
+    for _ in 0..initial {
+        spawn_stream(&mut tasks, &mut clients);
+    }
     let mut tick = tokio::time::interval(TICK);
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     let (mut next_probe, mut next_report) = (started, started);
@@ -921,10 +929,15 @@ pub struct Ramp {
 impl Ramp {
     /// A ramp with one stream running.
     pub fn new(config: RampConfig) -> Self {
+        Self::with_streams(1, config)
+    }
+
+    /// A ramp with `streams` running.
+    pub fn with_streams(streams: u32, config: RampConfig) -> Self {
         Self {
             config,
             samples: vec![(0.0, 0)],
-            streams: 1,
+            streams,
             last_eval: 0.0,
             flat: 0,
             window_start: None,
