@@ -99,6 +99,8 @@ done
 
 echo "== loopback, unlimited: 5 interleaved rounds, medians (CPU s/GB = client + server CPU over bytes moved)"
 setup none 127.0.0.1
+# Loopback is per namespace: the clients run beside the servers.
+ip netns del $A; A=$B
 : > /tmp/tput-iperf; : > /tmp/tput-sonde1; : > /tmp/tput-sonde
 for round in 1 2 3 4 5; do
   iperf -R 127.0.0.1 >> /tmp/tput-iperf
