@@ -666,7 +666,7 @@ fn throughput_settings(
         Some(mb) if !(0.0..=1_000_000.0).contains(&mb) => {
             return Err(invalid("throughput.budget-mb", format!("{mb} is outside 0..=1000000")));
         }
-        Some(mb) if mb == 0.0 => None,
+        Some(0.0) => None,
         Some(mb) => Some((mb * 1e6) as u64),
         None => mobile.then_some(MOBILE_BUDGET_BYTES),
     };

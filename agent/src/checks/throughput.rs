@@ -603,11 +603,14 @@ async fn run_direction(
     let mut self_probes: JoinSet<Option<f64>> = JoinSet::new();
     let mut loaded = Probes::default();
     let initial = options.initial_streams.clamp(1, options.max_streams.max(1));
-    let mut ramp = Ramp::with_streams(initial, RampConfig {
-        max_streams: options.max_streams,
-        max_duration: options.max_duration.as_secs_f64(),
-        ..RampConfig::default()
-    });
+    let mut ramp = Ramp::with_streams(
+        initial,
+        RampConfig {
+            max_streams: options.max_streams,
+            max_duration: options.max_duration.as_secs_f64(),
+            ..RampConfig::default()
+        },
+    );
     let spawn_stream = |tasks: &mut JoinSet<()>, clients: &mut Vec<reqwest::Client>| match client(options) {
         Ok(client) => {
             clients.push(client.clone());
@@ -1267,7 +1270,11 @@ mod tests {
         for i in 1..=200 {
             let t = f64::from(i) * 0.05;
             // Alternates 10 and 30 Mbit/s every 0.7 s: never flat, never stable.
-            let mbps = if (t / 0.7) as u64 % 2 == 0 { 10.0 } else { 30.0 };
+            let mbps = if ((t / 0.7) as u64).is_multiple_of(2) {
+                10.0
+            } else {
+                30.0
+            };
             bytes += (mbps * 1e6 / 8.0 * 0.05) as u64;
             if let Decision::Stop(stop) = ramp.tick(t, bytes, LoadState::Running) {
                 outcome = Some((stop, t));
