@@ -176,6 +176,16 @@ HTTPS_SLOW = Web pages take long to start showing.
     .customer = Try again a little later. If it lasts, contact your operator.
     .technician = High HTTPS latency (ChromeOS HttpsLatency) without network latency: slow servers or the path to them.
 
+THROUGHPUT_BELOW_CONTRACT = Your connection is slower than your subscription allows.
+    .detail = Measured { $direction }: { $goodput } Mbit/s, { $percent } % of the { $expected } Mbit/s a { $contract } Mbit/s line carries ({ $efficiency } % TCP/IP efficiency).
+    .customer = Restart your box and test again, wired if you can. If it stays slow, we take over: a report is opened with your operator.
+    .technician = Goodput below the contract (expected = contract x 1448/1514) with the home network clean: check the line's sync rate, profile and congestion upstream.
+
+BUFFERBLOAT = Your connection becomes sluggish when it is busy.
+    .detail = Under load, round trips grow from { $idle } ms to { $loaded } ms (+{ $added } ms, { $rpm } RPM): queues on the path are oversized (bufferbloat).
+    .customer = Calls and games stutter while someone downloads. Enabling "smart queue" (SQM) on the box, if offered, helps; otherwise a report is opened with your operator.
+    .technician = Latency under load (draft-ietf-ippm-responsiveness): oversized FIFO at the bottleneck; enable AQM (fq_codel/cake) or size the queue to the line rate.
+
 PMTU_BLACK_HOLE = Some sites or apps hang: large packets get lost on the way.
     .detail = Packets over { $mtu } bytes vanish without an error message (a PMTU black hole).
     .customer = Restart your box. If the problem continues, we take over: a report is opened with your operator.

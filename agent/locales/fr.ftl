@@ -176,6 +176,16 @@ HTTPS_SLOW = Les pages web mettent du temps à commencer à s'afficher.
     .customer = Réessayez un peu plus tard. Si cela dure, contactez votre opérateur.
     .technician = Latence HTTPS élevée (ChromeOS HttpsLatency) sans latence réseau : serveurs lents ou chemin vers eux.
 
+THROUGHPUT_BELOW_CONTRACT = Votre connexion est plus lente que ce que permet votre abonnement.
+    .detail = Mesuré en { $direction } : { $goodput } Mbit/s, soit { $percent } % des { $expected } Mbit/s qu'une ligne à { $contract } Mbit/s transporte (efficacité TCP/IP { $efficiency } %).
+    .customer = Redémarrez votre box et refaites le test, en filaire si possible. Si c'est toujours lent, nous prenons le relais : un signalement est ouvert auprès de votre opérateur.
+    .technician = Débit utile sous le contrat (attendu = contrat x 1448/1514) avec un réseau local sain : vérifier le débit synchronisé, le profil et la congestion en amont.
+
+BUFFERBLOAT = Votre connexion devient lente à réagir quand elle est chargée.
+    .detail = Sous charge, les allers-retours passent de { $idle } ms à { $loaded } ms (+{ $added } ms, { $rpm } RPM) : les files d'attente du chemin sont surdimensionnées (bufferbloat).
+    .customer = Les appels et les jeux saccadent pendant un téléchargement. Activer la « gestion intelligente de file » (SQM) de la box, si elle existe, aide ; sinon un signalement est ouvert auprès de votre opérateur.
+    .technician = Latence sous charge (draft-ietf-ippm-responsiveness) : FIFO surdimensionnée au goulot ; activer un AQM (fq_codel/cake) ou dimensionner la file au débit de la ligne.
+
 PMTU_BLACK_HOLE = Certains sites ou applications restent bloqués : les gros paquets se perdent en route.
     .detail = Les paquets de plus de { $mtu } octets disparaissent sans message d'erreur (trou noir PMTU).
     .customer = Redémarrez votre box. Si le problème continue, nous prenons le relais : un signalement est ouvert auprès de votre opérateur.

@@ -13,6 +13,9 @@ use crate::checks::mobile::{MapName, MobileOptions, MobileThresholds, RegisterMa
 use crate::checks::mtu::{MtuOptions, MtuThresholds};
 use crate::checks::path::{PathOptions, PathThresholds};
 use crate::checks::system::{SystemSource, SystemThresholds};
+use crate::checks::throughput::{
+    HttpVersion, MOBILE_BUDGET_BYTES, ResponsivenessThresholds, ThroughputOptions, ThroughputThresholds,
+};
 use crate::checks::wifi::{SourceSpec, WifiOptions, WifiThresholds};
 
 /// Default values of every setting.
@@ -100,6 +103,8 @@ pub struct Config {
     pub mobile: MobileOptions,
     /// Where the host's health comes from.
     pub system: SystemSource,
+    /// How throughput and responsiveness are measured.
+    pub throughput: ThroughputOptions,
     /// The thresholds results are judged against.
     pub profile: Profile,
 }
@@ -168,6 +173,10 @@ pub struct Profile {
     pub mobile: MobileThresholds,
     /// Box health thresholds.
     pub system: SystemThresholds,
+    /// Throughput thresholds (the subscribed rates).
+    pub throughput: ThroughputThresholds,
+    /// Responsiveness thresholds.
+    pub responsiveness: ResponsivenessThresholds,
 }
 
 impl Default for Profile {
@@ -184,6 +193,8 @@ impl Default for Profile {
             mtu: MtuThresholds::default(),
             mobile: MobileThresholds::default(),
             system: SystemThresholds::default(),
+            throughput: ThroughputThresholds::default(),
+            responsiveness: ResponsivenessThresholds::default(),
         }
     }
 }
@@ -393,8 +404,27 @@ pub struct RawLine {
 #[derive(Clone, Debug, Default, Deserialize)]
 #[serde(rename_all = "kebab-case", deny_unknown_fields, default)]
 pub struct RawThroughput {
-    /// The measurement server's URL.
+    /// The measurement server's URL (its base, or its `/.well-known/nq` configuration).
     pub server: Option<String>,
+    /// Longest time per direction, in seconds.
+    pub max_seconds: Option<f64>,
+    /// Most parallel streams per direction.
+    pub max_streams: Option<u32>,
+    /// Most megabytes (10^6 bytes) moved in all; `0`: no limit. Default: 50 on mobile access
+    /// (`[line] access = "4g"` or `"5g"`), else no limit.
+    pub budget_mb: Option<f64>,
+    /// `http1` or `http2`.
+    pub protocol: Option<String>,
+    /// Measure the upload too.
+    pub upload: Option<bool>,
+    /// Goodput below this share (percent) of the expected rate warns.
+    pub contract_warn_percent: Option<f64>,
+    /// Goodput below this share (percent) of the expected rate fails.
+    pub contract_fail_percent: Option<f64>,
+    /// Latency added under load (ms) graded "bufferbloat".
+    pub bufferbloat_warn_ms: Option<f64>,
+    /// Latency added under load (ms) that fails the check.
+    pub bufferbloat_fail_ms: Option<f64>,
 }
 
 /// `[tickets]` as written.
@@ -625,6 +655,8 @@ impl Config {
                 60_000,
             )?,
         };
+        let (throughput, throughput_thresholds, responsiveness_thresholds) =
+            throughput_settings(&raw.throughput, &raw.line)?;
         let path_defaults = PathOptions::default();
         let path = PathOptions {
             rounds: in_range("path.rounds", raw.path.rounds.unwrap_or(path_defaults.rounds), 1, 1000)?,
@@ -669,11 +701,14 @@ impl Config {
             ca_file: raw.http.ca_file,
             ..http_defaults
         };
-        let base = load_profile(raw.profile.as_deref())?;
+        // The line's access type picks its profile unless one is named.
+        let base = load_profile(raw.profile.as_deref().or(raw.line.access.as_deref()))?;
         let (mobile, mobile_thresholds) = mobile_from_raw(&raw.mobile, &base.mobile)?;
         let profile = Profile {
             wifi: wifi_thresholds(&raw.wifi, &base.wifi)?,
             mobile: mobile_thresholds,
+            throughput: throughput_thresholds,
+            responsiveness: responsiveness_thresholds,
             ..base.clone()
         };
         Ok(Self {
@@ -692,9 +727,115 @@ impl Config {
                 None | Some("kernel") => SystemSource::Kernel,
                 Some(path) => SystemSource::File(PathBuf::from(path)),
             },
+            throughput,
             profile,
         })
     }
+}
+
+/// `[throughput]` and `[line]`: how to measure, and what the line promises.
+fn throughput_settings(
+    raw: &RawThroughput,
+    line: &RawLine,
+) -> Result<(ThroughputOptions, ThroughputThresholds, ResponsivenessThresholds), ConfigError> {
+    let d = ThroughputOptions::default();
+    let invalid = |key: &'static str, message: String| ConfigError::Invalid { key, message };
+    let mobile = match line.access.as_deref() {
+        None | Some("ftth" | "vdsl2" | "adsl") => false,
+        Some("4g" | "5g") => true,
+        Some(other) => {
+            return Err(invalid(
+                "line.access",
+                format!("`{other}` is not one of ftth, vdsl2, adsl, 4g, 5g"),
+            ));
+        }
+    };
+    for (key, rate) in [("line.down-mbps", line.down_mbps), ("line.up-mbps", line.up_mbps)] {
+        if rate.is_some_and(|r| !(r > 0.0 && r <= 100_000.0)) {
+            return Err(invalid(key, format!("{rate:?} is outside 0..=100000")));
+        }
+    }
+    let max_seconds = raw.max_seconds.unwrap_or(d.max_duration.as_secs_f64());
+    if !(1.0..=60.0).contains(&max_seconds) {
+        return Err(invalid(
+            "throughput.max-seconds",
+            format!("{max_seconds} is outside 1..=60"),
+        ));
+    }
+    let budget_bytes = match raw.budget_mb {
+        Some(mb) if !(0.0..=1_000_000.0).contains(&mb) => {
+            return Err(invalid("throughput.budget-mb", format!("{mb} is outside 0..=1000000")));
+        }
+        Some(0.0) => None,
+        Some(mb) => Some((mb * 1e6) as u64),
+        None => mobile.then_some(MOBILE_BUDGET_BYTES),
+    };
+    let http = match raw.protocol.as_deref() {
+        None | Some("http1") => HttpVersion::Http1,
+        Some("http2") => HttpVersion::Http2,
+        Some(other) => {
+            return Err(invalid(
+                "throughput.protocol",
+                format!("`{other}` is not http1 or http2"),
+            ));
+        }
+    };
+    if let Some(server) = &raw.server
+        && !(server.starts_with("http://") || server.starts_with("https://"))
+    {
+        return Err(invalid(
+            "throughput.server",
+            format!("`{server}` is not an http:// or https:// URL"),
+        ));
+    }
+    let options = ThroughputOptions {
+        server: raw.server.clone(),
+        max_duration: Duration::from_secs_f64(max_seconds),
+        max_streams: in_range(
+            "throughput.max-streams",
+            raw.max_streams.unwrap_or(d.max_streams),
+            1,
+            64,
+        )?,
+        budget_bytes,
+        http,
+        upload: raw.upload.unwrap_or(d.upload),
+        ..d
+    };
+    let td = ThroughputThresholds::default();
+    let (warn, fail) = (
+        raw.contract_warn_percent.unwrap_or(td.contract_warn_percent),
+        raw.contract_fail_percent.unwrap_or(td.contract_fail_percent),
+    );
+    if !(0.0..=100.0).contains(&warn) || !(0.0..=warn).contains(&fail) {
+        return Err(invalid(
+            "throughput.contract-fail-percent",
+            format!("need 0 <= fail ({fail}) <= warn ({warn}) <= 100"),
+        ));
+    }
+    let thresholds = ThroughputThresholds {
+        contract_down_mbps: line.down_mbps,
+        contract_up_mbps: line.up_mbps,
+        contract_warn_percent: warn,
+        contract_fail_percent: fail,
+    };
+    let rd = ResponsivenessThresholds::default();
+    let (warn, fail) = (
+        raw.bufferbloat_warn_ms.unwrap_or(rd.bufferbloat_warn_ms),
+        raw.bufferbloat_fail_ms.unwrap_or(rd.bufferbloat_fail_ms),
+    );
+    if !(0.0..=10_000.0).contains(&warn) || !(warn..=10_000.0).contains(&fail) {
+        return Err(invalid(
+            "throughput.bufferbloat-fail-ms",
+            format!("need 0 <= warn ({warn}) <= fail ({fail}) <= 10000"),
+        ));
+    }
+    let responsiveness = ResponsivenessThresholds {
+        bufferbloat_warn_ms: warn,
+        bufferbloat_fail_ms: fail,
+        ..rd
+    };
+    Ok((options, thresholds, responsiveness))
 }
 
 /// The WiFi thresholds of `[wifi]`: each within its physical range, and warn on the healthy
@@ -989,6 +1130,38 @@ mod tests {
             "[mobile]\nmodem = \"192.0.2.1\"\n",
         ] {
             assert!(Config::parse(bad, Path::new("x.toml")).is_err(), "accepted: {bad}");
+        }
+    }
+
+    #[test]
+    fn mobile_access_gets_a_data_budget_and_the_contract_is_read() {
+        let config = Config::parse(
+            "[line]\naccess = \"4g\"\ndown-mbps = 50\nup-mbps = 10\n",
+            Path::new("x.toml"),
+        )
+        .expect("parses");
+        assert_eq!(config.throughput.budget_bytes, Some(MOBILE_BUDGET_BYTES));
+        assert_eq!(config.profile.throughput.contract_down_mbps, Some(50.0));
+        let config = Config::parse(
+            "[line]\naccess = \"5g\"\n[throughput]\nbudget-mb = 0\n",
+            Path::new("x.toml"),
+        )
+        .expect("parses");
+        assert_eq!(config.throughput.budget_bytes, None, "0 turns the budget off");
+        let config = Config::parse("[throughput]\nbudget-mb = 5\n", Path::new("x.toml")).expect("parses");
+        assert_eq!(config.throughput.budget_bytes, Some(5_000_000));
+        for (text, key) in [
+            ("[line]\naccess = \"fibre\"\n", "line.access"),
+            ("[throughput]\nprotocol = \"h3\"\n", "throughput.protocol"),
+            ("[throughput]\nmax-seconds = 0.5\n", "throughput.max-seconds"),
+            (
+                "[throughput]\nbufferbloat-fail-ms = 10\n",
+                "throughput.bufferbloat-fail-ms",
+            ),
+            ("[throughput]\nserver = \"ftp://x\"\n", "throughput.server"),
+        ] {
+            let err = Config::parse(text, Path::new("x.toml")).expect_err(text);
+            assert!(err.to_string().contains(key), "{text}: {err}");
         }
     }
 

@@ -109,6 +109,14 @@ pub fn diagnose(results: &[CheckResult], profile: &Profile, lang: Lang) -> Diagn
     if let Some(mtu) = find(results, CheckId::Mtu).filter(|_| upstream_ok) {
         findings.extend(diagnose_mtu(mtu, lang));
     }
+    // Slowness: goodput against the contract, latency under load. A degraded radio explains
+    // both, so then they are not the operator's.
+    if let Some(throughput) = find(results, CheckId::Throughput).filter(|_| upstream_ok && !radio_degraded) {
+        findings.extend(diagnose_throughput(throughput, lang));
+    }
+    if let Some(responsiveness) = find(results, CheckId::Responsiveness).filter(|_| upstream_ok && !radio_degraded) {
+        findings.extend(diagnose_bufferbloat(responsiveness, lang));
+    }
 
     // The box's own health last: it explains (a reboot, heat) more than it breaks, so on equal
     // severity a network finding stays the root cause.
@@ -722,6 +730,90 @@ fn diagnose_mtu(mtu: &CheckResult, lang: Lang) -> Vec<Finding> {
         args,
         lang,
     )]
+}
+
+fn diagnose_throughput(throughput: &CheckResult, lang: Lang) -> Option<Finding> {
+    // The direction furthest below its contract.
+    let (direction, metric) = ["download", "upload"]
+        .into_iter()
+        .filter_map(|d| throughput.metric(&format!("{d}_mbps")).map(|m| (d, m)))
+        .filter(|(_, m)| matches!(m.status, Some(CheckStatus::Warn | CheckStatus::Fail)))
+        .min_by(|a, b| {
+            let share = |(d, m): &(&str, &sonde_protocol::Metric)| {
+                m.value.as_f64().unwrap_or(0.0) / throughput.number(&format!("expected_{d}_mbps")).unwrap_or(1.0)
+            };
+            share(a).total_cmp(&share(b))
+        })?;
+    let number = |name: String| throughput.number(&name).unwrap_or(0.0);
+    let args: Args<'_> = &[
+        ("direction", direction.into()),
+        ("goodput", round1(metric.value.as_f64().unwrap_or(0.0)).into()),
+        (
+            "percent",
+            round1(number(format!("{direction}_percent_of_expected"))).into(),
+        ),
+        ("expected", round1(number(format!("expected_{direction}_mbps"))).into()),
+        ("contract", number(format!("contract_{direction}_mbps")).into()),
+        ("efficiency", round1(number("tcp_efficiency_percent".to_owned())).into()),
+    ];
+    let names = [
+        format!("{direction}_mbps"),
+        format!("expected_{direction}_mbps"),
+        format!("contract_{direction}_mbps"),
+        format!("{direction}_percent_of_expected"),
+        format!("{direction}_streams"),
+        "tcp_efficiency_percent".to_owned(),
+    ];
+    let evidence = evidence(throughput, &names.iter().map(String::as_str).collect::<Vec<_>>());
+    Some(finding(
+        FindingCode::ThroughputBelowContract,
+        severity_of(metric.status.unwrap_or(CheckStatus::Warn)),
+        Segment::AccessLine,
+        Actor::Operator,
+        Confidence::Medium,
+        evidence,
+        args,
+        lang,
+    ))
+}
+
+fn diagnose_bufferbloat(responsiveness: &CheckResult, lang: Lang) -> Option<Finding> {
+    let added = responsiveness.metric("added_delay_ms")?;
+    let status = added
+        .status
+        .filter(|s| matches!(s, CheckStatus::Warn | CheckStatus::Fail))?;
+    let args: Args<'_> = &[
+        (
+            "idle",
+            round1(responsiveness.number("idle_latency_ms").unwrap_or(0.0)).into(),
+        ),
+        (
+            "loaded",
+            round1(responsiveness.number("loaded_latency_ms").unwrap_or(0.0)).into(),
+        ),
+        ("added", round1(added.value.as_f64().unwrap_or(0.0)).into()),
+        ("rpm", responsiveness.number("rpm").unwrap_or(0.0).into()),
+    ];
+    let evidence = evidence(
+        responsiveness,
+        &[
+            "added_delay_ms",
+            "idle_latency_ms",
+            "loaded_latency_ms",
+            "rpm",
+            "bufferbloat_grade",
+        ],
+    );
+    Some(finding(
+        FindingCode::Bufferbloat,
+        severity_of(status),
+        Segment::AccessLine,
+        Actor::Operator,
+        Confidence::Medium,
+        evidence,
+        args,
+        lang,
+    ))
 }
 
 fn diagnose_hijack(dns: &CheckResult, gateway: Option<&CheckResult>, lang: Lang) -> Option<Finding> {
@@ -1727,5 +1819,82 @@ mod tests {
         assert!(!d.healthy);
         assert!(d.findings.iter().all(|f| f.code == FindingCode::CheckCouldNotRun));
         assert_eq!(d.summary, texts(Lang::En).message("summary-unknown", &[]));
+    }
+
+    /// Results as the throughput evaluators make them: `down`/`up` goodput on a 100/50 line,
+    /// and latency idle → loaded.
+    fn slowness(down: f64, up: f64, idle: f64, loaded: f64) -> Vec<CheckResult> {
+        use crate::checks::throughput::{
+            Direction, Probes, ResponsivenessThresholds, ThroughputSamples, ThroughputThresholds,
+            evaluate_responsiveness, evaluate_throughput,
+        };
+        let probes = |ms: f64| Probes {
+            connect_ms: vec![ms; 20],
+            http_ms: vec![ms; 20],
+            ..Probes::default()
+        };
+        let direction = |g: f64| Direction {
+            goodput_mbps: Some(g),
+            streams: 4,
+            loaded: probes(loaded),
+            ..Direction::default()
+        };
+        let samples = ThroughputSamples {
+            idle: probes(idle),
+            download: Some(direction(down)),
+            upload: Some(direction(up)),
+            ..ThroughputSamples::default()
+        };
+        let contract = ThroughputThresholds {
+            contract_down_mbps: Some(100.0),
+            contract_up_mbps: Some(50.0),
+            ..ThroughputThresholds::default()
+        };
+        let started = std::time::Instant::now();
+        vec![
+            link_ok(),
+            gateway(CheckStatus::Pass, 10, 0.0, 1.0),
+            evaluate_throughput(&samples, &contract).into_result(CheckId::Throughput, &samples, started),
+            evaluate_responsiveness(&samples, &ResponsivenessThresholds::default()).into_result(
+                CheckId::Responsiveness,
+                &samples,
+                started,
+            ),
+        ]
+    }
+
+    #[test]
+    fn slowness_findings_by_table() {
+        for (name, results, codes) in [
+            ("a healthy line", slowness(95.0, 47.0, 5.0, 8.0), vec![]),
+            (
+                "download below contract",
+                slowness(40.0, 47.0, 5.0, 8.0),
+                vec![FindingCode::ThroughputBelowContract],
+            ),
+            (
+                "bufferbloat",
+                slowness(95.0, 47.0, 5.0, 105.0),
+                vec![FindingCode::Bufferbloat],
+            ),
+            (
+                "both",
+                slowness(95.0, 20.0, 5.0, 300.0),
+                vec![FindingCode::ThroughputBelowContract, FindingCode::Bufferbloat],
+            ),
+        ] {
+            let d = diagnose(&results, &Profile::default(), Lang::En);
+            let found: Vec<_> = d.findings.iter().map(|f| f.code).collect();
+            assert_eq!(found, codes, "{name}: {d:?}");
+            assert_eq!(d.healthy, codes.is_empty(), "{name}");
+            if let Some(f) = d.findings.first() {
+                assert_eq!(f.actor, Actor::Operator, "{name}");
+                assert!(!f.title.is_empty() && !f.detail.contains('{'), "{name}: {f:?}");
+            }
+        }
+        let d = diagnose(&slowness(20.0, 47.0, 5.0, 8.0), &Profile::default(), Lang::Fr);
+        let f = &d.findings[0];
+        assert!(f.detail.contains("95,6") || f.detail.contains("95.6"), "{}", f.detail);
+        assert!(f.evidence.iter().any(|e| e.metric == "expected_download_mbps"));
     }
 }

@@ -27,7 +27,7 @@ pub enum PlanError {
 }
 
 /// The checks this agent can run, in their natural order.
-pub const AVAILABLE: [CheckId; 10] = [
+pub const AVAILABLE: [CheckId; 12] = [
     CheckId::Link,
     CheckId::Wifi,
     CheckId::Gateway,
@@ -38,6 +38,8 @@ pub const AVAILABLE: [CheckId; 10] = [
     CheckId::Mtu,
     CheckId::Mobile,
     CheckId::System,
+    CheckId::Throughput,
+    CheckId::Responsiveness,
 ];
 
 fn available() -> String {
@@ -63,7 +65,17 @@ pub fn plan_for(request: &RunRequest, config: &Config) -> Result<Plan, PlanError
         }
         None => checks_for(request.problem)?.to_vec(),
     };
-    let timings: Vec<(Duration, Duration)> = checks.iter().map(|c| timing(*c, config)).collect();
+    let timings: Vec<(Duration, Duration)> = checks
+        .iter()
+        .map(|c| {
+            // Responsiveness is judged from the throughput check's load when both run.
+            if *c == CheckId::Responsiveness && checks.contains(&CheckId::Throughput) {
+                (Duration::from_millis(20), timing(*c, config).1)
+            } else {
+                timing(*c, config)
+            }
+        })
+        .collect();
     let total: Duration = timings.iter().map(|(estimate, _)| *estimate).sum();
     let total_secs = total.as_secs_f64().max(1e-3);
     let steps = checks
@@ -84,18 +96,30 @@ pub fn plan_for(request: &RunRequest, config: &Config) -> Result<Plan, PlanError
 
 /// The checks each problem kind runs. "No Internet" stays fast; "slow" and "calls/TV" add the
 /// hop-by-hop path (where loss starts); "some sites fail" adds the path MTU (black holes break
-/// some sites and not others); "WiFi" stays on the home side. "Mobile" reads the modem's radio
-/// right after the link, and ends with the box's own health (a modem or box that just
-/// restarted explains a drop). Box health stays out of the other plans for now: in a netsim
-/// network the device shares the host's kernel, so its load, memory and uptime would be the
-/// host's and make the scenario verdicts depend on the machine running them. Checks still to
-/// come (throughput) join their plans as they land.
+/// some sites and not others); "WiFi" stays on the home side; "slow" measures goodput and
+/// latency under load (skipped without a measurement server). "Mobile" reads the modem's radio
+/// right after the link. Every plan but "WiFi" ends with the box's own health (a box that just
+/// restarted, or runs hot, explains a drop); netsim describes its simulated box in a snapshot,
+/// so no verdict depends on the machine running the simulation.
 fn checks_for(problem: ProblemKind) -> Result<&'static [CheckId], PlanError> {
-    use CheckId::{Dns, Gateway, Http, InternetLatency, Link, Mobile, Mtu, Path, System, Wifi};
+    use CheckId::{
+        Dns, Gateway, Http, InternetLatency, Link, Mobile, Mtu, Path, Responsiveness, System, Throughput, Wifi,
+    };
     match problem {
         ProblemKind::NoInternet => Ok(&[Link, Wifi, Gateway, InternetLatency, Dns, Http, System]),
         ProblemKind::Mobile => Ok(&[Link, Mobile, Wifi, Gateway, InternetLatency, Dns, Http, System]),
-        ProblemKind::Slow => Ok(&[Link, Wifi, Gateway, InternetLatency, Dns, Http, Path, System]),
+        ProblemKind::Slow => Ok(&[
+            Link,
+            Wifi,
+            Gateway,
+            InternetLatency,
+            Dns,
+            Http,
+            Path,
+            Throughput,
+            Responsiveness,
+            System,
+        ]),
         ProblemKind::VoipTv => Ok(&[Link, Wifi, Gateway, InternetLatency, Dns, Path, System]),
         ProblemKind::Sites => Ok(&[Link, Wifi, Gateway, InternetLatency, Dns, Http, Mtu]),
         ProblemKind::Wifi => Ok(&[Link, Wifi, Gateway]),
@@ -198,6 +222,17 @@ fn timing(check: CheckId, config: &Config) -> (Duration, Duration) {
             Duration::from_millis(200),
             Duration::from_secs(5),
         ),
+        CheckId::Throughput | CheckId::Responsiveness => {
+            let t = &config.throughput;
+            let directions = if t.upload { 2 } else { 1 };
+            // A healthy line is stable after ~4 s a direction; a troubled one runs to the cap.
+            let idle = t.probe_interval.min(Duration::from_millis(50)) * t.idle_probes;
+            (
+                idle + Duration::from_secs(4) * directions,
+                idle + t.max_duration * directions,
+                t.timeout * (t.idle_probes + 2) + t.max_duration * directions + Duration::from_secs(5),
+            )
+        }
         _ => (Duration::from_secs(1), Duration::from_secs(1), Duration::from_secs(10)),
     };
     let estimate = typical + worst.saturating_sub(typical).mul_f64(TROUBLE_ALLOWANCE);
@@ -242,7 +277,7 @@ mod tests {
         let config = Config::default();
         assert_eq!(plan_for(&with(vec![]), &config), Err(PlanError::NoChecks));
         assert_eq!(
-            plan_for(&with(vec![CheckId::Throughput]), &config),
+            plan_for(&with(vec![CheckId::Unknown]), &config),
             Err(PlanError::UnknownCheck)
         );
         assert_eq!(

@@ -115,6 +115,9 @@ pub fn parse(label: &str, text: &str) -> Result<Profile, ProfileError> {
         mtu: file.mtu,
         mobile: file.mobile,
         system: file.system,
+        // What the line was sold as is the configuration's ([line]), not the access type's.
+        throughput: defaults.throughput,
+        responsiveness: defaults.responsiveness,
     })
 }
 

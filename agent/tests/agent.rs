@@ -4,4 +4,5 @@
 mod api;
 mod diagnosis;
 mod mobile;
+mod throughput;
 mod wifi;

@@ -1,5 +1,7 @@
-//! sonde-backend: the operator side. For now it serves its health endpoint; ticket intake,
-//! the SMS gateway and the measurement endpoints land with their issues.
+//! sonde-backend: the operator side. It serves its health endpoint and the measurement server
+//! ([`measure`]); ticket intake and the SMS gateway land with their issues.
+
+pub mod measure;
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -25,11 +27,46 @@ pub struct Args {
     /// Database: a SQLite path or a `postgres://` URL.
     #[arg(long, value_name = "URL")]
     pub database: Option<String>,
+    /// TCP congestion control of served connections (`cubic`, `bbr`…); default: the system's.
+    /// A loss-based one (cubic, as most customer devices use) fills bottleneck queues the way
+    /// real traffic does, which the responsiveness test needs to see bufferbloat.
+    #[arg(long, value_name = "NAME")]
+    pub congestion: Option<String>,
 }
 
-/// The backend's router.
+/// The backend's router, with a fresh measurement server.
 pub fn app() -> Router {
-    Router::new().route("/v1/health", get(health)).fallback(not_found)
+    app_with(measure::Measure::new())
+}
+
+/// The backend's router around `measure` (whose counters the caller may read).
+pub fn app_with(measure: measure::Measure) -> Router {
+    Router::new()
+        .route("/v1/health", get(health))
+        .merge(measure.routes())
+        .fallback(not_found)
+}
+
+/// Serves `app` on `listener` (HTTP/1.1, and HTTP/2 with prior knowledge) until `shutdown`
+/// completes, setting `congestion` on every accepted connection when given.
+pub async fn serve(
+    listener: tokio::net::TcpListener,
+    app: Router,
+    congestion: Option<String>,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
+    use axum::serve::ListenerExt;
+    let listener = listener.tap_io(move |stream| {
+        let socket = socket2::SockRef::from(&*stream);
+        // Small probes and responses must not wait for Nagle.
+        let _ = socket.set_tcp_nodelay(true);
+        if let Some(name) = &congestion
+            && let Err(e) = socket.set_tcp_congestion(name.as_bytes())
+        {
+            eprintln!("sonde-backend: congestion control `{name}`: {e}");
+        }
+    });
+    axum::serve(listener, app).with_graceful_shutdown(shutdown).await
 }
 
 async fn health() -> Json<Health> {
@@ -43,7 +80,10 @@ async fn health() -> Json<Health> {
 async fn not_found() -> impl IntoResponse {
     (
         StatusCode::NOT_FOUND,
-        Json(ApiError::new(ErrorCode::NotFound, "no such endpoint; see /v1/health")),
+        Json(ApiError::new(
+            ErrorCode::NotFound,
+            "no such endpoint; see /v1/health and /.well-known/nq",
+        )),
     )
 }
 
@@ -64,11 +104,10 @@ pub fn main() -> ExitCode {
     let result = runtime.block_on(async {
         let listener = tokio::net::TcpListener::bind(args.listen).await?;
         eprintln!("sonde-backend listening on {}", args.listen);
-        axum::serve(listener, app())
-            .with_graceful_shutdown(async {
-                let _ = tokio::signal::ctrl_c().await;
-            })
-            .await
+        serve(listener, app(), args.congestion, async {
+            let _ = tokio::signal::ctrl_c().await;
+        })
+        .await
     });
     match result {
         Ok(()) => ExitCode::SUCCESS,

@@ -191,6 +191,10 @@ finding_codes! {
     HttpsSlow = "HTTPS_SLOW",
     /// Large packets vanish on the path while small ones pass: a PMTU black hole.
     PmtuBlackHole = "PMTU_BLACK_HOLE",
+    /// Goodput is well below what the subscribed line should carry.
+    ThroughputBelowContract = "THROUGHPUT_BELOW_CONTRACT",
+    /// Latency rises sharply while the line is loaded: oversized queues (bufferbloat).
+    Bufferbloat = "BUFFERBLOAT",
     /// A check that matters could not measure (no privilege, timeout).
     CheckCouldNotRun = "CHECK_COULD_NOT_RUN",
     /// The mobile modem has no service: searching, registration denied, or not registered.

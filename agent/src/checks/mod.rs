@@ -19,6 +19,7 @@ pub mod path;
 pub mod ping;
 pub mod probe;
 pub mod system;
+pub mod throughput;
 pub mod wifi;
 
 use std::future::Future;
@@ -163,6 +164,8 @@ pub struct SystemChecks {
 #[derive(Debug, Default)]
 struct Facts {
     link: Option<link::LinkSamples>,
+    /// One load measurement serves both `throughput` and `responsiveness`.
+    throughput: Option<Result<throughput::ThroughputSamples, String>>,
 }
 
 impl SystemChecks {
@@ -252,6 +255,47 @@ impl SystemChecks {
     }
 }
 
+impl SystemChecks {
+    /// The throughput measurement of this run: the one already made, else made now (and kept).
+    async fn throughput_samples(
+        &self,
+        progress: &dyn ProgressSink,
+    ) -> Option<Result<throughput::ThroughputSamples, MeasureError>> {
+        self.config.throughput.server.as_ref()?;
+        let known = self.facts.lock().ok().and_then(|f| f.throughput.clone());
+        let measured = match known {
+            Some(known) => known.map_err(MeasureError::Unsupported),
+            None => {
+                let measured = throughput::measure_throughput(&self.config.throughput, progress).await;
+                if let Ok(mut facts) = self.facts.lock() {
+                    facts.throughput = Some(measured.as_ref().map(Clone::clone).map_err(ToString::to_string));
+                }
+                measured
+            }
+        };
+        Some(measured)
+    }
+
+    async fn run_throughput(&self, id: CheckId, started: Instant, progress: &dyn ProgressSink) -> CheckResult {
+        let Some(measured) = self.throughput_samples(progress).await else {
+            return unmeasured(
+                id,
+                CheckStatus::Skipped,
+                "no measurement server configured ([throughput] server)",
+                started,
+            );
+        };
+        let profile = &self.config.profile;
+        conclude(id, started, measured, |s| {
+            if id == CheckId::Throughput {
+                throughput::evaluate_throughput(s, &profile.throughput)
+            } else {
+                throughput::evaluate_responsiveness(s, &profile.responsiveness)
+            }
+        })
+    }
+}
+
 /// A check's result from its measurement: evaluated when it measured, `error` with the reason
 /// when it could not.
 fn conclude<S: Serialize>(
@@ -313,6 +357,7 @@ impl Checks for SystemChecks {
                         system::evaluate_system(s, &config.profile.system)
                     })
                 }
+                CheckId::Throughput | CheckId::Responsiveness => self.run_throughput(check, started, progress).await,
                 other => unmeasured(
                     other,
                     CheckStatus::Skipped,
