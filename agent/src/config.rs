@@ -492,6 +492,9 @@ pub const DEFAULT_CONFIG_PATH: &str = "/etc/sonde/sonded.toml";
 /// enough to see the signal swing and the association drop, instead of a snapshot.
 pub const WIFI_DROPS_SAMPLES: u32 = 15;
 
+/// Echo requests (and TCP connects) per anchor in the calls/TV plan.
+pub const VOIP_PROBES: u32 = 50;
+
 impl Config {
     /// The configuration a run is measured and judged with: [`Config::for_problem`], and the
     /// profile the request names (shipped profiles only; a request cannot read files) instead of
@@ -510,6 +513,12 @@ impl Config {
     /// (unless the configuration already asks for more).
     pub fn for_problem(&self, problem: sonde_protocol::ProblemKind) -> Self {
         let mut config = self.clone();
+        // Calls and TV suffer from a loss rate of a percent or two, which 10 probes per anchor
+        // cannot tell from none: that plan sends a voice-like stream, 50 per anchor, 20 ms apart.
+        if problem == sonde_protocol::ProblemKind::VoipTv && config.latency.probes < VOIP_PROBES {
+            config.latency.probes = VOIP_PROBES;
+            config.latency.interval = Duration::from_millis(20);
+        }
         if problem == sonde_protocol::ProblemKind::Wifi && config.wifi.samples < WIFI_DROPS_SAMPLES {
             config.wifi.samples = WIFI_DROPS_SAMPLES;
             config.wifi.interval = Duration::from_secs(1);

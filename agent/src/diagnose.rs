@@ -683,9 +683,17 @@ fn refine_with_path(findings: &mut Vec<Finding>, path: &CheckResult, lang: Lang)
         ],
     );
     if let Some(existing) = findings.iter_mut().find(|f| f.code == FindingCode::AccessPacketLoss) {
-        existing.segment = segment;
-        existing.confidence = Confidence::High;
         existing.evidence.extend(path_evidence);
+        if segment == Segment::RemoteService {
+            // Loss to every anchor is on the part of the path they share, not at one remote
+            // host: the path, which saw it start only at its destination (bursts that happened
+            // to hit the last hop's probes), conflicts with that, so the finding keeps its
+            // segment with less confidence.
+            existing.confidence = Confidence::Low;
+        } else {
+            existing.segment = segment;
+            existing.confidence = Confidence::High;
+        }
         return;
     }
     let loss = path
