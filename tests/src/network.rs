@@ -22,7 +22,7 @@ use anyhow::Context;
 
 use crate::Netns;
 use crate::emulator::{EmulatedLink, Impairment, LinkStats, Tun};
-use crate::peers::{dns, http, modbus};
+use crate::peers::{dns, http, modbus, speedtest};
 
 /// The simulated box's health when a scenario does not describe it.
 const HEALTHY_SYSTEM: &str = "cpus = 2\nload = [0.2, 0.2, 0.2]\nmemory-total-bytes = 1073741824\n\
@@ -46,6 +46,8 @@ pub mod addr {
     pub const PUBLIC_RESOLVER: &str = "203.0.113.53";
     /// A web server on the Internet.
     pub const WEB: &str = "203.0.113.80";
+    /// The measurement server (`[peers.speedtest]`).
+    pub const SPEEDTEST: &str = "203.0.113.81";
     /// The device's IPv6 address.
     pub const DEVICE_V6: &str = "2001:db8:1::2";
     /// The box's LAN IPv6 address.
@@ -99,6 +101,7 @@ pub struct Network {
     dns: BTreeMap<&'static str, dns::Handle>,
     web: Option<http::Handle>,
     modem: Option<modbus::Handle>,
+    speedtest: Option<speedtest::Handle>,
     links: Arc<BTreeMap<&'static str, EmulatedLink>>,
     sonde_config: std::path::PathBuf,
     /// The customer's device.
@@ -308,6 +311,24 @@ impl Network {
         } else {
             None
         };
+        let speedtest = if peers.speedtest.enabled {
+            let socket = SocketAddr::new(parse(addr::SPEEDTEST), 8080);
+            internet.ip(&["addr", "add", &format!("{}/32", addr::SPEEDTEST), "dev", "lo"])?;
+            Some(speedtest::spawn(&internet, socket).context("peer speedtest")?)
+        } else {
+            None
+        };
+        let throughput = speedtest
+            .as_ref()
+            .map(|s| format!("[throughput]\nserver = \"http://{}\"\n", s.addr()))
+            .unwrap_or_default();
+        let line = match &scenario.device.line {
+            Some(table) => format!(
+                "[line]\n{}",
+                toml::to_string(table).context("the scenario's [device.line]")?
+            ),
+            None => String::new(),
+        };
         // The web check measures this network's web server, trusting its test CA.
         let ca = web
             .as_ref()
@@ -319,7 +340,7 @@ impl Network {
                 "[latency]\nanchors = [\"203.0.113.53\", \"203.0.113.80\"{v6_anchor}]\n\
                  [dns]\npublic = [\"203.0.113.53\"]\n\
                  [http]\ntargets = [\"https://203.0.113.80/\", \"http://www.example.com/\"]\n\
-                 portal-probe = \"http://203.0.113.80/generate_204\"\n{ca}{wifi_source}{system_source}{mobile}"
+                 portal-probe = \"http://203.0.113.80/generate_204\"\n{ca}{wifi_source}{system_source}{mobile}{throughput}{line}"
             ),
         )?;
 
@@ -329,6 +350,7 @@ impl Network {
             dns: dns_peers,
             web,
             modem,
+            speedtest,
             links: Arc::new(links),
             sonde_config,
             device,
@@ -372,6 +394,11 @@ impl Network {
     /// A running DNS peer: `box-dns`, `isp-dns` or `public-dns`.
     pub fn dns(&self, name: &str) -> Option<&dns::Handle> {
         self.dns.get(name)
+    }
+
+    /// The measurement server, when the scenario enables it.
+    pub fn speedtest(&self) -> Option<&speedtest::Handle> {
+        self.speedtest.as_ref()
     }
 
     /// The modem, when the scenario has one.

@@ -100,6 +100,9 @@ pub struct DeviceSpec {
     pub link_down: bool,
     /// It has no default route (broken DHCP).
     pub no_default_route: bool,
+    /// The subscribed line, as the device's configuration says it (`[line]`: `access`,
+    /// `down-mbps`, `up-mbps`): the contract the throughput check compares with.
+    pub line: Option<toml::Table>,
 }
 
 /// Impairments of the three links.
@@ -153,6 +156,9 @@ pub struct PeersSpec {
     /// A mobile modem/router answering Modbus TCP on the box, at 192.0.2.1:502 (absent: none).
     /// See [`crate::peers::modbus`] for the table's keys.
     pub modem: Option<crate::peers::modbus::Config>,
+    /// The measurement server of `sonde-backend`, at 203.0.113.81:8080 (off unless enabled: a
+    /// speed test moves real bytes through the emulator). See [`crate::peers::speedtest`].
+    pub speedtest: crate::peers::speedtest::Config,
     /// Programs to run in a node for the network's lifetime: the hook that starts
     /// `sonde-backend` (measurement server, helpdesk) or any real server a test needs.
     pub process: Vec<ProcessSpec>,

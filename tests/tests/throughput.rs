@@ -236,3 +236,39 @@ fn a_16_kb_queue_is_graded_good_at_its_true_delay() {
     assert!((loaded - truth).abs() <= (truth * 0.05).max(2.0), "{loaded} vs {truth}");
     assert_eq!(grade, "good");
 }
+
+/// The plans' time budgets on a healthy simulated 50 Mbit/s line (scenario `healthy-50m`): the
+/// whole "it's slow" plan — latency, DNS, web, path, goodput both ways, latency under load —
+/// in at most 20 s, "no Internet" in at most 5 s, each timed around the `sonde` process.
+#[test]
+fn plans_finish_within_their_budgets_on_a_healthy_line() {
+    if !require_netsim("plans_finish_within_their_budgets_on_a_healthy_line") {
+        return;
+    }
+    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("scenarios/healthy-50m.toml");
+    let scenario = sonde_netsim::scenario::Scenario::load(&path).expect("scenario");
+    let network = sonde_netsim::network::Network::up(&scenario).expect("network up");
+    for (problem, budget) in [
+        ("slow", Duration::from_secs(20)),
+        ("no-internet", Duration::from_secs(5)),
+    ] {
+        let outcome = crate::support::sonde(&network.device, &["diagnose", "--json", "--problem", problem]);
+        let report = outcome.report();
+        assert!(
+            report.diagnosis.as_ref().is_some_and(|d| d.healthy),
+            "{problem}: {}",
+            outcome.stdout
+        );
+        eprintln!("{problem} plan: {:.1} s", outcome.elapsed.as_secs_f64());
+        assert!(
+            outcome.elapsed <= budget,
+            "{problem} plan took {:?} (budget {budget:?})",
+            outcome.elapsed
+        );
+    }
+    let (sent, received) = network.speedtest().expect("speedtest peer").totals();
+    assert!(
+        sent > 10_000_000 && received > 10_000_000,
+        "the speed test ran: {sent} / {received} bytes"
+    );
+}

@@ -25,6 +25,7 @@ use crate::Netns;
 pub mod dns;
 pub mod http;
 pub mod modbus;
+pub mod speedtest;
 
 /// How long a peer may take to enter its namespace and bind.
 const STARTUP_TIMEOUT: Duration = Duration::from_secs(10);
