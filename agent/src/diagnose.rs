@@ -443,7 +443,10 @@ fn diagnose_internet(
             args,
             lang,
         ));
-    } else {
+    }
+    // Delay and jitter are a separate symptom (calls sound robotic where loss makes them cut
+    // out): reported beside the loss, not hidden by it.
+    {
         let delay = crate::checks::worst([judged("rtt_median_ms"), judged("jitter_ms")]);
         if matches!(delay, CheckStatus::Warn | CheckStatus::Fail) {
             let args: Args<'_> = &[
