@@ -9,8 +9,9 @@ use std::time::Duration;
 
 use axum::body::Bytes;
 use axum::extract::rejection::BytesRejection;
-use axum::extract::{DefaultBodyLimit, FromRequest, Path, Query, Request, State};
-use axum::http::{HeaderMap, StatusCode, header};
+use axum::extract::{ConnectInfo, DefaultBodyLimit, FromRequest, Path, Query, Request, State};
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::middleware::Next;
 use axum::response::sse::{self, KeepAlive, Sse};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
@@ -21,16 +22,17 @@ use serde::de::DeserializeOwned;
 use sonde_protocol::{
     ApiError, ErrorCode, Event, EventData, Health, RunCreated, RunId, RunReport, RunRequest, RunState, Timestamp,
 };
-use tokio::sync::watch;
+use tokio::sync::{OwnedSemaphorePermit, Semaphore, watch};
 use tokio_util::sync::CancellationToken;
 
 use crate::checks::Checks;
 use crate::config::Config;
 use crate::runner::{AGENT_VERSION, EventSink, execute};
+use crate::security::{self, RateLimiter, Role};
 use crate::store::Store;
 
-/// Request bodies over this size get `413`.
-pub const MAX_BODY_BYTES: usize = 64 * 1024;
+/// Request bodies over this size get `413`. A run request is a few hundred bytes.
+pub const MAX_BODY_BYTES: usize = 16 * 1024;
 
 /// Builds the check set for one run (the real one measures; tests inject fakes).
 pub type ChecksFactory = Arc<dyn Fn(&Config) -> Box<dyn Checks> + Send + Sync>;
@@ -54,6 +56,12 @@ struct Inner {
     active: Mutex<Option<ActiveRun>>,
     /// Bumped after every stored event; event streams wait on it.
     changed: watch::Sender<u64>,
+    /// Per-client token buckets.
+    limiter: RateLimiter,
+    /// Requests in flight (a permit each).
+    requests: Arc<Semaphore>,
+    /// Open progress streams (a permit each, held by the stream).
+    streams: Arc<Semaphore>,
 }
 
 #[derive(Clone)]
@@ -66,8 +74,12 @@ impl AppState {
     /// State over `store`, running checks built by `checks`.
     pub fn new(store: Store, config: Config, checks: ChecksFactory) -> Self {
         let (changed, _) = watch::channel(0);
+        let api = &config.api;
         Self {
             inner: Arc::new(Inner {
+                limiter: RateLimiter::new(api.rate_per_minute, api.rate_burst),
+                requests: Arc::new(Semaphore::new(api.max_requests)),
+                streams: Arc::new(Semaphore::new(api.max_event_streams)),
                 store,
                 config,
                 checks,
@@ -107,7 +119,113 @@ pub fn app(state: AppState) -> Router {
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
         .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
+        // Outermost: runs first, for every path, matched or not.
+        .layer(axum::middleware::from_fn_with_state(state.clone(), guard))
         .with_state(state)
+}
+
+/// The gate every request passes, in this order: the `Host` allow-list (a foreign `Host` is a
+/// DNS-rebinding attempt: 403 before anything else), the header size (431), the client's rate
+/// (429 + `Retry-After`), the bearer token (401) and its role (403), then the cap on requests in
+/// flight (503 + `Retry-After`). No CORS header is ever sent: browsers keep other origins out.
+async fn guard(State(state): State<AppState>, mut request: Request, next: Next) -> Response {
+    let config = &state.inner.config;
+    if let Some(host) = request.headers().get(header::HOST) {
+        let allowed = host
+            .to_str()
+            .is_ok_and(|host| config.api.host_allowed(host, config.listen));
+        if !allowed {
+            return refuse(
+                StatusCode::FORBIDDEN,
+                "forbidden_host",
+                "this agent does not answer to that Host name; add it to [api] allowed-hosts",
+            );
+        }
+    }
+    let header_bytes: usize = request
+        .headers()
+        .iter()
+        .map(|(name, value)| name.as_str().len() + value.len() + 4)
+        .sum();
+    if header_bytes > security::defaults::MAX_HEADER_BYTES {
+        return refuse(
+            StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE,
+            "headers_too_large",
+            &format!("request headers over {} bytes", security::defaults::MAX_HEADER_BYTES),
+        );
+    }
+    // In-process requests (tests, no socket) have no peer and are not rate limited.
+    let peer = request
+        .extensions()
+        .get::<ConnectInfo<std::net::SocketAddr>>()
+        .map(|info| info.0.ip());
+    if let Some(ip) = peer
+        && let Err(wait) = state.inner.limiter.check(ip, std::time::Instant::now())
+    {
+        let mut response = refuse(
+            StatusCode::TOO_MANY_REQUESTS,
+            "too_many_requests",
+            "too many requests from this client; retry later",
+        );
+        response.headers_mut().insert(header::RETRY_AFTER, retry_after(wait));
+        return response;
+    }
+    let authorization = request
+        .headers()
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok());
+    let role = match config.api.authorize(authorization, peer) {
+        Ok(role) => role,
+        Err(e) => {
+            let mut response = refuse(StatusCode::UNAUTHORIZED, "unauthorized", &e.to_string());
+            response.headers_mut().insert(
+                header::WWW_AUTHENTICATE,
+                HeaderValue::from_static("Bearer realm=\"sonde\""),
+            );
+            return response;
+        }
+    };
+    let needed = required_role(request.uri().path());
+    if role < needed {
+        return refuse(
+            StatusCode::FORBIDDEN,
+            "forbidden",
+            &format!("this endpoint is for the {} role", needed.as_str()),
+        );
+    }
+    let Ok(_permit) = state.inner.requests.clone().try_acquire_owned() else {
+        let mut response = refuse(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "busy",
+            "too many requests in progress; retry shortly",
+        );
+        response
+            .headers_mut()
+            .insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
+        return response;
+    };
+    request.extensions_mut().insert(role);
+    next.run(request).await
+}
+
+/// The least role an endpoint needs.
+fn required_role(path: &str) -> Role {
+    if path == "/metrics" || path.starts_with("/v1/admin") {
+        Role::Technician
+    } else {
+        Role::Customer
+    }
+}
+
+/// A refusal from the gate, in the [`ApiError`] shape. Its codes are newer than protocol v1's
+/// [`ErrorCode`] list: old clients read them as `unknown`, with the message.
+fn refuse(status: StatusCode, error: &'static str, message: &str) -> Response {
+    (status, Json(serde_json::json!({ "error": error, "message": message }))).into_response()
+}
+
+fn retry_after(wait: Duration) -> HeaderValue {
+    let seconds = wait.as_secs() + u64::from(wait.subsec_nanos() > 0);
+    HeaderValue::from(seconds.max(1))
 }
 
 async fn health(State(state): State<AppState>) -> Json<Health> {
@@ -122,6 +240,9 @@ async fn create_run(
     State(state): State<AppState>,
     JsonBody(request): JsonBody<RunRequest>,
 ) -> Result<Response, Failure> {
+    // Every string a client sends is checked before anything reads it.
+    security::check_run_request(&request)
+        .map_err(|e| Failure::new(StatusCode::BAD_REQUEST, ErrorCode::BadRequest, e.to_string()))?;
     let spec = crate::prepare(request, &state.inner.config)
         .map_err(|e| Failure::new(StatusCode::BAD_REQUEST, ErrorCode::BadRequest, e.to_string()))?;
     let run = spec.run;
@@ -230,7 +351,17 @@ async fn run_events(
         ),
     };
     let after = last_event_id.or(query.after).unwrap_or(0);
+    let Ok(permit) = state.inner.streams.clone().try_acquire_owned() else {
+        return Err(Failure {
+            status: StatusCode::SERVICE_UNAVAILABLE,
+            body: ApiError::new(
+                ErrorCode::Unknown,
+                "too many progress streams open; retry shortly or read the report",
+            ),
+        });
+    };
     let stream = EventStream {
+        _permit: permit,
         state: state.clone(),
         run,
         after,
@@ -241,6 +372,8 @@ async fn run_events(
 
 /// Replays the stored events after `after`, then follows the live ones until `run_finished`.
 struct EventStream {
+    /// Counts this stream against the cap until it ends.
+    _permit: OwnedSemaphorePermit,
     state: AppState,
     run: RunId,
     after: u64,

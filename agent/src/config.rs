@@ -102,6 +102,8 @@ pub struct Config {
     pub system: SystemSource,
     /// The thresholds results are judged against.
     pub profile: Profile,
+    /// Who may use the API, from where, how often (`[api]`).
+    pub api: crate::security::ApiOptions,
 }
 
 impl Default for Config {
@@ -271,6 +273,8 @@ pub struct RawConfig {
     pub mobile: RawMobile,
     /// `[system]`.
     pub system: RawSystem,
+    /// `[api]`: tokens, allowed hosts, limits (see `crate::security`).
+    pub api: crate::security::RawApi,
 }
 
 /// `[gateway]` as written.
@@ -693,6 +697,7 @@ impl Config {
                 Some(path) => SystemSource::File(PathBuf::from(path)),
             },
             profile,
+            api: crate::security::ApiOptions::from_raw(&raw.api)?,
         })
     }
 }
