@@ -62,6 +62,8 @@ struct Inner {
     requests: Arc<Semaphore>,
     /// Open progress streams (a permit each, held by the stream).
     streams: Arc<Semaphore>,
+    /// What `/metrics` reports.
+    metrics: Mutex<Metrics>,
 }
 
 #[derive(Clone)]
@@ -80,6 +82,7 @@ impl AppState {
                 limiter: RateLimiter::new(api.rate_per_minute, api.rate_burst),
                 requests: Arc::new(Semaphore::new(api.max_requests)),
                 streams: Arc::new(Semaphore::new(api.max_event_streams)),
+                metrics: Mutex::new(Metrics::default()),
                 store,
                 config,
                 checks,
@@ -116,6 +119,7 @@ pub fn app(state: AppState) -> Router {
         .route("/v1/runs", axum::routing::post(create_run))
         .route("/v1/runs/{id}", get(get_run).delete(cancel_run))
         .route("/v1/runs/{id}/events", get(run_events))
+        .route("/metrics", get(metrics))
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
         .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
@@ -418,6 +422,110 @@ impl EventStream {
     }
 }
 
+/// `/metrics`, in the Prometheus text format (technicians only).
+async fn metrics(State(state): State<AppState>) -> Response {
+    let inner = &state.inner;
+    let streams = inner.config.api.max_event_streams - inner.streams.available_permits();
+    let text = inner
+        .metrics
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
+        .render(streams, state.active_run().is_some());
+    (
+        [(header::CONTENT_TYPE, "text/plain; version=0.0.4; charset=utf-8")],
+        text,
+    )
+        .into_response()
+}
+
+/// Counters and last values since the agent started, fed by the event stream.
+#[derive(Debug, Default)]
+pub struct Metrics {
+    runs: std::collections::BTreeMap<String, u64>,
+    /// Per check: (sum of durations in seconds, count).
+    durations: std::collections::BTreeMap<&'static str, (f64, u64)>,
+    /// Last values of the headline metrics, by Prometheus name.
+    last: std::collections::BTreeMap<&'static str, f64>,
+}
+
+impl Metrics {
+    /// Takes what it reports from one event.
+    pub fn record(&mut self, event: &Event) {
+        match &event.data {
+            EventData::RunFinished(finished) => *self.runs.entry(finished.state.to_string()).or_default() += 1,
+            EventData::StepFinished(step) => {
+                let result = &step.result;
+                let entry = self.durations.entry(result.id.as_str()).or_default();
+                entry.0 += result.duration_ms as f64 / 1000.0;
+                entry.1 += 1;
+                let wanted: &[(&str, &'static str)] = match result.id {
+                    sonde_protocol::CheckId::Gateway => &[
+                        ("rtt_median_ms", "sonde_last_gateway_rtt_ms"),
+                        ("loss_percent", "sonde_last_gateway_loss_percent"),
+                    ],
+                    sonde_protocol::CheckId::Dns => &[("latency_median_ms", "sonde_last_dns_latency_ms")],
+                    _ => &[],
+                };
+                for (metric, name) in wanted {
+                    if let Some(sonde_protocol::MetricValue::Number(value)) =
+                        result.metrics.iter().find(|m| m.name == *metric).map(|m| &m.value)
+                    {
+                        self.last.insert(name, *value);
+                    }
+                }
+            }
+            _ => {}
+        }
+    }
+
+    /// The Prometheus text exposition.
+    pub fn render(&self, sse_clients: usize, running: bool) -> String {
+        use std::fmt::Write as _;
+        let mut out = String::new();
+        let _ = writeln!(
+            out,
+            "# HELP sonde_runs_total Runs ended since the agent started, by outcome."
+        );
+        let _ = writeln!(out, "# TYPE sonde_runs_total counter");
+        for (state, n) in &self.runs {
+            let _ = writeln!(out, "sonde_runs_total{{state=\"{state}\"}} {n}");
+        }
+        let _ = writeln!(out, "# HELP sonde_check_duration_seconds Time each check took.");
+        let _ = writeln!(out, "# TYPE sonde_check_duration_seconds summary");
+        for (check, (sum, count)) in &self.durations {
+            let _ = writeln!(out, "sonde_check_duration_seconds_sum{{check=\"{check}\"}} {sum}");
+            let _ = writeln!(out, "sonde_check_duration_seconds_count{{check=\"{check}\"}} {count}");
+        }
+        for (name, help) in [
+            (
+                "sonde_last_gateway_rtt_ms",
+                "Median RTT to the gateway in the last gateway check.",
+            ),
+            (
+                "sonde_last_gateway_loss_percent",
+                "Loss to the gateway in the last gateway check.",
+            ),
+            (
+                "sonde_last_dns_latency_ms",
+                "Median DNS resolution latency in the last DNS check.",
+            ),
+        ] {
+            if let Some(value) = self.last.get(name) {
+                let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} gauge\n{name} {value}");
+            }
+        }
+        let _ = writeln!(out, "# HELP sonde_sse_clients Progress streams open now.");
+        let _ = writeln!(out, "# TYPE sonde_sse_clients gauge\nsonde_sse_clients {sse_clients}");
+        let _ = writeln!(out, "# HELP sonde_run_in_progress 1 while a run is in progress.");
+        let _ = writeln!(
+            out,
+            "# TYPE sonde_run_in_progress gauge\nsonde_run_in_progress {}",
+            u8::from(running)
+        );
+        out
+    }
+}
+
 /// Stores each event and wakes the streams; frees the run slot at `run_finished`.
 struct StoreSink {
     state: AppState,
@@ -429,6 +537,11 @@ impl EventSink for StoreSink {
         if let Err(e) = inner.store.append(&event) {
             tracing::error!(run = %event.run, seq = event.seq, "cannot store event: {e}");
         }
+        inner
+            .metrics
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .record(&event);
         if matches!(event.data, EventData::RunFinished(_)) {
             let mut active = self.state.active();
             if active.as_ref().is_some_and(|a| a.run == event.run) {

@@ -348,6 +348,12 @@ pub enum InputError {
         /// The name.
         value: String,
     },
+    /// A value of a closed list that this agent does not know.
+    #[error("`{field}`: unknown value; see the protocol documentation for the accepted ones")]
+    UnknownValue {
+        /// The field.
+        field: &'static str,
+    },
     /// A free-text identifier with characters outside its alphabet.
     #[error("`{field}`: {value:?} may only hold letters, digits and `{extra}`, at most {max} characters")]
     BadIdentifier {
@@ -514,6 +520,20 @@ pub fn check_identifier(field: &'static str, value: &str, extra: &'static str, m
 
 /// Checks every string field of a run request before anything else reads it.
 pub fn check_run_request(request: &sonde_protocol::RunRequest) -> Result<(), InputError> {
+    use sonde_protocol::{CheckId, LineKind, ProblemKind};
+    // Closed lists read unknown values as `Unknown` (for forward compatibility of responses);
+    // in a request they are a client's mistake.
+    if request.line.as_ref().is_some_and(|l| l.kind == LineKind::Unknown) {
+        return Err(InputError::UnknownValue { field: "line.kind" });
+    }
+    if request.problem == ProblemKind::Unknown {
+        return Err(InputError::UnknownValue { field: "problem" });
+    }
+    if request.options.checks.iter().flatten().any(|c| *c == CheckId::Unknown) {
+        return Err(InputError::UnknownValue {
+            field: "options.checks",
+        });
+    }
     if let Some(id) = request.line.as_ref().and_then(|l| l.id.as_deref()) {
         // Account ids and phone numbers (`+33 6…` is sent without spaces).
         check_identifier("line.id", id, "+._@-", 64)?;
