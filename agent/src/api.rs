@@ -335,7 +335,7 @@ async fn run_events(
     Path(id): Path<String>,
     headers: HeaderMap,
     Query(query): Query<EventsQuery>,
-) -> Result<Sse<impl Stream<Item = Result<sse::Event, Infallible>>>, Failure> {
+) -> Result<Response, Failure> {
     let run = parse_run_id(&id)?;
     report(&state, run)?;
     let last_event_id = match headers.get("last-event-id") {
@@ -356,13 +356,15 @@ async fn run_events(
     };
     let after = last_event_id.or(query.after).unwrap_or(0);
     let Ok(permit) = state.inner.streams.clone().try_acquire_owned() else {
-        return Err(Failure {
-            status: StatusCode::SERVICE_UNAVAILABLE,
-            body: ApiError::new(
-                ErrorCode::Unknown,
-                "too many progress streams open; retry shortly or read the report",
-            ),
-        });
+        let mut response = refuse(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "busy",
+            "too many progress streams open; retry shortly or read the report",
+        );
+        response
+            .headers_mut()
+            .insert(header::RETRY_AFTER, HeaderValue::from_static("5"));
+        return Ok(response);
     };
     let stream = EventStream {
         _permit: permit,
@@ -371,7 +373,9 @@ async fn run_events(
         after,
         changed: state.inner.changed.subscribe(),
     };
-    Ok(Sse::new(stream.into_stream()).keep_alive(KeepAlive::new().interval(Duration::from_secs(15))))
+    Ok(Sse::new(stream.into_stream())
+        .keep_alive(KeepAlive::new().interval(Duration::from_secs(15)))
+        .into_response())
 }
 
 /// Replays the stored events after `after`, then follows the live ones until `run_finished`.

@@ -51,6 +51,7 @@ pub fn main() -> ExitCode {
     };
     if args.check_config {
         println!("configuration OK");
+        println!("{}", api_summary(&config));
         return ExitCode::SUCCESS;
     }
     let runtime = match tokio::runtime::Builder::new_multi_thread()
@@ -82,6 +83,26 @@ fn load_config(args: &Args) -> anyhow::Result<Config> {
         config.database = Some(database.clone());
     }
     Ok(config)
+}
+
+/// Who may reach the API under `config`, in one line (`sonded --check-config` prints it).
+fn api_summary(config: &Config) -> String {
+    let api = &config.api;
+    let access = if api.is_open() {
+        "no tokens: clients on this host only, as technicians".to_owned()
+    } else {
+        format!(
+            "{} customer and {} technician token(s)",
+            api.customer_tokens.len(),
+            api.technician_tokens.len()
+        )
+    };
+    let hosts = if api.allowed_hosts.is_empty() {
+        String::new()
+    } else {
+        format!("; also answers to Host {}", api.allowed_hosts.join(", "))
+    };
+    format!("API on {}: {access}{hosts}", config.listen)
 }
 
 fn default_database() -> PathBuf {

@@ -504,3 +504,80 @@ fn sonded_notifies_systemd_and_stops_cleanly_on_sigterm() {
     assert!(exit.success(), "{exit:?}; notifications: {received:?}");
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+#[tokio::test]
+async fn progress_streams_are_capped_and_metrics_count_runs_and_streams() {
+    let agent = agent(config_with("max-event-streams = 1\n"), Duration::from_millis(100));
+    let (status, _, body) = send(&agent.app, request("POST", "/v1/runs", Some(CUSTOMER_TOKEN), "{}")).await;
+    assert_eq!(status, StatusCode::CREATED);
+    let created: RunCreated = serde_json::from_slice(&body).expect("created");
+    let first = agent
+        .app
+        .clone()
+        .oneshot(request("GET", &created.events, Some(CUSTOMER_TOKEN), ""))
+        .await
+        .expect("infallible");
+    assert_eq!(first.status(), StatusCode::OK);
+    let (status, headers, body) = send(&agent.app, request("GET", &created.events, Some(CUSTOMER_TOKEN), "")).await;
+    assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE);
+    assert_eq!(error_code(&body), "busy");
+    assert!(headers.get(header::RETRY_AFTER).is_some());
+    let (_, _, metrics) = send(&agent.app, request("GET", "/metrics", Some(TECHNICIAN_TOKEN), "")).await;
+    assert!(String::from_utf8_lossy(&metrics).contains("sonde_sse_clients 1"));
+    // The stream ends with the run, and frees its slot.
+    first.into_body().collect().await.expect("stream to its end");
+    let (_, _, metrics) = send(&agent.app, request("GET", "/metrics", Some(TECHNICIAN_TOKEN), "")).await;
+    let text = String::from_utf8(metrics).expect("utf-8");
+    for line in [
+        "sonde_sse_clients 0",
+        "sonde_runs_total{state=\"completed\"} 1",
+        "sonde_last_gateway_rtt_ms 1.5",
+        "sonde_last_gateway_loss_percent 0",
+        "sonde_check_duration_seconds_count{check=\"gateway\"} 1",
+        "sonde_run_in_progress 0",
+    ] {
+        assert!(text.lines().any(|l| l == line), "no `{line}` in:\n{text}");
+    }
+}
+
+#[test]
+fn check_config_says_who_may_reach_the_api_and_rejects_plain_tokens() {
+    let dir = std::env::temp_dir().join(format!("sonde-checkconfig-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).expect("dir");
+    let run = |text: &str| {
+        let path = dir.join("sonded.toml");
+        std::fs::write(&path, text).expect("write");
+        let out = std::process::Command::new(env!("CARGO_BIN_EXE_sonded"))
+            .args(["--check-config", "--config"])
+            .arg(&path)
+            .output()
+            .expect("run sonded");
+        (
+            out.status.code(),
+            String::from_utf8_lossy(&out.stdout).into_owned() + &String::from_utf8_lossy(&out.stderr),
+        )
+    };
+    let (code, text) = run("");
+    assert_eq!(code, Some(0), "{text}");
+    assert!(text.contains("clients on this host only"), "{text}");
+    let (code, text) = run(&format!(
+        "[api]\ncustomer-tokens = [\"{}\"]\nallowed-hosts = [\"box.home\"]\n",
+        hex(CUSTOMER_TOKEN)
+    ));
+    assert_eq!(code, Some(0), "{text}");
+    assert!(
+        text.contains("1 customer and 0 technician token(s)") && text.contains("box.home"),
+        "{text}"
+    );
+    for bad in [
+        "[api]\ntechnician-tokens = [\"hunter2\"]\n",
+        "[api]\nallowed-hosts = [\"http://box.home\"]\n",
+        "[api]\nrate-burst = 0\n",
+        "[api]\nwildcard-cors = true\n",
+    ] {
+        let (code, text) = run(bad);
+        assert_eq!(code, Some(2), "{bad}: {text}");
+        assert!(text.contains("api") || text.contains("wildcard-cors"), "{bad}: {text}");
+    }
+    let _ = std::fs::remove_dir_all(&dir);
+}
