@@ -97,6 +97,12 @@ impl AppState {
         self.active().as_ref().map(|a| a.run)
     }
 
+    /// A receiver woken after every stored event (the daemon follows runs with it for its
+    /// systemd status line).
+    pub fn subscribe_changes(&self) -> watch::Receiver<u64> {
+        self.inner.changed.subscribe()
+    }
+
     /// Cancels the run in progress, if any (used at shutdown).
     pub fn cancel_active(&self) {
         if let Some(active) = self.active().as_ref() {

@@ -146,6 +146,7 @@ async fn serve(config: Config) -> anyhow::Result<()> {
     let listener = tokio::net::TcpListener::bind(listen)
         .await
         .with_context(|| format!("cannot listen on {listen}"))?;
+    let listen = listener.local_addr().unwrap_or(listen);
     tracing::info!(%listen, database = %database.display(), "sonded serving protocol v1");
     serve_on(listener, state, notifier, shutdown_signal()).await
 }
@@ -168,6 +169,25 @@ pub async fn serve_on(
             loop {
                 tick.tick().await;
                 notifier.watchdog();
+            }
+        });
+    }
+    {
+        // `systemctl status sonded` says whether a run is in progress, and which.
+        let notifier = notifier.clone();
+        let state = state.clone();
+        let mut changes = state.subscribe_changes();
+        tokio::spawn(async move {
+            let mut shown = None;
+            while changes.changed().await.is_ok() {
+                let running = state.active_run();
+                if running != shown {
+                    shown = running;
+                    notifier.status(&match running {
+                        Some(run) => format!("run {run} in progress; serving on {local}"),
+                        None => format!("idle; serving protocol v1 on {local}"),
+                    });
+                }
             }
         });
     }

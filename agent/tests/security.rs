@@ -452,14 +452,24 @@ fn sonded_notifies_systemd_and_stops_cleanly_on_sigterm() {
     socket.set_read_timeout(Some(Duration::from_secs(20))).expect("timeout");
     let config = dir.join("sonded.toml");
     std::fs::write(&config, "").expect("config");
+    // Its stderr is "the journal": JOURNAL_STREAM names that file's device and inode.
+    let log_path = dir.join("stderr.log");
+    let log = std::fs::File::create(&log_path).expect("log file");
+    let journal_stream = {
+        use std::os::unix::fs::MetadataExt;
+        let meta = log.metadata().expect("stat");
+        format!("{}:{}", meta.dev(), meta.ino())
+    };
     let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_sonded"))
         .args(["--listen", "127.0.0.1:0", "--database", ":memory:", "--config"])
         .arg(&config)
         .env("NOTIFY_SOCKET", &socket_path)
         .env("WATCHDOG_USEC", "200000")
         .env_remove("WATCHDOG_PID")
-        .env("SONDE_LOG", "warn")
+        .env("SONDE_LOG", "info")
+        .env("JOURNAL_STREAM", &journal_stream)
         .stdin(std::process::Stdio::null())
+        .stderr(log)
         .spawn()
         .expect("spawn sonded");
     let mut buf = [0u8; 512];
@@ -502,6 +512,13 @@ fn sonded_notifies_systemd_and_stops_cleanly_on_sigterm() {
         std::thread::sleep(Duration::from_millis(20));
     };
     assert!(exit.success(), "{exit:?}; notifications: {received:?}");
+    let log = std::fs::read_to_string(&log_path).expect("log");
+    assert!(
+        log.lines()
+            .any(|l| l.starts_with("<6>") && l.contains("sonded serving protocol v1")),
+        "journal lines carry their priority: {log}"
+    );
+    assert!(!log.contains('\u{1b}'), "no colour codes in the journal: {log}");
     let _ = std::fs::remove_dir_all(&dir);
 }
 
