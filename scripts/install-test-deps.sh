@@ -7,6 +7,8 @@ command -v ping >/dev/null 2>&1 || need+=(iputils-ping)
 command -v iperf3 >/dev/null 2>&1 || need+=(iperf3)
 command -v iptables >/dev/null 2>&1 || need+=(iptables)
 command -v sysctl >/dev/null 2>&1 || need+=(procps)
+# systemd-analyze verifies the unit files and scores their hardening (scripts/test.sh).
+command -v systemd-analyze >/dev/null 2>&1 || need+=(systemd)
 if [ ${#need[@]} -gt 0 ]; then
   if [ "$(id -u)" != 0 ]; then
     echo "missing packages: ${need[*]} (install them as root: apt-get install ${need[*]})" >&2

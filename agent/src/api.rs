@@ -9,8 +9,9 @@ use std::time::Duration;
 
 use axum::body::Bytes;
 use axum::extract::rejection::BytesRejection;
-use axum::extract::{DefaultBodyLimit, FromRequest, Path, Query, Request, State};
-use axum::http::{HeaderMap, StatusCode, header};
+use axum::extract::{ConnectInfo, DefaultBodyLimit, FromRequest, Path, Query, Request, State};
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::middleware::Next;
 use axum::response::sse::{self, KeepAlive, Sse};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
@@ -21,16 +22,17 @@ use serde::de::DeserializeOwned;
 use sonde_protocol::{
     ApiError, ErrorCode, Event, EventData, Health, RunCreated, RunId, RunReport, RunRequest, RunState, Timestamp,
 };
-use tokio::sync::watch;
+use tokio::sync::{OwnedSemaphorePermit, Semaphore, watch};
 use tokio_util::sync::CancellationToken;
 
 use crate::checks::Checks;
 use crate::config::Config;
 use crate::runner::{AGENT_VERSION, EventSink, execute};
+use crate::security::{self, RateLimiter, Role};
 use crate::store::Store;
 
-/// Request bodies over this size get `413`.
-pub const MAX_BODY_BYTES: usize = 64 * 1024;
+/// Request bodies over this size get `413`. A run request is a few hundred bytes.
+pub const MAX_BODY_BYTES: usize = 16 * 1024;
 
 /// Builds the check set for one run (the real one measures; tests inject fakes).
 pub type ChecksFactory = Arc<dyn Fn(&Config) -> Box<dyn Checks> + Send + Sync>;
@@ -54,6 +56,14 @@ struct Inner {
     active: Mutex<Option<ActiveRun>>,
     /// Bumped after every stored event; event streams wait on it.
     changed: watch::Sender<u64>,
+    /// Per-client token buckets.
+    limiter: RateLimiter,
+    /// Requests in flight (a permit each).
+    requests: Arc<Semaphore>,
+    /// Open progress streams (a permit each, held by the stream).
+    streams: Arc<Semaphore>,
+    /// What `/metrics` reports.
+    metrics: Mutex<Metrics>,
 }
 
 #[derive(Clone)]
@@ -66,8 +76,13 @@ impl AppState {
     /// State over `store`, running checks built by `checks`.
     pub fn new(store: Store, config: Config, checks: ChecksFactory) -> Self {
         let (changed, _) = watch::channel(0);
+        let api = &config.api;
         Self {
             inner: Arc::new(Inner {
+                limiter: RateLimiter::new(api.rate_per_minute, api.rate_burst),
+                requests: Arc::new(Semaphore::new(api.max_requests)),
+                streams: Arc::new(Semaphore::new(api.max_event_streams)),
+                metrics: Mutex::new(Metrics::default()),
                 store,
                 config,
                 checks,
@@ -80,6 +95,12 @@ impl AppState {
     /// The run in progress, if any.
     pub fn active_run(&self) -> Option<RunId> {
         self.active().as_ref().map(|a| a.run)
+    }
+
+    /// A receiver woken after every stored event (the daemon follows runs with it for its
+    /// systemd status line).
+    pub fn subscribe_changes(&self) -> watch::Receiver<u64> {
+        self.inner.changed.subscribe()
     }
 
     /// Cancels the run in progress, if any (used at shutdown).
@@ -104,10 +125,117 @@ pub fn app(state: AppState) -> Router {
         .route("/v1/runs", axum::routing::post(create_run))
         .route("/v1/runs/{id}", get(get_run).delete(cancel_run))
         .route("/v1/runs/{id}/events", get(run_events))
+        .route("/metrics", get(metrics))
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
         .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
+        // Outermost: runs first, for every path, matched or not.
+        .layer(axum::middleware::from_fn_with_state(state.clone(), guard))
         .with_state(state)
+}
+
+/// The gate every request passes, in this order: the `Host` allow-list (a foreign `Host` is a
+/// DNS-rebinding attempt: 403 before anything else), the header size (431), the client's rate
+/// (429 + `Retry-After`), the bearer token (401) and its role (403), then the cap on requests in
+/// flight (503 + `Retry-After`). No CORS header is ever sent: browsers keep other origins out.
+async fn guard(State(state): State<AppState>, mut request: Request, next: Next) -> Response {
+    let config = &state.inner.config;
+    if let Some(host) = request.headers().get(header::HOST) {
+        let allowed = host
+            .to_str()
+            .is_ok_and(|host| config.api.host_allowed(host, config.listen));
+        if !allowed {
+            return refuse(
+                StatusCode::FORBIDDEN,
+                "forbidden_host",
+                "this agent does not answer to that Host name; add it to [api] allowed-hosts",
+            );
+        }
+    }
+    let header_bytes: usize = request
+        .headers()
+        .iter()
+        .map(|(name, value)| name.as_str().len() + value.len() + 4)
+        .sum();
+    if header_bytes > security::defaults::MAX_HEADER_BYTES {
+        return refuse(
+            StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE,
+            "headers_too_large",
+            &format!("request headers over {} bytes", security::defaults::MAX_HEADER_BYTES),
+        );
+    }
+    // In-process requests (tests, no socket) have no peer and are not rate limited.
+    let peer = request
+        .extensions()
+        .get::<ConnectInfo<std::net::SocketAddr>>()
+        .map(|info| info.0.ip());
+    if let Some(ip) = peer
+        && let Err(wait) = state.inner.limiter.check(ip, std::time::Instant::now())
+    {
+        let mut response = refuse(
+            StatusCode::TOO_MANY_REQUESTS,
+            "too_many_requests",
+            "too many requests from this client; retry later",
+        );
+        response.headers_mut().insert(header::RETRY_AFTER, retry_after(wait));
+        return response;
+    }
+    let authorization = request
+        .headers()
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok());
+    let role = match config.api.authorize(authorization, peer) {
+        Ok(role) => role,
+        Err(e) => {
+            let mut response = refuse(StatusCode::UNAUTHORIZED, "unauthorized", &e.to_string());
+            response.headers_mut().insert(
+                header::WWW_AUTHENTICATE,
+                HeaderValue::from_static("Bearer realm=\"sonde\""),
+            );
+            return response;
+        }
+    };
+    let needed = required_role(request.uri().path());
+    if role < needed {
+        return refuse(
+            StatusCode::FORBIDDEN,
+            "forbidden",
+            &format!("this endpoint is for the {} role", needed.as_str()),
+        );
+    }
+    let Ok(_permit) = state.inner.requests.clone().try_acquire_owned() else {
+        let mut response = refuse(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "busy",
+            "too many requests in progress; retry shortly",
+        );
+        response
+            .headers_mut()
+            .insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
+        return response;
+    };
+    request.extensions_mut().insert(role);
+    next.run(request).await
+}
+
+/// The least role an endpoint needs.
+fn required_role(path: &str) -> Role {
+    if path == "/metrics" {
+        Role::Technician
+    } else {
+        Role::Customer
+    }
+}
+
+/// A refusal from the gate, in the [`ApiError`] shape. Its codes are newer than protocol v1's
+/// [`ErrorCode`] list: old clients read them as `unknown`, with the message.
+fn refuse(status: StatusCode, error: &'static str, message: &str) -> Response {
+    (status, Json(serde_json::json!({ "error": error, "message": message }))).into_response()
+}
+
+fn retry_after(wait: Duration) -> HeaderValue {
+    let seconds = wait.as_secs() + u64::from(wait.subsec_nanos() > 0);
+    HeaderValue::from(seconds.max(1))
 }
 
 async fn health(State(state): State<AppState>) -> Json<Health> {
@@ -122,6 +250,9 @@ async fn create_run(
     State(state): State<AppState>,
     JsonBody(request): JsonBody<RunRequest>,
 ) -> Result<Response, Failure> {
+    // Every string a client sends is checked before anything reads it.
+    security::check_run_request(&request)
+        .map_err(|e| Failure::new(StatusCode::BAD_REQUEST, ErrorCode::BadRequest, e.to_string()))?;
     let spec = crate::prepare(request, &state.inner.config)
         .map_err(|e| Failure::new(StatusCode::BAD_REQUEST, ErrorCode::BadRequest, e.to_string()))?;
     let run = spec.run;
@@ -210,7 +341,7 @@ async fn run_events(
     Path(id): Path<String>,
     headers: HeaderMap,
     Query(query): Query<EventsQuery>,
-) -> Result<Sse<impl Stream<Item = Result<sse::Event, Infallible>>>, Failure> {
+) -> Result<Response, Failure> {
     let run = parse_run_id(&id)?;
     report(&state, run)?;
     let last_event_id = match headers.get("last-event-id") {
@@ -230,17 +361,33 @@ async fn run_events(
         ),
     };
     let after = last_event_id.or(query.after).unwrap_or(0);
+    let Ok(permit) = state.inner.streams.clone().try_acquire_owned() else {
+        let mut response = refuse(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "busy",
+            "too many progress streams open; retry shortly or read the report",
+        );
+        response
+            .headers_mut()
+            .insert(header::RETRY_AFTER, HeaderValue::from_static("5"));
+        return Ok(response);
+    };
     let stream = EventStream {
+        _permit: permit,
         state: state.clone(),
         run,
         after,
         changed: state.inner.changed.subscribe(),
     };
-    Ok(Sse::new(stream.into_stream()).keep_alive(KeepAlive::new().interval(Duration::from_secs(15))))
+    Ok(Sse::new(stream.into_stream())
+        .keep_alive(KeepAlive::new().interval(Duration::from_secs(15)))
+        .into_response())
 }
 
 /// Replays the stored events after `after`, then follows the live ones until `run_finished`.
 struct EventStream {
+    /// Counts this stream against the cap until it ends.
+    _permit: OwnedSemaphorePermit,
     state: AppState,
     run: RunId,
     after: u64,
@@ -285,6 +432,110 @@ impl EventStream {
     }
 }
 
+/// `/metrics`, in the Prometheus text format (technicians only).
+async fn metrics(State(state): State<AppState>) -> Response {
+    let inner = &state.inner;
+    let streams = inner.config.api.max_event_streams - inner.streams.available_permits();
+    let text = inner
+        .metrics
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
+        .render(streams, state.active_run().is_some());
+    (
+        [(header::CONTENT_TYPE, "text/plain; version=0.0.4; charset=utf-8")],
+        text,
+    )
+        .into_response()
+}
+
+/// Counters and last values since the agent started, fed by the event stream.
+#[derive(Debug, Default)]
+pub struct Metrics {
+    runs: std::collections::BTreeMap<String, u64>,
+    /// Per check: (sum of durations in seconds, count).
+    durations: std::collections::BTreeMap<&'static str, (f64, u64)>,
+    /// Last values of the headline metrics, by Prometheus name.
+    last: std::collections::BTreeMap<&'static str, f64>,
+}
+
+impl Metrics {
+    /// Takes what it reports from one event.
+    pub fn record(&mut self, event: &Event) {
+        match &event.data {
+            EventData::RunFinished(finished) => *self.runs.entry(finished.state.to_string()).or_default() += 1,
+            EventData::StepFinished(step) => {
+                let result = &step.result;
+                let entry = self.durations.entry(result.id.as_str()).or_default();
+                entry.0 += result.duration_ms as f64 / 1000.0;
+                entry.1 += 1;
+                let wanted: &[(&str, &'static str)] = match result.id {
+                    sonde_protocol::CheckId::Gateway => &[
+                        ("rtt_median_ms", "sonde_last_gateway_rtt_ms"),
+                        ("loss_percent", "sonde_last_gateway_loss_percent"),
+                    ],
+                    sonde_protocol::CheckId::Dns => &[("latency_median_ms", "sonde_last_dns_latency_ms")],
+                    _ => &[],
+                };
+                for (metric, name) in wanted {
+                    if let Some(sonde_protocol::MetricValue::Number(value)) =
+                        result.metrics.iter().find(|m| m.name == *metric).map(|m| &m.value)
+                    {
+                        self.last.insert(name, *value);
+                    }
+                }
+            }
+            _ => {}
+        }
+    }
+
+    /// The Prometheus text exposition.
+    pub fn render(&self, sse_clients: usize, running: bool) -> String {
+        use std::fmt::Write as _;
+        let mut out = String::new();
+        let _ = writeln!(
+            out,
+            "# HELP sonde_runs_total Runs ended since the agent started, by outcome."
+        );
+        let _ = writeln!(out, "# TYPE sonde_runs_total counter");
+        for (state, n) in &self.runs {
+            let _ = writeln!(out, "sonde_runs_total{{state=\"{state}\"}} {n}");
+        }
+        let _ = writeln!(out, "# HELP sonde_check_duration_seconds Time each check took.");
+        let _ = writeln!(out, "# TYPE sonde_check_duration_seconds summary");
+        for (check, (sum, count)) in &self.durations {
+            let _ = writeln!(out, "sonde_check_duration_seconds_sum{{check=\"{check}\"}} {sum}");
+            let _ = writeln!(out, "sonde_check_duration_seconds_count{{check=\"{check}\"}} {count}");
+        }
+        for (name, help) in [
+            (
+                "sonde_last_gateway_rtt_ms",
+                "Median RTT to the gateway in the last gateway check.",
+            ),
+            (
+                "sonde_last_gateway_loss_percent",
+                "Loss to the gateway in the last gateway check.",
+            ),
+            (
+                "sonde_last_dns_latency_ms",
+                "Median DNS resolution latency in the last DNS check.",
+            ),
+        ] {
+            if let Some(value) = self.last.get(name) {
+                let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} gauge\n{name} {value}");
+            }
+        }
+        let _ = writeln!(out, "# HELP sonde_sse_clients Progress streams open now.");
+        let _ = writeln!(out, "# TYPE sonde_sse_clients gauge\nsonde_sse_clients {sse_clients}");
+        let _ = writeln!(out, "# HELP sonde_run_in_progress 1 while a run is in progress.");
+        let _ = writeln!(
+            out,
+            "# TYPE sonde_run_in_progress gauge\nsonde_run_in_progress {}",
+            u8::from(running)
+        );
+        out
+    }
+}
+
 /// Stores each event and wakes the streams; frees the run slot at `run_finished`.
 struct StoreSink {
     state: AppState,
@@ -296,6 +547,11 @@ impl EventSink for StoreSink {
         if let Err(e) = inner.store.append(&event) {
             tracing::error!(run = %event.run, seq = event.seq, "cannot store event: {e}");
         }
+        inner
+            .metrics
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .record(&event);
         if matches!(event.data, EventData::RunFinished(_)) {
             let mut active = self.state.active();
             if active.as_ref().is_some_and(|a| a.run == event.run) {

@@ -107,6 +107,8 @@ pub struct Config {
     pub throughput: ThroughputOptions,
     /// The thresholds results are judged against.
     pub profile: Profile,
+    /// Who may use the API, from where, how often (`[api]`).
+    pub api: crate::security::ApiOptions,
 }
 
 impl Default for Config {
@@ -282,6 +284,8 @@ pub struct RawConfig {
     pub mobile: RawMobile,
     /// `[system]`.
     pub system: RawSystem,
+    /// `[api]`: tokens, allowed hosts, limits (see `crate::security`).
+    pub api: crate::security::RawApi,
 }
 
 /// `[gateway]` as written.
@@ -738,6 +742,7 @@ impl Config {
             },
             throughput,
             profile,
+            api: crate::security::ApiOptions::from_raw(&raw.api)?,
         })
     }
 }

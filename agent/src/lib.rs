@@ -13,6 +13,8 @@ pub mod plan;
 pub mod profiles;
 pub mod progress;
 pub mod runner;
+pub mod sd_notify;
+pub mod security;
 pub mod store;
 pub mod texts;
 

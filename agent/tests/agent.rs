@@ -5,4 +5,5 @@ mod api;
 mod diagnosis;
 mod mobile;
 mod throughput;
+mod security;
 mod wifi;
