@@ -4,6 +4,6 @@
 mod api;
 mod diagnosis;
 mod mobile;
-mod throughput;
 mod security;
+mod throughput;
 mod wifi;

@@ -83,6 +83,16 @@ pub struct DiagnoseArgs {
     /// agent in this process.
     #[arg(long, value_name = "URL")]
     pub agent: Option<String>,
+    /// The bearer token sonded gave this client's role (customer or technician); also read
+    /// from `SONDE_TOKEN`. Not needed on sonded's own machine without configured tokens.
+    #[arg(
+        long,
+        value_name = "TOKEN",
+        env = "SONDE_TOKEN",
+        hide_env_values = true,
+        requires = "agent"
+    )]
+    pub token: Option<String>,
     /// Configuration file (TOML), shared with sonded. Default: $SONDE_CONFIG, else
     /// /etc/sonde/sonded.toml if it exists.
     #[arg(long, value_name = "FILE")]
@@ -354,7 +364,7 @@ async fn diagnose(args: DiagnoseArgs) -> anyhow::Result<u8> {
                 anyhow::Ok(None)
             }
             Some(url) => {
-                let agent = remote::Agent::new(url)?;
+                let agent = remote::Agent::new(url, args.token.as_deref())?;
                 let run = agent.start(&request).await?;
                 agent.follow(run, &tx, &cancel).await?;
                 drop(tx);

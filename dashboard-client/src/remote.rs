@@ -19,15 +19,24 @@ pub struct Agent {
 }
 
 impl Agent {
-    /// A client of the daemon at `url` (`http://host:port`).
-    pub fn new(url: &str) -> anyhow::Result<Self> {
+    /// A client of the daemon at `url` (`http://host:port`), sending `token` as its bearer
+    /// token when given (sonded asks for one from anywhere but its own machine).
+    pub fn new(url: &str, token: Option<&str>) -> anyhow::Result<Self> {
         let base = url.trim_end_matches('/').to_owned();
         let parsed: reqwest::Url = base.parse().with_context(|| format!("`{url}` is not a URL"))?;
         if parsed.scheme() != "http" {
             bail!("`{url}`: only http:// agents are supported (sonded serves plain HTTP on the LAN)");
         }
+        let mut headers = reqwest::header::HeaderMap::new();
+        if let Some(token) = token {
+            let mut value = reqwest::header::HeaderValue::from_str(&format!("Bearer {token}"))
+                .context("the token must be printable ASCII")?;
+            value.set_sensitive(true);
+            headers.insert(reqwest::header::AUTHORIZATION, value);
+        }
         let http = reqwest::Client::builder()
             .connect_timeout(Duration::from_secs(5))
+            .default_headers(headers)
             .build()
             .context("cannot build the HTTP client")?;
         Ok(Self { base, http })
