@@ -1030,6 +1030,7 @@ mod tests {
             problem: sonde_protocol::ProblemKind::Slow,
             profile: profile.map(str::to_owned),
             options: sonde_protocol::RunOptions::default(),
+            contact: None,
         };
         let config = Config::default();
         assert_eq!(
