@@ -19,6 +19,10 @@ use crate::checks::wifi::{SourceSpec, WifiOptions, WifiThresholds};
 pub mod defaults {
     use std::time::Duration;
 
+    /// First retry delay of ticket delivery.
+    pub const TICKET_RETRY_BASE: Duration = Duration::from_secs(1);
+    /// Longest retry delay of ticket delivery.
+    pub const TICKET_RETRY_MAX: Duration = Duration::from_secs(60);
     /// Where `sonded` listens: loopback only.
     pub const LISTEN: &str = "127.0.0.1:8790";
     /// ICMP echo requests sent to the gateway.
@@ -102,6 +106,21 @@ pub struct Config {
     pub system: SystemSource,
     /// The thresholds results are judged against.
     pub profile: Profile,
+    /// Where tickets go when the operator must act. `None`: no tickets are opened.
+    pub tickets: Option<TicketOptions>,
+}
+
+/// Where and how tickets are delivered (`[tickets]`).
+#[derive(Clone, Debug, PartialEq)]
+pub struct TicketOptions {
+    /// The helpdesk's base URL (`http://helpdesk.example:8791`).
+    pub helpdesk: String,
+    /// This device's bearer token.
+    pub token: Option<String>,
+    /// First retry delay.
+    pub retry_base: Duration,
+    /// Longest retry delay.
+    pub retry_max: Duration,
 }
 
 impl Default for Config {
@@ -403,6 +422,12 @@ pub struct RawThroughput {
 pub struct RawTickets {
     /// The helpdesk backend's URL.
     pub helpdesk: Option<String>,
+    /// This device's bearer token at the helpdesk.
+    pub token: Option<String>,
+    /// First retry delay of ticket delivery, in milliseconds.
+    pub retry_base_ms: Option<u64>,
+    /// Longest retry delay of ticket delivery, in milliseconds.
+    pub retry_max_ms: Option<u64>,
 }
 
 /// `[system]` as written.
@@ -693,8 +718,41 @@ impl Config {
                 Some(path) => SystemSource::File(PathBuf::from(path)),
             },
             profile,
+            tickets: tickets_from_raw(&raw.tickets)?,
         })
     }
+}
+
+fn tickets_from_raw(raw: &RawTickets) -> Result<Option<TicketOptions>, ConfigError> {
+    let Some(helpdesk) = raw.helpdesk.as_deref().filter(|h| !h.is_empty()) else {
+        return Ok(None);
+    };
+    if !(helpdesk.starts_with("http://") || helpdesk.starts_with("https://")) {
+        return Err(ConfigError::Invalid {
+            key: "tickets.helpdesk",
+            message: format!("`{helpdesk}` is not an http:// or https:// URL"),
+        });
+    }
+    let retry_base = millis(
+        "tickets.retry-base-ms",
+        raw.retry_base_ms,
+        defaults::TICKET_RETRY_BASE,
+        10,
+        600_000,
+    )?;
+    let retry_max = millis(
+        "tickets.retry-max-ms",
+        raw.retry_max_ms,
+        defaults::TICKET_RETRY_MAX,
+        10,
+        3_600_000,
+    )?;
+    Ok(Some(TicketOptions {
+        helpdesk: helpdesk.trim_end_matches('/').to_owned(),
+        token: raw.token.clone(),
+        retry_base,
+        retry_max: retry_max.max(retry_base),
+    }))
 }
 
 /// The WiFi thresholds of `[wifi]`: each within its physical range, and warn on the healthy
