@@ -19,14 +19,15 @@ use futures_util::Stream;
 use serde::Deserialize;
 use serde::de::DeserializeOwned;
 use sonde_protocol::{
-    ApiError, ErrorCode, Event, EventData, Health, RunCreated, RunId, RunReport, RunRequest, RunState, Timestamp,
+    ApiError, Diagnosis, ErrorCode, Event, EventData, Health, RunCreated, RunId, RunReport, RunRequest, RunState,
+    TicketStatus, Timestamp,
 };
-use tokio::sync::watch;
+use tokio::sync::{Notify, watch};
 use tokio_util::sync::CancellationToken;
 
 use crate::checks::Checks;
 use crate::config::Config;
-use crate::runner::{AGENT_VERSION, EventSink, execute};
+use crate::runner::{AGENT_VERSION, EventSink, RunSpec, execute};
 use crate::store::Store;
 
 /// Request bodies over this size get `413`.
@@ -48,12 +49,14 @@ impl std::fmt::Debug for AppState {
 }
 
 struct Inner {
-    store: Store,
+    store: Arc<Store>,
     config: Config,
     checks: ChecksFactory,
     active: Mutex<Option<ActiveRun>>,
     /// Bumped after every stored event; event streams wait on it.
     changed: watch::Sender<u64>,
+    /// Wakes the ticket delivery loop (a run with a ticket finished).
+    outbox_wake: Arc<Notify>,
 }
 
 #[derive(Clone)]
@@ -68,13 +71,47 @@ impl AppState {
         let (changed, _) = watch::channel(0);
         Self {
             inner: Arc::new(Inner {
-                store,
+                store: Arc::new(store),
                 config,
                 checks,
                 active: Mutex::new(None),
                 changed,
+                outbox_wake: Arc::new(Notify::new()),
             }),
         }
+    }
+
+    /// The run store (shared with the ticket delivery loop).
+    pub fn store(&self) -> Arc<Store> {
+        Arc::clone(&self.inner.store)
+    }
+
+    /// What wakes the ticket delivery loop.
+    pub fn outbox_wake(&self) -> Arc<Notify> {
+        Arc::clone(&self.inner.outbox_wake)
+    }
+
+    /// Wakes the event streams after events were stored outside the runner (ticket delivery).
+    pub fn notify_changed(&self) {
+        self.inner.changed.send_modify(|n| *n += 1);
+    }
+
+    /// Starts the ticket delivery loop when `[tickets]` is configured; it ends with `shutdown`.
+    pub fn spawn_outbox(&self, shutdown: CancellationToken) -> anyhow::Result<()> {
+        let Some(options) = self.inner.config.tickets.clone() else {
+            return Ok(());
+        };
+        let helpdesk = crate::outbox::HttpHelpdesk::new(&options)?;
+        let state = self.clone();
+        tokio::spawn(crate::outbox::run(
+            self.store(),
+            Box::new(helpdesk),
+            options,
+            self.outbox_wake(),
+            Box::new(move || state.notify_changed()),
+            shutdown,
+        ));
+        Ok(())
     }
 
     /// The run in progress, if any.
@@ -234,16 +271,20 @@ async fn run_events(
         state: state.clone(),
         run,
         after,
+        finished: false,
         changed: state.inner.changed.subscribe(),
     };
     Ok(Sse::new(stream.into_stream()).keep_alive(KeepAlive::new().interval(Duration::from_secs(15))))
 }
 
-/// Replays the stored events after `after`, then follows the live ones until `run_finished`.
+/// Replays the stored events after `after`, then follows the live ones until `run_finished` —
+/// or, when the run opened a ticket, until its delivery settles (ticket events follow
+/// `run_finished`).
 struct EventStream {
     state: AppState,
     run: RunId,
     after: u64,
+    finished: bool,
     changed: watch::Receiver<u64>,
 }
 
@@ -255,7 +296,8 @@ impl EventStream {
                 loop {
                     if let Some(event) = pending.next() {
                         s.after = event.seq;
-                        let finished = matches!(event.data, EventData::RunFinished(_));
+                        s.finished |= matches!(event.data, EventData::RunFinished(_));
+                        let finished = s.finished && !s.state.inner.store.ticket_pending(s.run).unwrap_or(false);
                         let sse = sse::Event::default()
                             .id(event.seq.to_string())
                             .data(serde_json::to_string(&event).unwrap_or_default());
@@ -301,8 +343,24 @@ impl EventSink for StoreSink {
             if active.as_ref().is_some_and(|a| a.run == event.run) {
                 *active = None;
             }
+            // Its ticket, if any, may go now (the runner no longer numbers this run's events).
+            inner.outbox_wake.notify_one();
         }
         inner.changed.send_modify(|n| *n += 1);
+    }
+
+    fn open_ticket(&self, spec: &RunSpec, diagnosis: &Diagnosis) -> Option<TicketStatus> {
+        let inner = &self.state.inner;
+        inner.config.tickets.as_ref()?;
+        let submission =
+            crate::outbox::ticket_for(spec.run, &spec.request, diagnosis, &spec.profile.name, AGENT_VERSION)?;
+        match crate::outbox::enqueue(&inner.store, &submission) {
+            Ok(status) => Some(status),
+            Err(e) => {
+                tracing::error!(run = %spec.run, "cannot queue the ticket: {e}");
+                None
+            }
+        }
     }
 }
 

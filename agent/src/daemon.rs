@@ -116,12 +116,15 @@ async fn serve(config: Config) -> anyhow::Result<()> {
         .await
         .with_context(|| format!("cannot listen on {listen}"))?;
     tracing::info!(%listen, database = %database.display(), "sonded serving protocol v1");
+    let shutdown_outbox = tokio_util::sync::CancellationToken::new();
+    state.spawn_outbox(shutdown_outbox.clone())?;
     let shutdown_state = state.clone();
     axum::serve(listener, app(state))
         .with_graceful_shutdown(async move {
             shutdown_signal().await;
             tracing::info!("shutting down: canceling the run in progress");
             shutdown_state.cancel_active();
+            shutdown_outbox.cancel();
             // Let open event streams deliver `run_finished`, then stop waiting for them.
             tokio::time::sleep(Duration::from_millis(500)).await;
         })

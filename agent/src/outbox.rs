@@ -89,7 +89,7 @@ impl Backoff {
 #[derive(Clone, Debug, PartialEq)]
 pub enum PostOutcome {
     /// Accepted (first time or replayed): the helpdesk's record.
-    Acknowledged(TicketRecord),
+    Acknowledged(Box<TicketRecord>),
     /// Not now (network error, 5xx, 409 in flight, 429): retry later.
     Retry(String),
     /// Refused for good (400, 401, 422…): retrying the same request cannot help.
@@ -154,7 +154,7 @@ impl Helpdesk for HttpHelpdesk {
 pub fn outcome_of(status: u16, body: &str) -> PostOutcome {
     match status {
         200..=299 => match serde_json::from_str::<TicketRecord>(body) {
-            Ok(record) => PostOutcome::Acknowledged(record),
+            Ok(record) => PostOutcome::Acknowledged(Box::new(record)),
             Err(e) => PostOutcome::Retry(format!("helpdesk answered {status} with a malformed ticket: {e}")),
         },
         408 | 409 | 425 | 429 | 500..=599 => PostOutcome::Retry(format!("helpdesk answered {status}")),
@@ -243,7 +243,7 @@ pub async fn deliver_due(
     backoff: &mut Backoff,
     now: impl Fn() -> Instant,
     jitter: impl Fn() -> f64,
-    changed: &dyn Fn(),
+    changed: &(dyn Fn() + Sync),
 ) -> Result<bool, StoreError> {
     if !backoff.poll_ready(now()) {
         return Ok(true);
@@ -481,7 +481,7 @@ mod tests {
             answers: Mutex::new(vec![
                 PostOutcome::Retry("down".into()),
                 PostOutcome::Retry("down".into()),
-                PostOutcome::Acknowledged(record("SND-000007", run)),
+                PostOutcome::Acknowledged(Box::new(record("SND-000007", run))),
             ]),
             keys: Mutex::new(Vec::new()),
         };

@@ -4,4 +4,5 @@
 mod api;
 mod diagnosis;
 mod mobile;
+mod tickets;
 mod wifi;
