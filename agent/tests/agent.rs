@@ -4,5 +4,6 @@
 mod api;
 mod diagnosis;
 mod mobile;
+mod outbox_kill;
 mod tickets;
 mod wifi;
