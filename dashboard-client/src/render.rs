@@ -87,6 +87,19 @@ pub fn report_text(report: &RunReport, lang: Lang) -> String {
                 if diagnosis.operator_must_act {
                     let _ = writeln!(out, "  • {}", t.message("ui-operator-acts", &[]));
                 }
+                match report.ticket.as_ref().map(|t| t.ticket_number.as_deref()) {
+                    Some(Some(number)) => {
+                        let _ = writeln!(
+                            out,
+                            "  • {}",
+                            t.message("ui-ticket-number", &[("number", number.into())])
+                        );
+                    }
+                    Some(None) => {
+                        let _ = writeln!(out, "  • {}", t.message("ui-ticket-queued", &[]));
+                    }
+                    None => {}
+                }
             }
             if !diagnosis.findings.is_empty() {
                 let _ = writeln!(out, "\n{}", t.message("ui-evidence", &[]));
