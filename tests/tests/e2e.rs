@@ -14,3 +14,4 @@ mod path;
 mod peers;
 mod ping;
 mod scenarios;
+mod tickets;
