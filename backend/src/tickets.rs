@@ -4,7 +4,7 @@
 //! | method and path | who | answer |
 //! | --- | --- | --- |
 //! | `POST /v1/tickets` + `Idempotency-Key` | device | `201` + [`TicketRecord`]; a replay gets the original answer |
-//! | `GET /v1/tickets/{number}` | device, technician | [`TicketRecord`] |
+//! | `GET /v1/tickets/{number}` | the device that posted it, technician | [`TicketRecord`] |
 //! | `GET /v1/tickets?status=&device=&line=&limit=` | technician | `[TicketRecord]`, newest first |
 //! | `PATCH /v1/tickets/{number}` + [`TicketStatusUpdate`] | technician | [`TicketRecord`] |
 //! | `GET /v1/sms?ticket=` | technician | `[SmsRecord]` the stub gateway recorded |
@@ -85,6 +85,11 @@ impl Helpdesk {
     }
 
     fn authenticate(&self, headers: &HeaderMap, needed: Role) -> Result<String, Failure> {
+        self.caller(headers, needed).map(|(name, _)| name)
+    }
+
+    /// The caller's name and role, if its token is known and its role suffices.
+    fn caller(&self, headers: &HeaderMap, needed: Role) -> Result<(String, Role), Failure> {
         let token = headers
             .get(header::AUTHORIZATION)
             .and_then(|v| v.to_str().ok())
@@ -111,7 +116,7 @@ impl Helpdesk {
                 "this endpoint is for technicians",
             ));
         }
-        Ok(name.to_owned())
+        Ok((name.to_owned(), role))
     }
 }
 
@@ -205,11 +210,13 @@ async fn get_ticket(
     headers: HeaderMap,
     Path(number): Path<String>,
 ) -> Result<Json<TicketRecord>, Failure> {
-    helpdesk.authenticate(&headers, Role::Device)?;
+    let (caller, role) = helpdesk.caller(&headers, Role::Device)?;
     helpdesk
         .db()
         .ticket(&number)
         .map_err(Failure::internal)?
+        // A device sees its own tickets only (they hold customers' numbers).
+        .filter(|t| role == Role::Technician || t.device == caller)
         .map(Json)
         .ok_or_else(|| no_ticket(&number))
 }

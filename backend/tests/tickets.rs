@@ -16,6 +16,7 @@ use tower::ServiceExt;
 
 const DEVICE: &str = "device-token";
 const TECH: &str = "tech-token";
+const OTHER_DEVICE: &str = "other-device-token";
 
 fn helpdesk() -> Helpdesk {
     let mut config = Config {
@@ -24,6 +25,7 @@ fn helpdesk() -> Helpdesk {
     };
     config.add_token("box-1", DEVICE, Role::Device);
     config.add_token("alice", TECH, Role::Technician);
+    config.add_token("box-2", OTHER_DEVICE, Role::Device);
     Helpdesk::new(Db::in_memory().expect("db"), config, Box::new(StubGateway))
 }
 
@@ -222,6 +224,18 @@ async fn technicians_list_filter_and_move_tickets() {
         serde_json::from_slice::<TicketRecord>(&body).expect("record").status,
         HelpdeskStatus::ResolvedSelfCare
     );
+    let (code, _) = call(
+        &app,
+        "GET",
+        &format!("/v1/tickets/{number}"),
+        Some(OTHER_DEVICE),
+        None,
+        None,
+    )
+    .await;
+    assert_eq!(code, StatusCode::NOT_FOUND, "a device reads its own tickets only");
+    let (code, _) = call(&app, "GET", &format!("/v1/tickets/{number}"), Some(TECH), None, None).await;
+    assert_eq!(code, StatusCode::OK);
     let (code, _) = call(&app, "GET", "/v1/tickets/SND-999999", Some(DEVICE), None, None).await;
     assert_eq!(code, StatusCode::NOT_FOUND);
     let (code, _) = call(
