@@ -169,6 +169,17 @@ mod tests {
     }
 
     #[test]
+    fn the_shipped_sample_is_the_defaults() {
+        let text = include_str!("../sonde-backend.toml.sample");
+        let config = Config::from_raw(toml::from_str(text).expect("the sample parses")).expect("valid");
+        let defaults = Config::default();
+        assert_eq!(config.database, defaults.database);
+        assert_eq!(config.operator, defaults.operator);
+        assert_eq!(config.sms_lang, defaults.sms_lang);
+        assert!(config.credentials.is_empty());
+    }
+
+    #[test]
     fn postgres_urls_are_refused_until_supported() {
         let raw = RawConfig {
             database: Some("postgres://localhost/helpdesk".into()),
