@@ -295,7 +295,7 @@ pub async fn deliver_due(
             }
             PostOutcome::Rejected(error) => {
                 backoff.handle_success();
-                let event = EventData::Ticket(status(TicketState::Unknown, None, attempts, Some(&error)));
+                let event = EventData::Ticket(status(TicketState::Rejected, None, attempts, Some(&error)));
                 store.attempt_failed(id, run, &error, None)?;
                 store.settle_ticket(id, run, Settled::Rejected, None, vec![event])?;
                 tracing::error!(%run, "ticket rejected: {error}");
@@ -570,5 +570,52 @@ mod tests {
                 .expect("idle")
         );
         assert_eq!(helpdesk.keys.lock().expect("keys").len(), 3);
+    }
+
+    #[tokio::test]
+    async fn a_refused_ticket_is_not_retried_and_says_why() {
+        let store = Store::in_memory().expect("store");
+        let run = RunId::new();
+        store
+            .create_run(run, &RunRequest::default(), Timestamp::now())
+            .expect("run");
+        store
+            .append(&sonde_protocol::Event {
+                v: 1,
+                run,
+                seq: 1,
+                ts: Timestamp::now(),
+                data: EventData::RunFinished(sonde_protocol::RunFinished {
+                    state: RunState::Completed,
+                    reason: None,
+                }),
+            })
+            .expect("finish");
+        enqueue(&store, &submission(run)).expect("enqueue");
+        let helpdesk = Scripted {
+            answers: Mutex::new(vec![outcome_of(401, "{\"error\":\"unauthorized\"}")]),
+            keys: Mutex::new(Vec::new()),
+        };
+        let mut backoff = Backoff::new(Duration::from_secs(1), Duration::from_secs(60));
+        let now = Instant::now();
+        assert!(
+            !deliver_due(&store, &helpdesk, &mut backoff, || now, || 0.0, &|| {})
+                .await
+                .expect("deliver")
+        );
+        assert!(
+            !deliver_due(&store, &helpdesk, &mut backoff, || now, || 0.0, &|| {})
+                .await
+                .expect("again")
+        );
+        assert_eq!(helpdesk.keys.lock().expect("keys").len(), 1, "not retried");
+        assert_eq!(store.outbox().expect("outbox"), vec![("rejected".to_owned(), None)]);
+        assert!(!store.ticket_pending(run).expect("pending"), "the stream can close");
+        let last = store.events_after(run, 0).expect("events").pop().expect("an event");
+        assert!(
+            matches!(&last.data, EventData::Ticket(t) if t.state == TicketState::Rejected
+                && t.last_error.as_deref().is_some_and(|e| e.contains("401"))),
+            "{last:?}"
+        );
     }
 }

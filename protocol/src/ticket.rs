@@ -19,7 +19,7 @@ pub struct TicketStatus {
     pub last_error: Option<String>,
 }
 
-/// Delivery states of a ticket: `queued → sent → acknowledged → sms_sent`.
+/// Delivery states of a ticket: `queued → sent → acknowledged → sms_sent`, or `rejected`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "snake_case")]
 #[non_exhaustive]
@@ -32,6 +32,9 @@ pub enum TicketState {
     Acknowledged,
     /// The confirmation SMS went out.
     SmsSent,
+    /// The helpdesk refused the ticket for good (`last_error` says why); it will not be retried.
+    /// Added with ticket delivery (issue 8).
+    Rejected,
     /// A state this client does not know.
     #[serde(other)]
     Unknown,
