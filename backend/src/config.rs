@@ -33,6 +33,39 @@ pub struct RawConfig {
     pub sms_lang: Option<SmsLang>,
     /// Who may call the API.
     pub devices: Vec<RawDevice>,
+    /// `[sms]`: the SMS gateway.
+    pub sms: RawSms,
+}
+
+/// `[sms]` as written.
+#[derive(Clone, Debug, Default, Deserialize)]
+#[serde(rename_all = "kebab-case", deny_unknown_fields, default)]
+pub struct RawSms {
+    /// `stub` (default) or `http`.
+    pub gateway: Option<String>,
+    /// The provider's URL (`http`).
+    pub url: Option<String>,
+    /// `Name: value`, sent with every request (`http`).
+    pub auth_header: Option<String>,
+    /// The JSON body, with `{to}`, `{text}` and `{ticket}` placeholders (`http`).
+    pub template: Option<String>,
+}
+
+/// Which SMS gateway to use.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub enum SmsGatewayChoice {
+    /// Record only.
+    #[default]
+    Stub,
+    /// An HTTP provider.
+    Http {
+        /// Its URL.
+        url: String,
+        /// `Name: value`.
+        auth_header: Option<String>,
+        /// The JSON body template.
+        template: Option<String>,
+    },
 }
 
 /// One `[[devices]]` entry.
@@ -70,6 +103,8 @@ pub struct Config {
     pub sms_lang: SmsLang,
     /// Token hash (hex) → (device name, role).
     pub credentials: HashMap<String, (String, Role)>,
+    /// The SMS gateway.
+    pub sms_gateway: SmsGatewayChoice,
 }
 
 /// The operator's name when the configuration does not give one.
@@ -82,6 +117,7 @@ impl Default for Config {
             operator: DEFAULT_OPERATOR.to_owned(),
             sms_lang: SmsLang::Fr,
             credentials: HashMap::new(),
+            sms_gateway: SmsGatewayChoice::Stub,
         }
     }
 }
@@ -117,11 +153,26 @@ impl Config {
             }
             other => other.map(PathBuf::from),
         };
+        let sms_gateway = match raw.sms.gateway.as_deref() {
+            None | Some("stub") => SmsGatewayChoice::Stub,
+            Some("http") => {
+                let choice = SmsGatewayChoice::Http {
+                    url: raw.sms.url.context("[sms] gateway = \"http\" needs a url")?,
+                    auth_header: raw.sms.auth_header,
+                    template: raw.sms.template,
+                };
+                // Validate now (URL, header, template) rather than at the first SMS.
+                choice.build()?;
+                choice
+            }
+            Some(other) => anyhow::bail!("[sms] gateway `{other}`: expected stub or http"),
+        };
         Ok(Self {
             database,
             operator: raw.operator.unwrap_or_else(|| DEFAULT_OPERATOR.to_owned()),
             sms_lang: raw.sms_lang.unwrap_or_default(),
             credentials,
+            sms_gateway,
         })
     }
 
@@ -135,6 +186,23 @@ impl Config {
         self.credentials
             .get(&hash_token(token))
             .map(|(name, role)| (name.as_str(), *role))
+    }
+}
+
+impl SmsGatewayChoice {
+    /// The gateway this choice names.
+    pub fn build(&self) -> anyhow::Result<Box<dyn crate::sms::SmsGateway>> {
+        Ok(match self {
+            SmsGatewayChoice::Stub => Box::new(crate::sms::StubGateway),
+            SmsGatewayChoice::Http {
+                url,
+                auth_header,
+                template,
+            } => Box::new(
+                crate::sms::HttpGateway::new(url, auth_header.as_deref(), template.as_deref())
+                    .map_err(|e| anyhow::anyhow!("[sms]: {e}"))?,
+            ),
+        })
     }
 }
 

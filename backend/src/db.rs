@@ -102,7 +102,8 @@ impl Db {
                 to_number TEXT NOT NULL,
                 text TEXT NOT NULL,
                 ticket TEXT NOT NULL,
-                sent_at TEXT NOT NULL
+                sent_at TEXT NOT NULL,
+                delivered_at TEXT
             );",
         )?;
         Ok(Self { conn: Mutex::new(conn) })
@@ -240,6 +241,46 @@ impl Db {
             return Ok(None);
         }
         self.ticket(number)
+    }
+
+    /// SMS not yet handed to the gateway, oldest first, with their rows.
+    pub fn undelivered_sms(&self, limit: usize) -> Result<Vec<(i64, SmsRecord)>> {
+        let conn = self.conn();
+        let mut stmt = conn.prepare_cached(
+            "SELECT id, to_number, text, ticket, sent_at FROM sms WHERE delivered_at IS NULL ORDER BY id LIMIT ?1",
+        )?;
+        let rows = stmt.query_map(params![i64::try_from(limit).unwrap_or(i64::MAX)], |row| {
+            Ok((
+                row.get::<_, i64>(0)?,
+                row.get::<_, String>(1)?,
+                row.get::<_, String>(2)?,
+                row.get::<_, String>(3)?,
+                row.get::<_, String>(4)?,
+            ))
+        })?;
+        let mut messages = Vec::new();
+        for row in rows {
+            let (id, to, text, ticket, sent_at) = row?;
+            messages.push((
+                id,
+                SmsRecord {
+                    to,
+                    text,
+                    ticket,
+                    sent_at: sent_at.parse().unwrap_or(Timestamp::UNIX_EPOCH),
+                },
+            ));
+        }
+        Ok(messages)
+    }
+
+    /// Records that the gateway took SMS `id`.
+    pub fn mark_sms_delivered(&self, id: i64) -> Result<()> {
+        self.conn().execute(
+            "UPDATE sms SET delivered_at = ?2 WHERE id = ?1",
+            params![id, Timestamp::now().to_string()],
+        )?;
+        Ok(())
     }
 
     /// Every SMS recorded, oldest first, optionally only those of one ticket.

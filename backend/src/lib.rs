@@ -86,11 +86,14 @@ pub fn main() -> ExitCode {
         }
     };
     let result = runtime.block_on(async {
+        let shutdown = tokio_util::sync::CancellationToken::new();
+        helpdesk.spawn_sms_dispatcher(shutdown.clone());
         let listener = tokio::net::TcpListener::bind(args.listen).await?;
         eprintln!("sonde-backend listening on {}", args.listen);
         axum::serve(listener, app_with(helpdesk))
-            .with_graceful_shutdown(async {
+            .with_graceful_shutdown(async move {
                 let _ = tokio::signal::ctrl_c().await;
+                shutdown.cancel();
             })
             .await
     });
@@ -127,7 +130,8 @@ fn open_helpdesk(args: &Args) -> anyhow::Result<tickets::Helpdesk> {
     if config.credentials.is_empty() {
         tracing::warn!("no [[devices]] configured: every ticket post will be refused (401)");
     }
-    Ok(tickets::Helpdesk::new(db, config, Box::new(sms::StubGateway)))
+    let gateway = config.sms_gateway.build()?;
+    Ok(tickets::Helpdesk::new(db, config, gateway))
 }
 
 fn default_database() -> PathBuf {

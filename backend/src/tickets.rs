@@ -7,7 +7,7 @@
 //! | `GET /v1/tickets/{number}` | the device that posted it, technician | [`TicketRecord`] |
 //! | `GET /v1/tickets?status=&device=&line=&limit=` | technician | `[TicketRecord]`, newest first |
 //! | `PATCH /v1/tickets/{number}` + [`TicketStatusUpdate`] | technician | [`TicketRecord`] |
-//! | `GET /v1/sms?ticket=` | technician | `[SmsRecord]` the stub gateway recorded |
+//! | `GET /v1/sms?ticket=` | technician | `[SmsRecord]`: every SMS recorded (the stub gateway's record) |
 //!
 //! Every call carries `Authorization: Bearer TOKEN`; an unknown token is `401`.
 
@@ -42,9 +42,11 @@ pub struct Helpdesk {
 
 #[derive(Debug)]
 struct Inner {
-    db: Db,
+    db: Arc<Db>,
     config: Config,
-    sms: Box<dyn SmsGateway>,
+    sms: Arc<dyn SmsGateway>,
+    /// Wakes the SMS dispatcher (a ticket and its SMS were committed).
+    sms_wake: Arc<tokio::sync::Notify>,
     /// `(device, key)` pairs being processed right now: a concurrent duplicate gets `409`.
     in_flight: Mutex<HashSet<(String, String)>>,
 }
@@ -54,12 +56,23 @@ impl Helpdesk {
     pub fn new(db: Db, config: Config, sms: Box<dyn SmsGateway>) -> Self {
         Self {
             inner: Arc::new(Inner {
-                db,
+                db: Arc::new(db),
                 config,
-                sms,
+                sms: Arc::from(sms),
+                sms_wake: Arc::new(tokio::sync::Notify::new()),
                 in_flight: Mutex::new(HashSet::new()),
             }),
         }
+    }
+
+    /// Starts the task that hands recorded SMS to the gateway; it ends with `shutdown`.
+    pub fn spawn_sms_dispatcher(&self, shutdown: tokio_util::sync::CancellationToken) {
+        tokio::spawn(crate::sms::dispatch(
+            Arc::clone(&self.inner.db),
+            Arc::clone(&self.inner.sms),
+            Arc::clone(&self.inner.sms_wake),
+            shutdown,
+        ));
     }
 
     /// The database (tests inspect it).
@@ -181,7 +194,7 @@ async fn create_ticket(State(helpdesk): State<Helpdesk>, headers: HeaderMap, bod
         return Ok((status, [(header::CONTENT_TYPE, "application/json")], stored.body).into_response());
     }
     let config = &helpdesk.inner.config;
-    let (record, sms) = db
+    let (record, _sms) = db
         .create_ticket(&device, &key, &request_hash, &submission, |number| {
             confirmation_text(config.sms_lang, &config.operator, number)
         })
@@ -193,10 +206,8 @@ async fn create_ticket(State(helpdesk): State<Helpdesk>, headers: HeaderMap, bod
         run = %submission.run,
         "ticket opened"
     );
-    if let Err(e) = helpdesk.inner.sms.deliver(&sms) {
-        // The message stays recorded with its ticket; the answer does not change.
-        tracing::error!(ticket = %record.number, "{e}");
-    }
+    // The SMS is committed with the ticket; the dispatcher hands it to the gateway.
+    helpdesk.inner.sms_wake.notify_one();
     Ok((
         StatusCode::CREATED,
         [(header::LOCATION, format!("/v1/tickets/{}", record.number))],
