@@ -983,6 +983,24 @@ mod tests {
     }
 
     #[test]
+    fn tickets_are_off_by_default_and_the_helpdesk_must_be_an_http_url() {
+        assert_eq!(Config::default().tickets, None);
+        let parse = |text: &str| Config::from_raw(toml::from_str(text).expect("toml"));
+        let config = parse("[tickets]\nhelpdesk = \"http://helpdesk.test:8791/\"\ntoken = \"t\"\n").expect("valid");
+        assert_eq!(
+            config.tickets,
+            Some(TicketOptions {
+                helpdesk: "http://helpdesk.test:8791".into(),
+                token: Some("t".into()),
+                retry_base: defaults::TICKET_RETRY_BASE,
+                retry_max: defaults::TICKET_RETRY_MAX,
+            })
+        );
+        assert!(parse("[tickets]\nhelpdesk = \"helpdesk.test\"\n").is_err());
+        assert!(parse("[tickets]\nhelpdesk = \"http://h\"\nretry-base-ms = 0\n").is_err());
+    }
+
+    #[test]
     fn the_shipped_sample_is_the_defaults() {
         let sample = include_str!("../sonded.toml.sample");
         let config = Config::parse(sample, Path::new("sonded.toml.sample")).expect("the sample parses");
