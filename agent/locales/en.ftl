@@ -84,6 +84,8 @@ ui-what-to-do = What to do
 ui-evidence = Technical details
 ui-checks = Checks
 ui-operator-acts = Your operator must act.
+ui-ticket-queued = Your repair request is registered; a text message will confirm its number.
+ui-ticket-number = Repair request { $number } registered; a confirmation text message was sent to you.
 ui-run-state = Test state: { $state }
 
 ## Internet findings

@@ -84,6 +84,8 @@ ui-what-to-do = Que faire
 ui-evidence = Détails techniques
 ui-checks = Vérifications
 ui-operator-acts = Votre opérateur doit intervenir.
+ui-ticket-queued = Votre demande d'intervention est enregistrée ; un SMS vous confirmera son numéro.
+ui-ticket-number = Demande d'intervention { $number } enregistrée ; un SMS de confirmation vous a été envoyé.
 ui-run-state = État du test : { $state }
 
 ## Constats Internet

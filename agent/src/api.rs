@@ -20,14 +20,15 @@ use futures_util::Stream;
 use serde::Deserialize;
 use serde::de::DeserializeOwned;
 use sonde_protocol::{
-    ApiError, ErrorCode, Event, EventData, Health, RunCreated, RunId, RunReport, RunRequest, RunState, Timestamp,
+    ApiError, Diagnosis, ErrorCode, Event, EventData, Health, RunCreated, RunId, RunReport, RunRequest, RunState,
+    TicketStatus, Timestamp,
 };
-use tokio::sync::{OwnedSemaphorePermit, Semaphore, watch};
+use tokio::sync::{Notify, OwnedSemaphorePermit, Semaphore, watch};
 use tokio_util::sync::CancellationToken;
 
 use crate::checks::Checks;
 use crate::config::Config;
-use crate::runner::{AGENT_VERSION, EventSink, execute};
+use crate::runner::{AGENT_VERSION, EventSink, RunSpec, execute};
 use crate::security::{self, RateLimiter, Role};
 use crate::store::Store;
 
@@ -50,7 +51,7 @@ impl std::fmt::Debug for AppState {
 }
 
 struct Inner {
-    store: Store,
+    store: Arc<Store>,
     config: Config,
     checks: ChecksFactory,
     active: Mutex<Option<ActiveRun>>,
@@ -64,6 +65,8 @@ struct Inner {
     streams: Arc<Semaphore>,
     /// What `/metrics` reports.
     metrics: Mutex<Metrics>,
+    /// Wakes the ticket delivery loop (a run with a ticket finished).
+    outbox_wake: Arc<Notify>,
 }
 
 #[derive(Clone)]
@@ -83,13 +86,47 @@ impl AppState {
                 requests: Arc::new(Semaphore::new(api.max_requests)),
                 streams: Arc::new(Semaphore::new(api.max_event_streams)),
                 metrics: Mutex::new(Metrics::default()),
-                store,
+                store: Arc::new(store),
                 config,
                 checks,
                 active: Mutex::new(None),
                 changed,
+                outbox_wake: Arc::new(Notify::new()),
             }),
         }
+    }
+
+    /// The run store (shared with the ticket delivery loop).
+    pub fn store(&self) -> Arc<Store> {
+        Arc::clone(&self.inner.store)
+    }
+
+    /// What wakes the ticket delivery loop.
+    pub fn outbox_wake(&self) -> Arc<Notify> {
+        Arc::clone(&self.inner.outbox_wake)
+    }
+
+    /// Wakes the event streams after events were stored outside the runner (ticket delivery).
+    pub fn notify_changed(&self) {
+        self.inner.changed.send_modify(|n| *n += 1);
+    }
+
+    /// Starts the ticket delivery loop when `[tickets]` is configured; it ends with `shutdown`.
+    pub fn spawn_outbox(&self, shutdown: CancellationToken) -> anyhow::Result<()> {
+        let Some(options) = self.inner.config.tickets.clone() else {
+            return Ok(());
+        };
+        let helpdesk = crate::outbox::HttpHelpdesk::new(&options)?;
+        let state = self.clone();
+        tokio::spawn(crate::outbox::run(
+            self.store(),
+            Box::new(helpdesk),
+            options,
+            self.outbox_wake(),
+            Box::new(move || state.notify_changed()),
+            shutdown,
+        ));
+        Ok(())
     }
 
     /// The run in progress, if any.
@@ -377,6 +414,7 @@ async fn run_events(
         state: state.clone(),
         run,
         after,
+        finished: false,
         changed: state.inner.changed.subscribe(),
     };
     Ok(Sse::new(stream.into_stream())
@@ -384,13 +422,16 @@ async fn run_events(
         .into_response())
 }
 
-/// Replays the stored events after `after`, then follows the live ones until `run_finished`.
+/// Replays the stored events after `after`, then follows the live ones until `run_finished` —
+/// or, when the run opened a ticket, until its delivery settles (ticket events follow
+/// `run_finished`).
 struct EventStream {
     /// Counts this stream against the cap until it ends.
     _permit: OwnedSemaphorePermit,
     state: AppState,
     run: RunId,
     after: u64,
+    finished: bool,
     changed: watch::Receiver<u64>,
 }
 
@@ -402,7 +443,8 @@ impl EventStream {
                 loop {
                     if let Some(event) = pending.next() {
                         s.after = event.seq;
-                        let finished = matches!(event.data, EventData::RunFinished(_));
+                        s.finished |= matches!(event.data, EventData::RunFinished(_));
+                        let finished = s.finished && !s.state.inner.store.ticket_pending(s.run).unwrap_or(false);
                         let sse = sse::Event::default()
                             .id(event.seq.to_string())
                             .data(serde_json::to_string(&event).unwrap_or_default());
@@ -557,8 +599,24 @@ impl EventSink for StoreSink {
             if active.as_ref().is_some_and(|a| a.run == event.run) {
                 *active = None;
             }
+            // Its ticket, if any, may go now (the runner no longer numbers this run's events).
+            inner.outbox_wake.notify_one();
         }
         inner.changed.send_modify(|n| *n += 1);
+    }
+
+    fn open_ticket(&self, spec: &RunSpec, diagnosis: &Diagnosis) -> Option<TicketStatus> {
+        let inner = &self.state.inner;
+        inner.config.tickets.as_ref()?;
+        let submission =
+            crate::outbox::ticket_for(spec.run, &spec.request, diagnosis, &spec.profile.name, AGENT_VERSION)?;
+        match crate::outbox::enqueue(&inner.store, &submission) {
+            Ok(status) => Some(status),
+            Err(e) => {
+                tracing::error!(run = %spec.run, "cannot queue the ticket: {e}");
+                None
+            }
+        }
     }
 }
 

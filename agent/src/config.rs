@@ -22,6 +22,10 @@ use crate::checks::wifi::{SourceSpec, WifiOptions, WifiThresholds};
 pub mod defaults {
     use std::time::Duration;
 
+    /// First retry delay of ticket delivery.
+    pub const TICKET_RETRY_BASE: Duration = Duration::from_secs(1);
+    /// Longest retry delay of ticket delivery.
+    pub const TICKET_RETRY_MAX: Duration = Duration::from_secs(60);
     /// Where `sonded` listens: loopback only.
     pub const LISTEN: &str = "127.0.0.1:8790";
     /// ICMP echo requests sent to the gateway.
@@ -109,6 +113,21 @@ pub struct Config {
     pub profile: Profile,
     /// Who may use the API, from where, how often (`[api]`).
     pub api: crate::security::ApiOptions,
+    /// Where tickets go when the operator must act. `None`: no tickets are opened.
+    pub tickets: Option<TicketOptions>,
+}
+
+/// Where and how tickets are delivered (`[tickets]`).
+#[derive(Clone, Debug, PartialEq)]
+pub struct TicketOptions {
+    /// The helpdesk's base URL (`http://helpdesk.example:8791`).
+    pub helpdesk: String,
+    /// This device's bearer token.
+    pub token: Option<String>,
+    /// First retry delay.
+    pub retry_base: Duration,
+    /// Longest retry delay.
+    pub retry_max: Duration,
 }
 
 impl Default for Config {
@@ -437,6 +456,12 @@ pub struct RawThroughput {
 pub struct RawTickets {
     /// The helpdesk backend's URL.
     pub helpdesk: Option<String>,
+    /// This device's bearer token at the helpdesk.
+    pub token: Option<String>,
+    /// First retry delay of ticket delivery, in milliseconds.
+    pub retry_base_ms: Option<u64>,
+    /// Longest retry delay of ticket delivery, in milliseconds.
+    pub retry_max_ms: Option<u64>,
 }
 
 /// `[system]` as written.
@@ -743,6 +768,7 @@ impl Config {
             throughput,
             profile,
             api: crate::security::ApiOptions::from_raw(&raw.api)?,
+            tickets: tickets_from_raw(&raw.tickets)?,
         })
     }
 }
@@ -850,6 +876,38 @@ fn throughput_settings(
         ..rd
     };
     Ok((options, thresholds, responsiveness))
+}
+
+fn tickets_from_raw(raw: &RawTickets) -> Result<Option<TicketOptions>, ConfigError> {
+    let Some(helpdesk) = raw.helpdesk.as_deref().filter(|h| !h.is_empty()) else {
+        return Ok(None);
+    };
+    if !(helpdesk.starts_with("http://") || helpdesk.starts_with("https://")) {
+        return Err(ConfigError::Invalid {
+            key: "tickets.helpdesk",
+            message: format!("`{helpdesk}` is not an http:// or https:// URL"),
+        });
+    }
+    let retry_base = millis(
+        "tickets.retry-base-ms",
+        raw.retry_base_ms,
+        defaults::TICKET_RETRY_BASE,
+        10,
+        600_000,
+    )?;
+    let retry_max = millis(
+        "tickets.retry-max-ms",
+        raw.retry_max_ms,
+        defaults::TICKET_RETRY_MAX,
+        10,
+        3_600_000,
+    )?;
+    Ok(Some(TicketOptions {
+        helpdesk: helpdesk.trim_end_matches('/').to_owned(),
+        token: raw.token.clone(),
+        retry_base,
+        retry_max: retry_max.max(retry_base),
+    }))
 }
 
 /// The WiFi thresholds of `[wifi]`: each within its physical range, and warn on the healthy
@@ -1080,6 +1138,24 @@ mod tests {
     }
 
     #[test]
+    fn tickets_are_off_by_default_and_the_helpdesk_must_be_an_http_url() {
+        assert_eq!(Config::default().tickets, None);
+        let parse = |text: &str| Config::from_raw(toml::from_str(text).expect("toml"));
+        let config = parse("[tickets]\nhelpdesk = \"http://helpdesk.test:8791/\"\ntoken = \"t\"\n").expect("valid");
+        assert_eq!(
+            config.tickets,
+            Some(TicketOptions {
+                helpdesk: "http://helpdesk.test:8791".into(),
+                token: Some("t".into()),
+                retry_base: defaults::TICKET_RETRY_BASE,
+                retry_max: defaults::TICKET_RETRY_MAX,
+            })
+        );
+        assert!(parse("[tickets]\nhelpdesk = \"helpdesk.test\"\n").is_err());
+        assert!(parse("[tickets]\nhelpdesk = \"http://h\"\nretry-base-ms = 0\n").is_err());
+    }
+
+    #[test]
     fn the_shipped_sample_is_the_defaults() {
         let sample = include_str!("../sonded.toml.sample");
         let config = Config::parse(sample, Path::new("sonded.toml.sample")).expect("the sample parses");
@@ -1217,6 +1293,7 @@ mod tests {
             problem: sonde_protocol::ProblemKind::Slow,
             profile: profile.map(str::to_owned),
             options: sonde_protocol::RunOptions::default(),
+            contact: None,
         };
         let config = Config::default();
         assert_eq!(

@@ -148,7 +148,12 @@ async fn serve(config: Config) -> anyhow::Result<()> {
         .with_context(|| format!("cannot listen on {listen}"))?;
     let listen = listener.local_addr().unwrap_or(listen);
     tracing::info!(%listen, database = %database.display(), "sonded serving protocol v1");
-    serve_on(listener, state, notifier, shutdown_signal()).await
+    // The ticket delivery loop runs beside the API, until the daemon stops.
+    let shutdown_outbox = CancellationToken::new();
+    state.spawn_outbox(shutdown_outbox.clone())?;
+    let served = serve_on(listener, state, notifier, shutdown_signal()).await;
+    shutdown_outbox.cancel();
+    served
 }
 
 /// Serves the API on `listener` until `shutdown` resolves (SIGTERM or Ctrl-C in `sonded`), with

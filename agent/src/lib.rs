@@ -9,6 +9,7 @@ pub mod checks;
 pub mod config;
 pub mod daemon;
 pub mod diagnose;
+pub mod outbox;
 pub mod plan;
 pub mod profiles;
 pub mod progress;

@@ -7,8 +7,9 @@ use std::time::{Duration, Instant};
 
 use futures_util::FutureExt;
 use sonde_protocol::{
-    CheckId, CheckResult, CheckStatus, Event, EventData, Metric, PROTOCOL_VERSION, Plan, Progress, RunFinished, RunId,
-    RunRequest, RunStarted, RunState, StepFinished, StepProgress, StepStarted, Timestamp,
+    CheckId, CheckResult, CheckStatus, Diagnosis, Event, EventData, Metric, PROTOCOL_VERSION, Plan, Progress,
+    RunFinished, RunId, RunRequest, RunStarted, RunState, StepFinished, StepProgress, StepStarted, TicketStatus,
+    Timestamp,
 };
 use tokio_util::sync::CancellationToken;
 
@@ -24,6 +25,12 @@ pub const AGENT_VERSION: &str = env!("CARGO_PKG_VERSION");
 pub trait EventSink: Send + Sync {
     /// One event, `seq` already assigned.
     fn emit(&self, event: Event);
+
+    /// The diagnosis is made: if the run must open a ticket, commit it durably (the outbox) and
+    /// return the `queued` status the runner streams before `run_finished`. Default: no tickets.
+    fn open_ticket(&self, _spec: &RunSpec, _diagnosis: &Diagnosis) -> Option<TicketStatus> {
+        None
+    }
 }
 
 /// Everything a run needs to start.
@@ -124,7 +131,11 @@ pub async fn execute(spec: RunSpec, checks: &dyn Checks, sink: &dyn EventSink, c
     }
 
     let diagnosis = diagnose(&results, &spec.profile, spec.request.options.lang);
+    let ticket = sink.open_ticket(&spec, &diagnosis);
     emitter.emit(EventData::Diagnosis(diagnosis));
+    if let Some(ticket) = ticket {
+        emitter.emit(EventData::Ticket(ticket));
+    }
     finish(&emitter, RunState::Completed, None)
 }
 

@@ -354,6 +354,12 @@ pub enum InputError {
         /// The field.
         field: &'static str,
     },
+    /// Not a phone number the SMS gateway can reach.
+    #[error("`contact`: {value:?} is not a phone number (E.164: an optional `+` then 6 to 15 digits)")]
+    BadPhoneNumber {
+        /// What was sent.
+        value: String,
+    },
     /// A free-text identifier with characters outside its alphabet.
     #[error("`{field}`: {value:?} may only hold letters, digits and `{extra}`, at most {max} characters")]
     BadIdentifier {
@@ -541,7 +547,22 @@ pub fn check_run_request(request: &sonde_protocol::RunRequest) -> Result<(), Inp
     if let Some(profile) = &request.profile {
         check_identifier("profile", profile, "-_", 32)?;
     }
+    if let Some(contact) = &request.contact {
+        check_phone_number(contact)?;
+    }
     Ok(())
+}
+
+/// A phone number for the confirmation SMS: E.164, an optional `+` then 6 to 15 digits.
+fn check_phone_number(number: &str) -> Result<(), InputError> {
+    let digits = number.strip_prefix('+').unwrap_or(number);
+    if (6..=15).contains(&digits.len()) && digits.bytes().all(|b| b.is_ascii_digit()) {
+        Ok(())
+    } else {
+        Err(InputError::BadPhoneNumber {
+            value: number.chars().take(32).collect(),
+        })
+    }
 }
 
 #[cfg(test)]

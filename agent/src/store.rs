@@ -88,7 +88,18 @@ impl Store {
                 seq INTEGER NOT NULL,
                 body TEXT NOT NULL,
                 PRIMARY KEY (run, seq)
-            ) WITHOUT ROWID;",
+            ) WITHOUT ROWID;
+            CREATE TABLE IF NOT EXISTS outbox (
+                id INTEGER PRIMARY KEY AUTOINCREMENT,
+                run TEXT NOT NULL REFERENCES runs(id),
+                idempotency_key TEXT NOT NULL UNIQUE,
+                body TEXT NOT NULL,
+                state TEXT NOT NULL,
+                attempts INTEGER NOT NULL DEFAULT 0,
+                ticket_number TEXT,
+                last_error TEXT,
+                created_at TEXT NOT NULL
+            );",
         )?;
         Ok(Self { conn: Mutex::new(conn) })
     }
@@ -229,6 +240,183 @@ impl Store {
         }
         Ok(recovered)
     }
+}
+
+/// A ticket in the outbox, due for delivery.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct OutboxEntry {
+    /// Its row.
+    pub id: i64,
+    /// The run that opened it.
+    pub run: RunId,
+    /// The `Idempotency-Key` every attempt carries.
+    pub key: String,
+    /// The JSON body every attempt posts, byte for byte.
+    pub body: String,
+    /// Attempts so far.
+    pub attempts: u32,
+}
+
+/// How a ticket's delivery ended.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Settled {
+    /// The helpdesk acknowledged it.
+    Delivered,
+    /// The helpdesk refused it for good (a 4xx that retrying cannot fix).
+    Rejected,
+}
+
+impl Store {
+    /// Commits a ticket to the outbox (before the client is told `queued`). Returns its row.
+    pub fn enqueue_ticket(&self, run: RunId, key: &str, body: &str) -> Result<i64> {
+        let conn = self.conn();
+        conn.execute(
+            "INSERT INTO outbox (run, idempotency_key, body, state, created_at) VALUES (?1, ?2, ?3, 'queued', ?4)",
+            params![run.to_string(), key, body, Timestamp::now().to_string()],
+        )?;
+        Ok(conn.last_insert_rowid())
+    }
+
+    /// Tickets still to deliver, oldest first. Tickets of runs still in progress wait: the
+    /// runner owns a run's `seq` until `run_finished`.
+    pub fn due_tickets(&self) -> Result<Vec<OutboxEntry>> {
+        let conn = self.conn();
+        let mut stmt = conn.prepare_cached(
+            "SELECT o.id, o.run, o.idempotency_key, o.body, o.attempts FROM outbox o JOIN runs r ON r.id = o.run
+             WHERE o.state = 'queued' AND r.state NOT IN ('queued', 'running') ORDER BY o.id",
+        )?;
+        let rows = stmt.query_map([], |row| {
+            Ok((
+                row.get::<_, i64>(0)?,
+                row.get::<_, String>(1)?,
+                row.get::<_, String>(2)?,
+                row.get::<_, String>(3)?,
+                row.get::<_, i64>(4)?,
+            ))
+        })?;
+        let mut due = Vec::new();
+        for row in rows {
+            let (id, run, key, body, attempts) = row?;
+            let Ok(run) = run.parse() else { continue };
+            due.push(OutboxEntry {
+                id,
+                run,
+                key,
+                body,
+                attempts: u32::try_from(attempts).unwrap_or(u32::MAX),
+            });
+        }
+        Ok(due)
+    }
+
+    /// Whether `run` has a ticket not yet delivered (its event stream stays open for it).
+    pub fn ticket_pending(&self, run: RunId) -> Result<bool> {
+        Ok(self.conn().query_row(
+            "SELECT EXISTS (SELECT 1 FROM outbox WHERE run = ?1 AND state = 'queued')",
+            params![run.to_string()],
+            |row| row.get(0),
+        )?)
+    }
+
+    /// Counts an attempt that is about to post, and appends `event` (if any) to the run's
+    /// stream, in one transaction.
+    pub fn begin_attempt(&self, id: i64, run: RunId, event: Option<EventData>) -> Result<()> {
+        self.update_outbox(
+            id,
+            run,
+            "UPDATE outbox SET attempts = attempts + 1 WHERE id = ?1",
+            None,
+            event,
+        )
+    }
+
+    /// Records why an attempt failed, and appends `event` (if any) to the run's stream.
+    pub fn attempt_failed(&self, id: i64, run: RunId, error: &str, event: Option<EventData>) -> Result<()> {
+        self.update_outbox(
+            id,
+            run,
+            "UPDATE outbox SET last_error = ?2 WHERE id = ?1",
+            Some(error),
+            event,
+        )
+    }
+
+    fn update_outbox(
+        &self,
+        id: i64,
+        run: RunId,
+        sql: &str,
+        error: Option<&str>,
+        event: Option<EventData>,
+    ) -> Result<()> {
+        let mut conn = self.conn();
+        let tx = conn.transaction()?;
+        match error {
+            Some(error) => tx.execute(sql, params![id, error])?,
+            None => tx.execute(sql, params![id])?,
+        };
+        if let Some(data) = event {
+            append_next(&tx, run, data)?;
+        }
+        tx.commit()?;
+        Ok(())
+    }
+
+    /// Ends a ticket's delivery and appends its last events, in one transaction: after a crash
+    /// either both happened or neither (and the next attempt replays the helpdesk's answer).
+    pub fn settle_ticket(
+        &self,
+        id: i64,
+        run: RunId,
+        outcome: Settled,
+        ticket_number: Option<&str>,
+        events: Vec<EventData>,
+    ) -> Result<()> {
+        let mut conn = self.conn();
+        let tx = conn.transaction()?;
+        let state = match outcome {
+            Settled::Delivered => "delivered",
+            Settled::Rejected => "rejected",
+        };
+        tx.execute(
+            "UPDATE outbox SET state = ?2, ticket_number = ?3 WHERE id = ?1",
+            params![id, state, ticket_number],
+        )?;
+        for data in events {
+            append_next(&tx, run, data)?;
+        }
+        tx.commit()?;
+        Ok(())
+    }
+
+    /// Every outbox row's ticket number and state (tests and diagnostics).
+    pub fn outbox(&self) -> Result<Vec<(String, Option<String>)>> {
+        let conn = self.conn();
+        let mut stmt = conn.prepare("SELECT state, ticket_number FROM outbox ORDER BY id")?;
+        let rows = stmt.query_map([], |row| Ok((row.get(0)?, row.get(1)?)))?;
+        Ok(rows.collect::<Result<_, _>>()?)
+    }
+}
+
+/// Appends an event after a run's last one (ticket events outlive the run's runner).
+fn append_next(tx: &rusqlite::Transaction<'_>, run: RunId, data: EventData) -> Result<()> {
+    let last: i64 = tx.query_row(
+        "SELECT COALESCE(MAX(seq), 0) FROM events WHERE run = ?1",
+        params![run.to_string()],
+        |row| row.get(0),
+    )?;
+    let event = Event {
+        v: PROTOCOL_VERSION,
+        run,
+        seq: u64::try_from(last).unwrap_or(0) + 1,
+        ts: Timestamp::now(),
+        data,
+    };
+    tx.execute(
+        "INSERT INTO events (run, seq, body) VALUES (?1, ?2, ?3)",
+        params![run.to_string(), sql_seq(event.seq), serde_json::to_string(&event)?],
+    )?;
+    Ok(())
 }
 
 /// SQLite integers are signed; sequence numbers never come near 2^63.

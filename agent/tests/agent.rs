@@ -4,6 +4,8 @@
 mod api;
 mod diagnosis;
 mod mobile;
+mod outbox_kill;
 mod security;
 mod throughput;
+mod tickets;
 mod wifi;

@@ -87,7 +87,7 @@ async fn start(app: &Router) -> RunCreated {
 }
 
 /// Reads an SSE body to its end (or until `limit` events), returning the decoded events.
-async fn read_events(app: &Router, uri: &str, last_event_id: Option<u64>, limit: usize) -> Vec<Event> {
+pub(crate) async fn read_events(app: &Router, uri: &str, last_event_id: Option<u64>, limit: usize) -> Vec<Event> {
     let mut request = Request::get(uri);
     if let Some(id) = last_event_id {
         request = request.header("Last-Event-ID", id.to_string());

@@ -1,5 +1,5 @@
-//! sonde-backend: the operator side. It serves its health endpoint and the measurement server
-//! ([`measure`]); ticket intake and the SMS gateway land with their issues.
+//! sonde-backend: the operator side. It serves its health endpoint, the measurement server of
+//! the speed test ([`measure`]), and ticket intake with the SMS confirmation ([`tickets`]).
 
 pub mod measure;
 
@@ -13,6 +13,11 @@ use axum::routing::get;
 use axum::{Json, Router};
 use clap::Parser;
 use sonde_protocol::{ApiError, ErrorCode, Health};
+
+pub mod config;
+pub mod db;
+pub mod sms;
+pub mod tickets;
 
 /// sonde's operator backend: helpdesk ticket intake, SMS confirmation, measurement server.
 #[derive(Debug, Parser)]
@@ -69,6 +74,12 @@ pub async fn serve(
     axum::serve(listener, app).with_graceful_shutdown(shutdown).await
 }
 
+/// The backend's router with the ticket API served by `helpdesk` (and a fresh measurement
+/// server).
+pub fn app_with_helpdesk(helpdesk: tickets::Helpdesk) -> Router {
+    app().merge(tickets::router(helpdesk))
+}
+
 async fn health() -> Json<Health> {
     Json(Health {
         status: "ok".to_owned(),
@@ -90,6 +101,20 @@ async fn not_found() -> impl IntoResponse {
 /// Entry point of `sonde-backend`.
 pub fn main() -> ExitCode {
     let args = Args::parse();
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_env("SONDE_LOG")
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
+        )
+        .with_writer(std::io::stderr)
+        .try_init();
+    let helpdesk = match open_helpdesk(&args) {
+        Ok(helpdesk) => helpdesk,
+        Err(e) => {
+            eprintln!("sonde-backend: {e:#}");
+            return ExitCode::from(2);
+        }
+    };
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()
@@ -102,10 +127,13 @@ pub fn main() -> ExitCode {
         }
     };
     let result = runtime.block_on(async {
+        let shutdown = tokio_util::sync::CancellationToken::new();
+        helpdesk.spawn_sms_dispatcher(shutdown.clone());
         let listener = tokio::net::TcpListener::bind(args.listen).await?;
         eprintln!("sonde-backend listening on {}", args.listen);
-        serve(listener, app(), args.congestion, async {
+        serve(listener, app_with_helpdesk(helpdesk), args.congestion, async move {
             let _ = tokio::signal::ctrl_c().await;
+            shutdown.cancel();
         })
         .await
     });
@@ -116,4 +144,43 @@ pub fn main() -> ExitCode {
             ExitCode::FAILURE
         }
     }
+}
+
+fn open_helpdesk(args: &Args) -> anyhow::Result<tickets::Helpdesk> {
+    let mut config = match &args.config {
+        Some(path) => config::Config::load(path)?,
+        None => config::Config::default(),
+    };
+    if let Some(database) = &args.database {
+        config = config::Config::from_raw(config::RawConfig {
+            database: Some(database.clone()),
+            ..config::RawConfig::default()
+        })
+        .map(|c| config::Config {
+            database: c.database,
+            ..config
+        })?;
+    }
+    let path = config.database.clone().unwrap_or_else(default_database);
+    let db = if path.as_os_str() == ":memory:" {
+        db::Db::in_memory()?
+    } else {
+        db::Db::open(&path).map_err(|e| anyhow::anyhow!("cannot open {}: {e}", path.display()))?
+    };
+    if config.credentials.is_empty() {
+        tracing::warn!("no [[devices]] configured: every ticket post will be refused (401)");
+    }
+    let gateway = config.sms_gateway.build()?;
+    Ok(tickets::Helpdesk::new(db, config, gateway))
+}
+
+fn default_database() -> PathBuf {
+    if let Some(dir) = std::env::var_os("STATE_DIRECTORY") {
+        return PathBuf::from(dir).join("sonde-backend.db");
+    }
+    let base = std::env::var_os("XDG_STATE_HOME")
+        .map(PathBuf::from)
+        .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".local/state")))
+        .unwrap_or_else(|| PathBuf::from("."));
+    base.join("sonde/sonde-backend.db")
 }

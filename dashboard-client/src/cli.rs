@@ -342,6 +342,7 @@ async fn diagnose(args: DiagnoseArgs) -> anyhow::Result<u8> {
         problem: args.problem.into(),
         profile: args.profile.clone(),
         options: RunOptions { lang, checks: None },
+        contact: None,
     };
     let config = Config::discover(args.config.as_deref())?;
     let presenter = Presenter::new(lang, std::io::stderr().is_terminal() && args.json.is_none());

@@ -5,7 +5,7 @@ use std::time::Duration;
 
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use sonde_agent::texts::texts;
-use sonde_protocol::{Audience, CheckId, Event, EventData, Lang, RunReport, RunState};
+use sonde_protocol::{Audience, CheckId, Event, EventData, Lang, RunReport, RunState, TicketState};
 
 /// Shows a run's progress on stderr while it runs (when stderr is a terminal).
 #[derive(Debug)]
@@ -86,6 +86,20 @@ pub fn report_text(report: &RunReport, lang: Lang) -> String {
                 }
                 if diagnosis.operator_must_act {
                     let _ = writeln!(out, "  • {}", t.message("ui-operator-acts", &[]));
+                }
+                let ticket = report.ticket.as_ref().filter(|t| t.state != TicketState::Rejected);
+                match ticket.map(|t| t.ticket_number.as_deref()) {
+                    Some(Some(number)) => {
+                        let _ = writeln!(
+                            out,
+                            "  • {}",
+                            t.message("ui-ticket-number", &[("number", number.into())])
+                        );
+                    }
+                    Some(None) => {
+                        let _ = writeln!(out, "  • {}", t.message("ui-ticket-queued", &[]));
+                    }
+                    None => {}
                 }
             }
             if !diagnosis.findings.is_empty() {

@@ -58,6 +58,12 @@ pub enum ErrorCode {
     MethodNotAllowed,
     /// The agent failed; see its log.
     Internal,
+    /// The device is not known to the helpdesk, or its token is wrong (added with tickets).
+    Unauthorized,
+    /// A request with the same `Idempotency-Key` is still being processed (added with tickets).
+    IdempotencyInFlight,
+    /// The `Idempotency-Key` was already used with another body (added with tickets).
+    IdempotencyMismatch,
     /// A code this client does not know.
     #[serde(other)]
     Unknown,
@@ -74,6 +80,9 @@ impl ErrorCode {
             ErrorCode::UnsupportedMediaType => "unsupported_media_type",
             ErrorCode::MethodNotAllowed => "method_not_allowed",
             ErrorCode::Internal => "internal",
+            ErrorCode::Unauthorized => "unauthorized",
+            ErrorCode::IdempotencyInFlight => "idempotency_in_flight",
+            ErrorCode::IdempotencyMismatch => "idempotency_mismatch",
             ErrorCode::Unknown => "unknown",
         }
     }

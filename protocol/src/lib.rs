@@ -79,7 +79,10 @@ pub use event::{
 };
 pub use report::{Health, RunCreated, RunReport};
 pub use request::{Lang, LineKind, LineUnderTest, ProblemKind, RunId, RunOptions, RunRequest, RunState};
-pub use ticket::{ActionEvent, ActionState, TicketState, TicketStatus};
+pub use ticket::{
+    ActionEvent, ActionState, HelpdeskStatus, SmsRecord, TicketRecord, TicketState, TicketStatus, TicketStatusUpdate,
+    TicketSubmission,
+};
 
 /// The protocol version carried in every envelope's `v` field.
 pub const PROTOCOL_VERSION: u32 = 1;

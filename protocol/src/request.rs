@@ -54,6 +54,10 @@ pub struct RunRequest {
     pub profile: Option<String>,
     /// Options that tune the run.
     pub options: RunOptions,
+    /// Where the customer wants the ticket confirmation SMS (a phone number), should the operator
+    /// have to act. Absent: no ticket is opened. Added in protocol v1, issue 8.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub contact: Option<String>,
 }
 
 /// The line under test, as the customer confirmed it.

@@ -5,7 +5,10 @@
 
 use schemars::{JsonSchema, Schema, generate::SchemaSettings};
 
-use crate::{ApiError, Event, Health, RunCreated, RunReport, RunRequest};
+use crate::{
+    ApiError, Event, Health, RunCreated, RunReport, RunRequest, SmsRecord, TicketRecord, TicketStatusUpdate,
+    TicketSubmission,
+};
 
 /// Every top-level wire document: the file name under `protocol/schema/` and its schema.
 pub fn all() -> Vec<(&'static str, Schema)> {
@@ -16,6 +19,10 @@ pub fn all() -> Vec<(&'static str, Schema)> {
         ("run-report.schema.json", generate::<RunReport>()),
         ("api-error.schema.json", generate::<ApiError>()),
         ("health.schema.json", generate::<Health>()),
+        ("ticket-submission.schema.json", generate::<TicketSubmission>()),
+        ("ticket-record.schema.json", generate::<TicketRecord>()),
+        ("ticket-status-update.schema.json", generate::<TicketStatusUpdate>()),
+        ("sms-record.schema.json", generate::<SmsRecord>()),
     ]
 }
 

@@ -19,7 +19,7 @@ pub struct TicketStatus {
     pub last_error: Option<String>,
 }
 
-/// Delivery states of a ticket: `queued → sent → acknowledged → sms_sent`.
+/// Delivery states of a ticket: `queued → sent → acknowledged → sms_sent`, or `rejected`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "snake_case")]
 #[non_exhaustive]
@@ -32,6 +32,9 @@ pub enum TicketState {
     Acknowledged,
     /// The confirmation SMS went out.
     SmsSent,
+    /// The helpdesk refused the ticket for good (`last_error` says why); it will not be retried.
+    /// Added with ticket delivery (issue 8).
+    Rejected,
     /// A state this client does not know.
     #[serde(other)]
     Unknown,
@@ -63,4 +66,102 @@ pub enum ActionState {
     /// A state this client does not know.
     #[serde(other)]
     Unknown,
+}
+
+/// A diagnosis ticket as the agent posts it to the helpdesk: `POST /v1/tickets` with an
+/// `Idempotency-Key` header (added in protocol v1, issue 8).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+pub struct TicketSubmission {
+    /// The line concerned (box line or mobile number), as the customer confirmed it.
+    pub line: String,
+    /// Where to send the confirmation SMS.
+    pub contact: String,
+    /// The problem the customer reported.
+    pub problem: crate::ProblemKind,
+    /// The codes of the findings the operator must act on, most important first.
+    #[serde(default)]
+    pub findings: Vec<String>,
+    /// A short evidence summary for the technician (metric, value, threshold).
+    #[serde(default)]
+    pub evidence: String,
+    /// The run that diagnosed it.
+    pub run: crate::RunId,
+    /// Version of the agent that ran it.
+    #[serde(default)]
+    pub agent_version: String,
+    /// The threshold profile the run was judged against.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub profile: Option<String>,
+}
+
+/// A ticket as the helpdesk holds it: the answer to `POST /v1/tickets` and `GET /v1/tickets/{number}`.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+pub struct TicketRecord {
+    /// The helpdesk's ticket number (`SND-000042`).
+    pub number: String,
+    /// Where the helpdesk stands on it.
+    pub status: HelpdeskStatus,
+    /// The device that posted it.
+    pub device: String,
+    /// When the helpdesk accepted it.
+    pub created_at: crate::Timestamp,
+    /// When its status last changed.
+    pub updated_at: crate::Timestamp,
+    /// Whether the confirmation SMS went out.
+    #[serde(default)]
+    pub sms_sent: bool,
+    /// What the agent posted.
+    pub submission: TicketSubmission,
+}
+
+/// The helpdesk's status of a ticket.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "snake_case")]
+#[non_exhaustive]
+pub enum HelpdeskStatus {
+    /// Accepted, nobody on it yet.
+    Open,
+    /// A technician is on it.
+    InProgress,
+    /// Fixed by the operator.
+    Resolved,
+    /// The customer fixed it with the self-care advice.
+    ResolvedSelfCare,
+    /// A status this client does not know.
+    #[serde(other)]
+    Unknown,
+}
+
+impl HelpdeskStatus {
+    /// The name used on the wire.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            HelpdeskStatus::Open => "open",
+            HelpdeskStatus::InProgress => "in_progress",
+            HelpdeskStatus::Resolved => "resolved",
+            HelpdeskStatus::ResolvedSelfCare => "resolved_self_care",
+            HelpdeskStatus::Unknown => "unknown",
+        }
+    }
+}
+
+/// Body of `PATCH /v1/tickets/{number}`: a technician moves a ticket along.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct TicketStatusUpdate {
+    /// The new status.
+    pub status: HelpdeskStatus,
+}
+
+/// One SMS the helpdesk sent, as the stub gateway records it (`GET /v1/sms`).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+pub struct SmsRecord {
+    /// The recipient.
+    pub to: String,
+    /// The text.
+    pub text: String,
+    /// The ticket it confirms.
+    pub ticket: String,
+    /// When it was sent.
+    pub sent_at: crate::Timestamp,
 }

@@ -15,3 +15,4 @@ mod peers;
 mod ping;
 mod scenarios;
 mod throughput;
+mod tickets;

@@ -1,0 +1,342 @@
+//! The helpdesk's storage (SQLite, WAL, `synchronous=FULL`): tickets, the idempotency records
+//! of `POST /v1/tickets`, and the SMS messages.
+//!
+//! A ticket, its idempotency record and its confirmation SMS are written in **one**
+//! transaction: after a crash either all three exist (and a retry with the same key replays the
+//! original answer) or none does (and the retry creates them). That is what makes delivery
+//! exactly-once as seen from the agent.
+
+use std::path::Path;
+use std::sync::{Mutex, MutexGuard};
+
+use rusqlite::{Connection, OptionalExtension, params};
+use sonde_protocol::{HelpdeskStatus, SmsRecord, TicketRecord, TicketSubmission, Timestamp};
+
+/// Errors of the storage.
+#[derive(Debug, thiserror::Error)]
+pub enum DbError {
+    /// A query failed.
+    #[error("helpdesk database: {0}")]
+    Sqlite(#[from] rusqlite::Error),
+    /// A stored document does not decode.
+    #[error("helpdesk database holds a malformed document: {0}")]
+    Json(#[from] serde_json::Error),
+}
+
+/// Result alias of this module.
+pub type Result<T, E = DbError> = std::result::Result<T, E>;
+
+/// What an `Idempotency-Key` already stands for.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct StoredResponse {
+    /// SHA-256 (hex) of the request body first sent with the key.
+    pub request_hash: String,
+    /// The HTTP status first answered.
+    pub status: u16,
+    /// The body first answered.
+    pub body: String,
+}
+
+/// Technicians' filters on the ticket list.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct TicketFilter {
+    /// Only tickets in this status.
+    pub status: Option<HelpdeskStatus>,
+    /// Only tickets from this device.
+    pub device: Option<String>,
+    /// Only tickets about this line.
+    pub line: Option<String>,
+    /// At most this many (newest first).
+    pub limit: usize,
+}
+
+/// The helpdesk database.
+#[derive(Debug)]
+pub struct Db {
+    conn: Mutex<Connection>,
+}
+
+impl Db {
+    /// Opens (creating if needed) the database at `path`.
+    pub fn open(path: &Path) -> Result<Self> {
+        if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+            // A missing state directory is created; a failure shows up in `open` below.
+            let _ = std::fs::create_dir_all(dir);
+        }
+        Self::init(Connection::open(path)?)
+    }
+
+    /// A database in memory (tests).
+    pub fn in_memory() -> Result<Self> {
+        Self::init(Connection::open_in_memory()?)
+    }
+
+    fn init(conn: Connection) -> Result<Self> {
+        // FULL: a 201 the agent saw survives a power cut of the backend.
+        conn.pragma_update(None, "journal_mode", "WAL")?;
+        conn.pragma_update(None, "synchronous", "FULL")?;
+        conn.busy_timeout(std::time::Duration::from_secs(5))?;
+        conn.execute_batch(
+            "CREATE TABLE IF NOT EXISTS tickets (
+                id INTEGER PRIMARY KEY AUTOINCREMENT,
+                number TEXT NOT NULL UNIQUE,
+                device TEXT NOT NULL,
+                status TEXT NOT NULL,
+                line TEXT NOT NULL,
+                created_at TEXT NOT NULL,
+                updated_at TEXT NOT NULL,
+                sms_sent INTEGER NOT NULL,
+                submission TEXT NOT NULL
+            );
+            CREATE TABLE IF NOT EXISTS idempotency (
+                device TEXT NOT NULL,
+                key TEXT NOT NULL,
+                request_hash TEXT NOT NULL,
+                status INTEGER NOT NULL,
+                body TEXT NOT NULL,
+                created_at TEXT NOT NULL,
+                PRIMARY KEY (device, key)
+            ) WITHOUT ROWID;
+            CREATE TABLE IF NOT EXISTS sms (
+                id INTEGER PRIMARY KEY AUTOINCREMENT,
+                to_number TEXT NOT NULL,
+                text TEXT NOT NULL,
+                ticket TEXT NOT NULL,
+                sent_at TEXT NOT NULL,
+                delivered_at TEXT
+            );",
+        )?;
+        Ok(Self { conn: Mutex::new(conn) })
+    }
+
+    fn conn(&self) -> MutexGuard<'_, Connection> {
+        // SQLite keeps itself consistent with its own transactions: a poisoned lock is usable.
+        self.conn.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    /// What `key` of `device` was first answered, if it was used before.
+    pub fn idempotent_response(&self, device: &str, key: &str) -> Result<Option<StoredResponse>> {
+        Ok(self
+            .conn()
+            .query_row(
+                "SELECT request_hash, status, body FROM idempotency WHERE device = ?1 AND key = ?2",
+                params![device, key],
+                |row| {
+                    Ok(StoredResponse {
+                        request_hash: row.get(0)?,
+                        status: row.get(1)?,
+                        body: row.get(2)?,
+                    })
+                },
+            )
+            .optional()?)
+    }
+
+    /// Creates a ticket, its confirmation SMS (text from `sms_text(number)`) and the
+    /// idempotency record of `key`, in one transaction. Returns the ticket and the SMS.
+    pub fn create_ticket(
+        &self,
+        device: &str,
+        key: &str,
+        request_hash: &str,
+        submission: &TicketSubmission,
+        sms_text: impl FnOnce(&str) -> String,
+    ) -> Result<(TicketRecord, SmsRecord)> {
+        let now = Timestamp::now();
+        let mut conn = self.conn();
+        let tx = conn.transaction()?;
+        tx.execute(
+            "INSERT INTO tickets (number, device, status, line, created_at, updated_at, sms_sent, submission)
+             VALUES ('', ?1, ?2, ?3, ?4, ?4, 1, ?5)",
+            params![
+                device,
+                HelpdeskStatus::Open.as_str(),
+                submission.line,
+                now.to_string(),
+                serde_json::to_string(submission)?
+            ],
+        )?;
+        let number = format!("SND-{:06}", tx.last_insert_rowid());
+        tx.execute(
+            "UPDATE tickets SET number = ?1 WHERE id = ?2",
+            params![number, tx.last_insert_rowid()],
+        )?;
+        let sms = SmsRecord {
+            to: submission.contact.clone(),
+            text: sms_text(&number),
+            ticket: number.clone(),
+            sent_at: now,
+        };
+        tx.execute(
+            "INSERT INTO sms (to_number, text, ticket, sent_at) VALUES (?1, ?2, ?3, ?4)",
+            params![sms.to, sms.text, sms.ticket, now.to_string()],
+        )?;
+        let record = TicketRecord {
+            number,
+            status: HelpdeskStatus::Open,
+            device: device.to_owned(),
+            created_at: now,
+            updated_at: now,
+            sms_sent: true,
+            submission: submission.clone(),
+        };
+        tx.execute(
+            "INSERT INTO idempotency (device, key, request_hash, status, body, created_at)
+             VALUES (?1, ?2, ?3, 201, ?4, ?5)",
+            params![
+                device,
+                key,
+                request_hash,
+                serde_json::to_string(&record)?,
+                now.to_string()
+            ],
+        )?;
+        tx.commit()?;
+        Ok((record, sms))
+    }
+
+    /// The ticket numbered `number`.
+    pub fn ticket(&self, number: &str) -> Result<Option<TicketRecord>> {
+        let conn = self.conn();
+        let row = conn
+            .query_row(
+                &format!("{SELECT_TICKET} WHERE number = ?1"),
+                params![number],
+                ticket_row,
+            )
+            .optional()?;
+        row.map(decode_ticket).transpose()
+    }
+
+    /// Tickets matching `filter`, newest first.
+    pub fn tickets(&self, filter: &TicketFilter) -> Result<Vec<TicketRecord>> {
+        let conn = self.conn();
+        let mut stmt = conn.prepare_cached(&format!(
+            "{SELECT_TICKET} WHERE (?1 IS NULL OR status = ?1) AND (?2 IS NULL OR device = ?2)
+             AND (?3 IS NULL OR line = ?3) ORDER BY id DESC LIMIT ?4"
+        ))?;
+        let rows = stmt.query_map(
+            params![
+                filter.status.map(HelpdeskStatus::as_str),
+                filter.device,
+                filter.line,
+                i64::try_from(filter.limit).unwrap_or(i64::MAX)
+            ],
+            ticket_row,
+        )?;
+        let mut tickets = Vec::new();
+        for row in rows {
+            tickets.push(decode_ticket(row?)?);
+        }
+        Ok(tickets)
+    }
+
+    /// Moves a ticket to `status`; `None` when there is no such ticket.
+    pub fn update_status(&self, number: &str, status: HelpdeskStatus) -> Result<Option<TicketRecord>> {
+        let changed = self.conn().execute(
+            "UPDATE tickets SET status = ?1, updated_at = ?2 WHERE number = ?3",
+            params![status.as_str(), Timestamp::now().to_string(), number],
+        )?;
+        if changed == 0 {
+            return Ok(None);
+        }
+        self.ticket(number)
+    }
+
+    /// SMS not yet handed to the gateway, oldest first, with their rows.
+    pub fn undelivered_sms(&self, limit: usize) -> Result<Vec<(i64, SmsRecord)>> {
+        let conn = self.conn();
+        let mut stmt = conn.prepare_cached(
+            "SELECT id, to_number, text, ticket, sent_at FROM sms WHERE delivered_at IS NULL ORDER BY id LIMIT ?1",
+        )?;
+        let rows = stmt.query_map(params![i64::try_from(limit).unwrap_or(i64::MAX)], |row| {
+            Ok((
+                row.get::<_, i64>(0)?,
+                row.get::<_, String>(1)?,
+                row.get::<_, String>(2)?,
+                row.get::<_, String>(3)?,
+                row.get::<_, String>(4)?,
+            ))
+        })?;
+        let mut messages = Vec::new();
+        for row in rows {
+            let (id, to, text, ticket, sent_at) = row?;
+            messages.push((
+                id,
+                SmsRecord {
+                    to,
+                    text,
+                    ticket,
+                    sent_at: sent_at.parse().unwrap_or(Timestamp::UNIX_EPOCH),
+                },
+            ));
+        }
+        Ok(messages)
+    }
+
+    /// Records that the gateway took SMS `id`.
+    pub fn mark_sms_delivered(&self, id: i64) -> Result<()> {
+        self.conn().execute(
+            "UPDATE sms SET delivered_at = ?2 WHERE id = ?1",
+            params![id, Timestamp::now().to_string()],
+        )?;
+        Ok(())
+    }
+
+    /// Every SMS recorded, oldest first, optionally only those of one ticket.
+    pub fn sms(&self, ticket: Option<&str>) -> Result<Vec<SmsRecord>> {
+        let conn = self.conn();
+        let mut stmt = conn.prepare_cached(
+            "SELECT to_number, text, ticket, sent_at FROM sms WHERE (?1 IS NULL OR ticket = ?1) ORDER BY id",
+        )?;
+        let rows = stmt.query_map(params![ticket], |row| {
+            Ok((
+                row.get::<_, String>(0)?,
+                row.get::<_, String>(1)?,
+                row.get::<_, String>(2)?,
+                row.get::<_, String>(3)?,
+            ))
+        })?;
+        let mut messages = Vec::new();
+        for row in rows {
+            let (to, text, ticket, sent_at) = row?;
+            messages.push(SmsRecord {
+                to,
+                text,
+                ticket,
+                sent_at: sent_at.parse().unwrap_or(Timestamp::UNIX_EPOCH),
+            });
+        }
+        Ok(messages)
+    }
+}
+
+const SELECT_TICKET: &str = "SELECT number, device, status, created_at, updated_at, sms_sent, submission FROM tickets";
+
+type TicketRow = (String, String, String, String, String, bool, String);
+
+fn ticket_row(row: &rusqlite::Row<'_>) -> rusqlite::Result<TicketRow> {
+    Ok((
+        row.get(0)?,
+        row.get(1)?,
+        row.get(2)?,
+        row.get(3)?,
+        row.get(4)?,
+        row.get(5)?,
+        row.get(6)?,
+    ))
+}
+
+fn decode_ticket(
+    (number, device, status, created_at, updated_at, sms_sent, submission): TicketRow,
+) -> Result<TicketRecord> {
+    Ok(TicketRecord {
+        number,
+        status: serde_json::from_value(serde_json::Value::String(status))?,
+        device,
+        created_at: created_at.parse().unwrap_or(Timestamp::UNIX_EPOCH),
+        updated_at: updated_at.parse().unwrap_or(Timestamp::UNIX_EPOCH),
+        sms_sent,
+        submission: serde_json::from_str(&submission)?,
+    })
+}

@@ -1,0 +1,157 @@
+//! Tickets end to end on a simulated network: the access line is cut, `sonded` diagnoses it,
+//! queues the ticket while the helpdesk (a `sonde-backend` beyond the access line) is
+//! unreachable, the line heals, and the ticket is delivered once; the SMS stub holds exactly one
+//! confirmation with the ticket number, and the run's event stream shows that number.
+
+use std::net::SocketAddr;
+use std::time::{Duration, Instant};
+
+use sonde_netsim::emulator::Impairment;
+use sonde_netsim::network::Network;
+use sonde_netsim::require_netsim;
+use sonde_netsim::scenario::Scenario;
+use sonde_protocol::{Event, EventData, RunCreated, RunReport, TicketState};
+
+use crate::support::{Daemon, http};
+
+const AGENT: &str = "127.0.0.1:8790";
+const HELPDESK: &str = "203.0.113.90:8791";
+const TOKEN: &str = "netsim-box-token";
+
+fn report(net: &Network, addr: SocketAddr, run: sonde_protocol::RunId) -> RunReport {
+    let (status, body) = net
+        .device
+        .run_inside(move || http(addr, "GET", &format!("/v1/runs/{run}"), None))
+        .expect("thread")
+        .expect("GET report");
+    assert_eq!(status, 200, "{body}");
+    serde_json::from_str(&body).expect("report")
+}
+
+#[test]
+fn a_ticket_queued_on_a_cut_line_is_delivered_once_when_the_line_heals() {
+    if !require_netsim("a_ticket_queued_on_a_cut_line_is_delivered_once_when_the_line_heals") {
+        return;
+    }
+    let dir = std::env::temp_dir().join(format!("sonde-e2e-tickets-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).expect("dir");
+    let helpdesk_config = dir.join("helpdesk.toml");
+    let helpdesk_db = dir.join("helpdesk.db");
+    std::fs::write(
+        &helpdesk_config,
+        format!(
+            "operator = \"Sonde Télécom\"\n[[devices]]\nname = \"box-netsim\"\ntoken-sha256 = \"{}\"\n",
+            sonde_backend::config::hash_token(TOKEN)
+        ),
+    )
+    .expect("helpdesk config");
+    let backend = crate::support::bin("sonde-backend");
+    let scenario: Scenario = toml::from_str(&format!(
+        "[network]\nnat = true\n[links.access.both]\noutage = true\n\
+         [[peers.process]]\nnode = \"internet\"\naddress = \"203.0.113.90\"\n\
+         command = [\"{}\", \"--listen\", \"{HELPDESK}\", \"--config\", \"{}\", \"--database\", \"{}\"]\n",
+        backend.display(),
+        helpdesk_config.display(),
+        helpdesk_db.display()
+    ))
+    .expect("scenario");
+    let net = Network::up(&scenario).expect("network up");
+
+    // The device's agent knows the helpdesk; it retries quickly for the test.
+    let mut config = std::fs::read_to_string(net.sonde_config()).expect("sonde config");
+    config.push_str(&format!(
+        "[tickets]\nhelpdesk = \"http://{HELPDESK}\"\ntoken = \"{TOKEN}\"\nretry-base-ms = 100\nretry-max-ms = 500\n"
+    ));
+    std::fs::write(net.sonde_config(), config).expect("write sonde config");
+    let addr: SocketAddr = AGENT.parse().expect("addr");
+    let agent_db = dir.join("sonded.db");
+    let _daemon = Daemon::start(&net.device, addr, agent_db.to_str().expect("utf-8 path"));
+
+    let request = r#"{"line":{"kind":"box","id":"0102030405"},"problem":"no-internet","contact":"+33612345678"}"#;
+    let (status, body) = net
+        .device
+        .run_inside(move || http(addr, "POST", "/v1/runs", Some(request)))
+        .expect("thread")
+        .expect("POST");
+    assert_eq!(status, 201, "{body}");
+    let run = serde_json::from_str::<RunCreated>(&body).expect("created").run;
+
+    // Diagnosed; the ticket waits: the helpdesk is beyond the cut line.
+    let deadline = Instant::now() + Duration::from_secs(60);
+    let queued = loop {
+        let report = report(&net, addr, run);
+        if report.state.is_terminal() && report.ticket.as_ref().is_some_and(|t| t.last_error.is_some()) {
+            break report;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "no failed delivery: {:?} {:?}",
+            report.state,
+            report.ticket
+        );
+        std::thread::sleep(Duration::from_millis(200));
+    };
+    assert!(
+        queued.diagnosis.as_ref().is_some_and(|d| d.operator_must_act),
+        "{:?}",
+        queued.findings.iter().map(|f| f.code).collect::<Vec<_>>()
+    );
+    assert_eq!(queued.ticket.as_ref().map(|t| t.state), Some(TicketState::Queued));
+    assert!(queued.ticket.as_ref().is_some_and(|t| t.ticket_number.is_none()));
+
+    // The line heals; the ticket goes through.
+    net.set_link("access", Impairment::default(), Impairment::default())
+        .expect("heal");
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let number = loop {
+        let report = report(&net, addr, run);
+        if let Some(number) = report.ticket.as_ref().and_then(|t| t.ticket_number.clone()) {
+            assert_eq!(report.ticket.as_ref().map(|t| t.state), Some(TicketState::SmsSent));
+            break number;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "not delivered after the heal: {:?}",
+            report.ticket
+        );
+        std::thread::sleep(Duration::from_millis(200));
+    };
+
+    // The client's stream shows the number (and closes once the ticket is settled).
+    let (status, body) = net
+        .device
+        .run_inside(move || http(addr, "GET", &format!("/v1/runs/{run}/events"), None))
+        .expect("thread")
+        .expect("GET events");
+    assert_eq!(status, 200);
+    let events: Vec<Event> = body
+        .lines()
+        .filter_map(|l| l.strip_prefix("data:"))
+        .map(|d| serde_json::from_str(d.trim()).expect("event"))
+        .collect();
+    let numbers: Vec<_> = events
+        .iter()
+        .filter_map(|e| match &e.data {
+            EventData::Ticket(t) => t.ticket_number.clone(),
+            _ => None,
+        })
+        .collect();
+    assert!(numbers.contains(&number), "{numbers:?}");
+
+    // The helpdesk holds exactly one ticket and one SMS, with that number.
+    let db = sonde_backend::db::Db::open(&helpdesk_db).expect("helpdesk db");
+    let tickets = db
+        .tickets(&sonde_backend::db::TicketFilter {
+            limit: 10,
+            ..Default::default()
+        })
+        .expect("tickets");
+    assert_eq!(tickets.len(), 1);
+    assert_eq!(tickets[0].number, number);
+    let sms = db.sms(None).expect("sms");
+    assert_eq!(sms.len(), 1, "exactly one confirmation");
+    assert!(sms[0].text.contains(&number), "{}", sms[0].text);
+    drop(net);
+    let _ = std::fs::remove_dir_all(dir);
+}
