@@ -184,7 +184,7 @@ async fn guard(State(state): State<AppState>, mut request: Request, next: Next) 
         if !allowed {
             return refuse(
                 StatusCode::FORBIDDEN,
-                "forbidden_host",
+                ErrorCode::ForbiddenHost,
                 "this agent does not answer to that Host name; add it to [api] allowed-hosts",
             );
         }
@@ -197,7 +197,7 @@ async fn guard(State(state): State<AppState>, mut request: Request, next: Next) 
     if header_bytes > security::defaults::MAX_HEADER_BYTES {
         return refuse(
             StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE,
-            "headers_too_large",
+            ErrorCode::HeadersTooLarge,
             &format!("request headers over {} bytes", security::defaults::MAX_HEADER_BYTES),
         );
     }
@@ -211,7 +211,7 @@ async fn guard(State(state): State<AppState>, mut request: Request, next: Next) 
     {
         let mut response = refuse(
             StatusCode::TOO_MANY_REQUESTS,
-            "too_many_requests",
+            ErrorCode::TooManyRequests,
             "too many requests from this client; retry later",
         );
         response.headers_mut().insert(header::RETRY_AFTER, retry_after(wait));
@@ -224,7 +224,7 @@ async fn guard(State(state): State<AppState>, mut request: Request, next: Next) 
     let role = match config.api.authorize(authorization, peer) {
         Ok(role) => role,
         Err(e) => {
-            let mut response = refuse(StatusCode::UNAUTHORIZED, "unauthorized", &e.to_string());
+            let mut response = refuse(StatusCode::UNAUTHORIZED, ErrorCode::Unauthorized, &e.to_string());
             response.headers_mut().insert(
                 header::WWW_AUTHENTICATE,
                 HeaderValue::from_static("Bearer realm=\"sonde\""),
@@ -236,14 +236,14 @@ async fn guard(State(state): State<AppState>, mut request: Request, next: Next) 
     if role < needed {
         return refuse(
             StatusCode::FORBIDDEN,
-            "forbidden",
+            ErrorCode::Forbidden,
             &format!("this endpoint is for the {} role", needed.as_str()),
         );
     }
     let Ok(_permit) = state.inner.requests.clone().try_acquire_owned() else {
         let mut response = refuse(
             StatusCode::SERVICE_UNAVAILABLE,
-            "busy",
+            ErrorCode::Busy,
             "too many requests in progress; retry shortly",
         );
         response
@@ -266,8 +266,8 @@ fn required_role(path: &str) -> Role {
 
 /// A refusal from the gate, in the [`ApiError`] shape. Its codes are newer than protocol v1's
 /// [`ErrorCode`] list: old clients read them as `unknown`, with the message.
-fn refuse(status: StatusCode, error: &'static str, message: &str) -> Response {
-    (status, Json(serde_json::json!({ "error": error, "message": message }))).into_response()
+fn refuse(status: StatusCode, error: ErrorCode, message: &str) -> Response {
+    (status, Json(ApiError::new(error, message))).into_response()
 }
 
 fn retry_after(wait: Duration) -> HeaderValue {
@@ -401,7 +401,7 @@ async fn run_events(
     let Ok(permit) = state.inner.streams.clone().try_acquire_owned() else {
         let mut response = refuse(
             StatusCode::SERVICE_UNAVAILABLE,
-            "busy",
+            ErrorCode::Busy,
             "too many progress streams open; retry shortly or read the report",
         );
         response

@@ -64,6 +64,16 @@ pub enum ErrorCode {
     IdempotencyInFlight,
     /// The `Idempotency-Key` was already used with another body (added with tickets).
     IdempotencyMismatch,
+    /// The request's `Host` is not one this agent answers to (DNS-rebinding guard).
+    ForbiddenHost,
+    /// The caller's role may not use this endpoint.
+    Forbidden,
+    /// The request headers are over the size limit.
+    HeadersTooLarge,
+    /// This client sent too many requests; `Retry-After` says when to try again.
+    TooManyRequests,
+    /// Too many requests or event streams at once; `Retry-After` says when to try again.
+    Busy,
     /// A code this client does not know.
     #[serde(other)]
     Unknown,
@@ -83,6 +93,11 @@ impl ErrorCode {
             ErrorCode::Unauthorized => "unauthorized",
             ErrorCode::IdempotencyInFlight => "idempotency_in_flight",
             ErrorCode::IdempotencyMismatch => "idempotency_mismatch",
+            ErrorCode::ForbiddenHost => "forbidden_host",
+            ErrorCode::Forbidden => "forbidden",
+            ErrorCode::HeadersTooLarge => "headers_too_large",
+            ErrorCode::TooManyRequests => "too_many_requests",
+            ErrorCode::Busy => "busy",
             ErrorCode::Unknown => "unknown",
         }
     }
