@@ -110,12 +110,23 @@ pub fn diagnose(results: &[CheckResult], profile: &Profile, lang: Lang) -> Diagn
         findings.extend(diagnose_mtu(mtu, lang));
     }
     // Slowness: goodput against the contract, latency under load. A degraded radio explains
-    // both, so then they are not the operator's.
-    if let Some(throughput) = find(results, CheckId::Throughput).filter(|_| upstream_ok && !radio_degraded) {
-        findings.extend(diagnose_throughput(throughput, lang));
+    // both, so then they are not the operator's: the radio's finding stands for them, with
+    // their gravity.
+    let mut slowness = Vec::new();
+    if let Some(throughput) = find(results, CheckId::Throughput).filter(|_| upstream_ok) {
+        slowness.extend(diagnose_throughput(throughput, lang));
     }
-    if let Some(responsiveness) = find(results, CheckId::Responsiveness).filter(|_| upstream_ok && !radio_degraded) {
-        findings.extend(diagnose_bufferbloat(responsiveness, lang));
+    if let Some(responsiveness) = find(results, CheckId::Responsiveness).filter(|_| upstream_ok) {
+        slowness.extend(diagnose_bufferbloat(responsiveness, lang));
+    }
+    if radio_degraded {
+        let start = findings
+            .iter()
+            .position(|f| f.segment == Segment::Wifi)
+            .unwrap_or(findings.len());
+        absorb(&mut findings[start..], &slowness);
+    } else {
+        findings.extend(slowness);
     }
 
     // The box's own health last: it explains (a reboot, heat) more than it breaks, so on equal
@@ -1903,6 +1914,21 @@ mod tests {
                 assert!(!f.title.is_empty() && !f.detail.contains('{'), "{name}: {f:?}");
             }
         }
+        // Over a weak radio, the slowness is the radio's: no operator finding, and the radio's
+        // finding carries the gravity of what it explains.
+        let mut over_weak_wifi = slowness(20.0, 47.0, 5.0, 300.0);
+        over_weak_wifi.push(result(
+            CheckId::Wifi,
+            CheckStatus::Warn,
+            vec![
+                Metric::new("ssid", "Livebox-1234"),
+                Metric::judged("signal_dbm", Some(-70.0), Threshold::below(-67.0, -75.0)),
+            ],
+        ));
+        let d = diagnose(&over_weak_wifi, &Profile::default(), Lang::En);
+        let found: Vec<_> = d.findings.iter().map(|f| (f.code, f.severity)).collect();
+        assert_eq!(found, [(FindingCode::WifiWeakSignal, Severity::Critical)], "{d:?}");
+        assert!(!d.operator_must_act);
         let d = diagnose(&slowness(20.0, 47.0, 5.0, 8.0), &Profile::default(), Lang::Fr);
         let f = &d.findings[0];
         assert!(f.detail.contains("95,6") || f.detail.contains("95.6"), "{}", f.detail);
