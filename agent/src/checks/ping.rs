@@ -54,12 +54,13 @@ pub async fn ping(
     schedule: &Schedule,
     progress: &dyn ProgressSink,
 ) -> Vec<Result<PingSamples, MeasureError>> {
+    // Each target's first place in `targets`; the others are duplicates.
+    let mut first: HashMap<IpAddr, usize> = HashMap::with_capacity(targets.len());
     let mut unique: Vec<IpAddr> = Vec::with_capacity(targets.len());
-    let mut seen = HashMap::with_capacity(targets.len());
-    for target in targets {
-        seen.entry(*target).or_insert_with(|| {
+    for (k, target) in targets.iter().enumerate() {
+        first.entry(*target).or_insert_with(|| {
             unique.push(*target);
-            unique.len() - 1
+            k
         });
     }
     let (v4, v6): (Vec<IpAddr>, Vec<IpAddr>) = unique.iter().partition(|t| t.is_ipv4());
@@ -94,9 +95,8 @@ pub async fn ping(
     let mut results: Vec<Result<PingSamples, MeasureError>> = Vec::with_capacity(targets.len());
     for target in targets {
         let result = by_target.remove(target).unwrap_or_else(|| {
-            // A duplicate: the first place has it.
-            let first = seen.get(target).and_then(|i| first_place(targets, &unique, *i));
-            match first.and_then(|k| results.get(k)) {
+            // A duplicate: its first place has it.
+            match first.get(target).and_then(|k| results.get(*k)) {
                 Some(Ok(samples)) => Ok(samples.clone()),
                 Some(Err(e)) => Err(MeasureError::Unsupported(e.to_string())),
                 None => Err(MeasureError::Unsupported(format!("{target} was not probed"))),
@@ -105,12 +105,6 @@ pub async fn ping(
         results.push(result);
     }
     results
-}
-
-/// Where `unique[i]` first appears in `targets`.
-fn first_place(targets: &[IpAddr], unique: &[IpAddr], i: usize) -> Option<usize> {
-    let target = unique.get(i)?;
-    targets.iter().position(|t| t == target)
 }
 
 /// Progress shared by both families: one report per probe as it ends.
