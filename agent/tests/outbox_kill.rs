@@ -118,40 +118,10 @@ async fn sigkilled_deliveries_lose_and_duplicate_nothing() {
     tokio::spawn(axum::serve(listener, sonde_backend::app_with_helpdesk(helpdesk.clone())).into_future());
 
     // TICKETS finished runs, each with a ticket in the outbox.
-    let mut runs = Vec::new();
-    {
+    let mut runs = {
         let store = Store::open(&agent_db).expect("store");
-        for i in 0..TICKETS {
-            let run = RunId::new();
-            store
-                .create_run(run, &RunRequest::default(), Timestamp::now())
-                .expect("run");
-            store
-                .append(&Event {
-                    v: 1,
-                    run,
-                    seq: 1,
-                    ts: Timestamp::now(),
-                    data: EventData::RunFinished(RunFinished {
-                        state: RunState::Completed,
-                        reason: None,
-                    }),
-                })
-                .expect("finished");
-            let submission = TicketSubmission {
-                line: format!("line-{i}"),
-                contact: "+33612345678".into(),
-                problem: ProblemKind::NoInternet,
-                findings: vec!["INTERNET_UNREACHABLE".into()],
-                evidence: String::new(),
-                run,
-                agent_version: "test".into(),
-                profile: None,
-            };
-            outbox::enqueue(&store, &submission).expect("enqueue");
-            runs.push(run);
-        }
-    }
+        finished_runs_with_tickets(&store)
+    };
     let store = Arc::new(Store::open(&agent_db).expect("store"));
     let delivered = || {
         store
@@ -290,35 +260,7 @@ async fn a_sigkilled_helpdesk_loses_and_duplicates_nothing() {
         .port();
 
     let store = Arc::new(Store::open(&dir.join("agent.db")).expect("store"));
-    for i in 0..TICKETS {
-        let run = RunId::new();
-        store
-            .create_run(run, &RunRequest::default(), Timestamp::now())
-            .expect("run");
-        store
-            .append(&Event {
-                v: 1,
-                run,
-                seq: 1,
-                ts: Timestamp::now(),
-                data: EventData::RunFinished(RunFinished {
-                    state: RunState::Completed,
-                    reason: None,
-                }),
-            })
-            .expect("finished");
-        let submission = TicketSubmission {
-            line: format!("line-{i}"),
-            contact: "+33612345678".into(),
-            problem: ProblemKind::NoInternet,
-            findings: vec!["INTERNET_UNREACHABLE".into()],
-            evidence: String::new(),
-            run,
-            agent_version: "test".into(),
-            profile: None,
-        };
-        outbox::enqueue(&store, &submission).expect("enqueue");
-    }
+    finished_runs_with_tickets(&store);
 
     // The agent delivers in the background, retrying through the helpdesk's deaths.
     let options = TicketOptions {
@@ -383,4 +325,40 @@ async fn a_sigkilled_helpdesk_loses_and_duplicates_nothing() {
         .count();
     assert_eq!(delivered, TICKETS);
     let _ = std::fs::remove_dir_all(dir);
+}
+
+/// TICKETS finished runs in `store`, each with a ticket queued in its outbox; their ids.
+fn finished_runs_with_tickets(store: &Store) -> Vec<RunId> {
+    (0..TICKETS)
+        .map(|i| {
+            let run = RunId::new();
+            store
+                .create_run(run, &RunRequest::default(), Timestamp::now())
+                .expect("run");
+            store
+                .append(&Event {
+                    v: 1,
+                    run,
+                    seq: 1,
+                    ts: Timestamp::now(),
+                    data: EventData::RunFinished(RunFinished {
+                        state: RunState::Completed,
+                        reason: None,
+                    }),
+                })
+                .expect("finished");
+            let submission = TicketSubmission {
+                line: format!("line-{i}"),
+                contact: "+33612345678".into(),
+                problem: ProblemKind::NoInternet,
+                findings: vec!["INTERNET_UNREACHABLE".into()],
+                evidence: String::new(),
+                run,
+                agent_version: "test".into(),
+                profile: None,
+            };
+            outbox::enqueue(store, &submission).expect("enqueue");
+            run
+        })
+        .collect()
 }
