@@ -7,8 +7,8 @@ use std::time::{Duration, Instant};
 
 use sonde_agent::checks::ProgressSink;
 use sonde_agent::checks::throughput::{
-    HttpVersion, ResponsivenessThresholds, Stop, ThroughputOptions, ThroughputThresholds, evaluate_responsiveness,
-    evaluate_throughput, measure_throughput,
+    CountedAt, HttpVersion, ResponsivenessThresholds, Stop, ThroughputOptions, ThroughputThresholds,
+    evaluate_responsiveness, evaluate_throughput, measure_throughput,
 };
 use sonde_backend::measure::Measure;
 use sonde_protocol::{CheckStatus, Metric};
@@ -91,6 +91,10 @@ async fn both_http_versions_measure_goodput_and_latency_with_live_progress() {
             "{http:?}: {download:?}"
         );
         assert!(upload.goodput_mbps.is_some_and(|g| g > 100.0), "{http:?}: {upload:?}");
+        // sonde's server reports what it received: the upload is counted there.
+        assert_eq!(upload.counted_at, CountedAt::Receiver, "{http:?}: {upload:?}");
+        assert!(upload.sender_goodput_mbps.is_some(), "{http:?}: {upload:?}");
+        assert!(upload.window_ms >= 250, "{http:?}: {upload:?}");
         assert!(!download.loaded.connect_ms.is_empty(), "probes under load");
         if http == HttpVersion::Http2 {
             assert!(

@@ -9,19 +9,22 @@
 //! | `GET /measure/small` | the small object: 1 byte, never cached |
 //! | `GET /measure/large` | the large object: [`LARGE_OBJECT_BYTES`] of incompressible data; honours `Range: bytes=a-b` |
 //! | `POST`/`PUT /measure/upload` | the upload sink: discards the body, answers the bytes it counted |
+//! | `GET /measure/upload/stats?session=S` | bytes of upload received for session `S` (header `sonde-session`), with the server's clock: upload goodput counted at the receiver |
 //! | `GET /v1/measure/stats` | bytes served and received since start (a data budget is checked against these) |
 //!
 //! The large object is streamed from one buffer of pseudo-random bytes generated at start: each
 //! body frame is a reference-counted slice of it (`Bytes`), so serving costs no copy in user
 //! space — the kernel's copy into the socket is the only one, as for iperf3.
 
+use std::collections::HashMap;
 use std::pin::Pin;
-use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
 use std::task::{Context, Poll};
+use std::time::{Duration, Instant};
 
 use axum::body::{Body, Bytes};
-use axum::extract::{Request, State};
+use axum::extract::{Query, Request, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
@@ -29,6 +32,7 @@ use axum::{Json, Router};
 use http_body::{Frame, SizeHint};
 use http_body_util::BodyExt;
 use serde_json::json;
+use sonde_protocol::measure::{SESSION_HEADER, UPLOAD_STATS_URL_KEY, UploadStats, incompressible, valid_session};
 
 /// Size of the large object: 8 GiB, more than any test moves in one request (a 10 s download at
 /// 5 Gbit/s), so a client never reaches its end by accident.
@@ -49,11 +53,73 @@ pub struct Measure {
     stats: Arc<Counters>,
 }
 
-#[derive(Debug, Default)]
+#[derive(Debug)]
 struct Counters {
     download_bytes: AtomicU64,
     upload_bytes: AtomicU64,
     requests: AtomicU64,
+    /// The monotonic clock's origin for [`UploadStats::server_ns`].
+    started: Instant,
+    /// Upload bytes received per session (header [`SESSION_HEADER`]), bounded.
+    sessions: Mutex<HashMap<String, Session>>,
+}
+
+impl Default for Counters {
+    fn default() -> Self {
+        Self {
+            download_bytes: AtomicU64::new(0),
+            upload_bytes: AtomicU64::new(0),
+            requests: AtomicU64::new(0),
+            started: Instant::now(),
+            sessions: Mutex::new(HashMap::new()),
+        }
+    }
+}
+
+/// One upload session's count.
+#[derive(Debug)]
+struct Session {
+    bytes: Arc<AtomicU64>,
+    last_used: Instant,
+}
+
+/// Most sessions counted at once: a test lasts seconds, so this is thousands of clients
+/// measuring in the same minute, in a few hundred kilobytes.
+const MAX_SESSIONS: usize = 4096;
+
+/// A session not touched for this long may be forgotten to make room.
+const SESSION_IDLE: Duration = Duration::from_secs(60);
+
+impl Counters {
+    /// The counter of `session`, created if there is room (forgetting idle sessions first).
+    fn session(&self, session: &str) -> Option<Arc<AtomicU64>> {
+        let mut sessions = self.sessions.lock().ok()?;
+        let now = Instant::now();
+        if let Some(s) = sessions.get_mut(session) {
+            s.last_used = now;
+            return Some(s.bytes.clone());
+        }
+        if sessions.len() >= MAX_SESSIONS {
+            sessions.retain(|_, s| now.duration_since(s.last_used) < SESSION_IDLE);
+            if sessions.len() >= MAX_SESSIONS {
+                return None;
+            }
+        }
+        let bytes = Arc::new(AtomicU64::new(0));
+        sessions.insert(
+            session.to_owned(),
+            Session {
+                bytes: bytes.clone(),
+                last_used: now,
+            },
+        );
+        Some(bytes)
+    }
+
+    fn session_bytes(&self, session: &str) -> Option<u64> {
+        let sessions = self.sessions.lock().ok()?;
+        sessions.get(session).map(|s| s.bytes.load(Ordering::Relaxed))
+    }
 }
 
 impl Default for Measure {
@@ -66,7 +132,7 @@ impl Measure {
     /// Generates the pattern (a few milliseconds) and zeroes the counters.
     pub fn new() -> Self {
         Self {
-            pattern: Bytes::from(pattern(PATTERN_BYTES, 0x5eed_50de)),
+            pattern: Bytes::from(incompressible(PATTERN_BYTES, 0x5eed_50de)),
             stats: Arc::new(Counters::default()),
         }
     }
@@ -86,25 +152,10 @@ impl Measure {
             .route("/measure/small", get(small))
             .route("/measure/large", get(large))
             .route("/measure/upload", post(upload).put(upload))
+            .route("/measure/upload/stats", get(upload_stats))
             .route("/v1/measure/stats", get(stats))
             .with_state(self)
     }
-}
-
-/// `n` pseudo-random bytes (SplitMix64): incompressible to any link-layer compressor, and
-/// generated without a dependency.
-fn pattern(n: usize, seed: u64) -> Vec<u8> {
-    let mut state = seed;
-    let mut out = Vec::with_capacity(n + 8);
-    while out.len() < n {
-        state = state.wrapping_add(0x9e37_79b9_7f4a_7c15);
-        let mut z = state;
-        z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
-        out.extend_from_slice(&(z ^ (z >> 31)).to_le_bytes());
-    }
-    out.truncate(n);
-    out
 }
 
 /// The draft's configuration, with URLs on the host the client asked for (so it works behind
@@ -124,6 +175,7 @@ async fn config(headers: HeaderMap) -> Response {
             "small_https_download_url": format!("{base}/measure/small"),
             "large_https_download_url": format!("{base}/measure/large"),
             "https_upload_url": format!("{base}/measure/upload"),
+            UPLOAD_STATS_URL_KEY: format!("{base}/measure/upload/stats"),
         },
     }))
     .into_response()
@@ -236,6 +288,11 @@ impl http_body::Body for PatternBody {
 /// client that disconnects mid-body is still counted).
 async fn upload(State(state): State<Measure>, request: Request) -> Response {
     state.stats.requests.fetch_add(1, Ordering::Relaxed);
+    let session = match request.headers().get(SESSION_HEADER).map(|v| v.to_str()) {
+        None => None,
+        Some(Ok(name)) if valid_session(name) => state.stats.session(name),
+        Some(_) => return bad_session(),
+    };
     let mut body = request.into_body();
     let mut received = 0u64;
     while let Some(frame) = body.frame().await {
@@ -244,6 +301,9 @@ async fn upload(State(state): State<Measure>, request: Request) -> Response {
                 if let Some(data) = frame.data_ref() {
                     received += data.len() as u64;
                     state.stats.upload_bytes.fetch_add(data.len() as u64, Ordering::Relaxed);
+                    if let Some(session) = &session {
+                        session.fetch_add(data.len() as u64, Ordering::Relaxed);
+                    }
                 }
             }
             // The client went away: what arrived is counted, there is no one to answer.
@@ -251,6 +311,48 @@ async fn upload(State(state): State<Measure>, request: Request) -> Response {
         }
     }
     Json(json!({ "bytes": received })).into_response()
+}
+
+fn bad_session() -> Response {
+    (
+        StatusCode::BAD_REQUEST,
+        Json(json!({
+            "error": format!("`{SESSION_HEADER}` must be 1 to 64 ASCII letters, digits or `-`"),
+        })),
+    )
+        .into_response()
+}
+
+#[derive(serde::Deserialize)]
+struct SessionQuery {
+    session: String,
+}
+
+/// What one upload session has received so far, read now on the server's clock.
+async fn upload_stats(
+    State(state): State<Measure>,
+    query: Result<Query<SessionQuery>, axum::extract::rejection::QueryRejection>,
+) -> Response {
+    let Ok(Query(query)) = query else {
+        return bad_session();
+    };
+    if !valid_session(&query.session) {
+        return bad_session();
+    }
+    let server_ns = u64::try_from(state.stats.started.elapsed().as_nanos()).unwrap_or(u64::MAX);
+    match state.stats.session_bytes(&query.session) {
+        Some(bytes) => Json(UploadStats {
+            session: query.session,
+            bytes,
+            server_ns,
+        })
+        .into_response(),
+        None => (
+            StatusCode::NOT_FOUND,
+            Json(json!({"error": "no upload was received for this session (or it was forgotten)"})),
+        )
+            .into_response(),
+    }
 }
 
 async fn stats(State(state): State<Measure>) -> Json<serde_json::Value> {
@@ -282,18 +384,6 @@ mod tests {
         ] {
             assert_eq!(parse_range(header, 1000), expected, "{header}");
         }
-    }
-
-    #[test]
-    fn the_pattern_does_not_compress() {
-        // A crude entropy check: every byte value appears, none much more than its share.
-        let bytes = pattern(1 << 20, 1);
-        let mut counts = [0u32; 256];
-        for b in &bytes {
-            counts[usize::from(*b)] += 1;
-        }
-        let share = (1u32 << 20) / 256;
-        assert!(counts.iter().all(|&c| c > share * 9 / 10 && c < share * 11 / 10));
     }
 
     async fn call(app: Router, request: HttpRequest<Body>) -> (StatusCode, HeaderMap, Bytes) {
@@ -370,6 +460,50 @@ mod tests {
         let (_, _, body) = call(measure.routes(), request).await;
         let stats: serde_json::Value = serde_json::from_slice(&body).expect("json");
         assert_eq!(stats["upload_bytes"], 123_456);
+    }
+
+    #[tokio::test]
+    async fn upload_sessions_are_counted_apart_and_read_with_the_server_clock() {
+        let measure = Measure::new();
+        for (session, n) in [("a-1", 1000), ("b-2", 50), ("a-1", 234)] {
+            let request = HttpRequest::post("/measure/upload")
+                .header(SESSION_HEADER, session)
+                .body(Body::from(vec![1u8; n]))
+                .expect("request");
+            assert_eq!(call(measure.clone().routes(), request).await.0, StatusCode::OK);
+        }
+        let read = |session: &str| {
+            let request = HttpRequest::get(format!("/measure/upload/stats?session={session}"))
+                .body(Body::empty())
+                .expect("request");
+            call(measure.clone().routes(), request)
+        };
+        let (status, _, body) = read("a-1").await;
+        assert_eq!(status, StatusCode::OK);
+        let first: UploadStats = serde_json::from_slice(&body).expect("stats");
+        assert_eq!((first.session.as_str(), first.bytes), ("a-1", 1234));
+        let (_, _, body) = read("a-1").await;
+        let second: UploadStats = serde_json::from_slice(&body).expect("stats");
+        assert!(second.server_ns > first.server_ns, "{first:?} then {second:?}");
+        assert_eq!(read("unknown").await.0, StatusCode::NOT_FOUND);
+        for bad in ["x%3Bid", ""] {
+            let (status, _, body) = read(bad).await;
+            assert_eq!(status, StatusCode::BAD_REQUEST, "{bad}");
+            assert!(
+                serde_json::from_slice::<serde_json::Value>(&body).is_ok(),
+                "a JSON error"
+            );
+        }
+        let request = HttpRequest::get("/measure/upload/stats")
+            .body(Body::empty())
+            .expect("request");
+        assert_eq!(call(measure.clone().routes(), request).await.0, StatusCode::BAD_REQUEST);
+        let request = HttpRequest::post("/measure/upload")
+            .header(SESSION_HEADER, "no spaces")
+            .body(Body::from(vec![1u8; 10]))
+            .expect("request");
+        assert_eq!(call(measure.clone().routes(), request).await.0, StatusCode::BAD_REQUEST);
+        assert_eq!(measure.totals(), (0, 1284));
     }
 
     #[tokio::test]

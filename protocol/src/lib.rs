@@ -64,6 +64,7 @@ mod check;
 mod diagnosis;
 mod error;
 mod event;
+pub mod measure;
 mod report;
 mod request;
 pub mod schema;

@@ -11,7 +11,8 @@ use std::time::Duration;
 
 use sonde_agent::checks::NoProgress;
 use sonde_agent::checks::throughput::{
-    ResponsivenessThresholds, ThroughputOptions, ThroughputSamples, evaluate_responsiveness, measure_throughput,
+    CountedAt, ResponsivenessThresholds, ThroughputOptions, ThroughputSamples, evaluate_responsiveness,
+    measure_throughput,
 };
 use sonde_backend::measure::Measure;
 use sonde_netsim::{Netns, require_netsim, veth};
@@ -152,9 +153,6 @@ fn truth(rate_mbit: u32) -> f64 {
 }
 
 #[test]
-#[ignore = "issue 6 open: upload goodput is counted at the sender, so send-buffer growth moves it \
-            past 1 % in some runs (+0.8 to +2.9 % seen); run with --run-ignored until it is counted \
-            at the receiver"]
 fn goodput_on_a_50_mbit_line_is_within_one_percent_both_ways() {
     if !require_netsim("goodput_on_a_50_mbit_line_is_within_one_percent_both_ways") {
         return;
@@ -166,6 +164,8 @@ fn goodput_on_a_50_mbit_line_is_within_one_percent_both_ways() {
         let d = direction.as_ref().expect(name);
         let goodput = d.goodput_mbps.expect("goodput");
         eprintln!("{name}: {goodput} Mbit/s (truth {g:.2}), {d:?}");
+        // Both counted where iperf3 counts: at the receiver (the upload by sonde's server).
+        assert_eq!(d.counted_at, CountedAt::Receiver, "{name}: {d:?}");
         assert!(
             (goodput - g).abs() / g <= 0.01,
             "{name}: {goodput} Mbit/s is more than 1 % from {g:.2}"

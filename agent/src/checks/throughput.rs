@@ -11,9 +11,13 @@
 //!    adds a stream every half second while goodput still grows by more than 5 % (as
 //!    networkQuality does), declares the link saturated after two flat half-seconds, and from
 //!    then measures until the average over that window is stable, or the direction's cap.
-//!    Goodput is the bytes received (download) or handed to the socket (upload) inside that
-//!    window over its duration: slow start and the ramp are excluded, as iperf3 users exclude
-//!    them by hand with `--omit`.
+//!    Goodput is the bytes received inside that window over its duration: slow start and the
+//!    ramp are excluded, as iperf3 users exclude them by hand with `--omit`. The download is
+//!    counted here as it arrives; the upload at the server, which reports what it received for
+//!    this test's session with its own clock when the window starts and ends (sonde's
+//!    extension of the draft's configuration, [`sonde_protocol::measure`]). Against a server
+//!    without it, the upload is counted as handed to the socket, which runs ahead by the
+//!    growth of the socket buffer, and the result says so (`upload_counted_at`).
 //! 3. While the link is saturated, a probe on a new connection every
 //!    [`ThroughputOptions::probe_interval`], and (HTTP/2) a GET of the small object on a loaded
 //!    connection: the loaded latency, per direction.
@@ -30,6 +34,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use serde::{Deserialize, Serialize};
+use sonde_protocol::measure::{SESSION_HEADER, UPLOAD_STATS_URL_KEY, UploadStats, incompressible};
 use sonde_protocol::{CheckStatus, Metric, Threshold};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::task::JoinSet;
@@ -159,6 +164,9 @@ pub struct ThroughputSamples {
     pub download_url: String,
     /// The upload sink's URL.
     pub upload_url: String,
+    /// Where the server reports what it received of the upload (sonde's extension), if it does.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub upload_stats_url: Option<String>,
     /// HTTP version of the load.
     pub http: Option<HttpVersion>,
     /// The data budget in force, bytes.
@@ -195,6 +203,33 @@ pub struct Direction {
     pub first_error: Option<String>,
     /// Probes while the link was saturated.
     pub loaded: Probes,
+    /// Where the goodput was counted.
+    #[serde(default)]
+    pub counted_at: CountedAt,
+    /// Goodput counted at the sender over the ramp's window, when the receiver's count is the
+    /// one reported (for comparison).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sender_goodput_mbps: Option<f64>,
+}
+
+/// Where a direction's goodput was counted.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum CountedAt {
+    /// By the receiver of the bytes: the download here, the upload by the server.
+    #[default]
+    Receiver,
+    /// By the sender, as handed to the socket (an upload to a server that does not report).
+    Sender,
+}
+
+impl CountedAt {
+    fn as_str(self) -> &'static str {
+        match self {
+            CountedAt::Receiver => "receiver",
+            CountedAt::Sender => "sender",
+        }
+    }
 }
 
 /// Why a direction ended.
@@ -254,6 +289,7 @@ pub async fn measure_throughput(
         config_url,
         download_url: config.large.clone(),
         upload_url: config.upload.clone(),
+        upload_stats_url: config.upload_stats.clone(),
         http: Some(options.http),
         budget_bytes: options.budget_bytes,
         ..ThroughputSamples::default()
@@ -285,6 +321,11 @@ pub async fn measure_throughput(
             },
             small: &small,
             small_url: &config.small,
+            upload_stats: if load == Load::Upload {
+                config.upload_stats.as_deref()
+            } else {
+                None
+            },
             share,
             fraction: (IDLE_SHARE + width * i as f64, width),
         };
@@ -323,12 +364,13 @@ pub fn config_url(server: &str) -> String {
     }
 }
 
-/// The three URLs of the draft's configuration.
+/// The three URLs of the draft's configuration, and sonde's upload stats URL if present.
 #[derive(Clone, Debug, PartialEq)]
 struct ServerConfig {
     small: String,
     large: String,
     upload: String,
+    upload_stats: Option<String>,
 }
 
 /// Reads the draft's configuration (`{"version":1,"urls":{…}}`).
@@ -345,6 +387,7 @@ fn parse_config(body: &[u8]) -> Result<ServerConfig, String> {
         small: url("small_https_download_url")?,
         large: url("large_https_download_url")?,
         upload: url("https_upload_url")?,
+        upload_stats: url(UPLOAD_STATS_URL_KEY).ok(),
     })
 }
 
@@ -467,6 +510,8 @@ struct Phase<'a> {
     url: &'a str,
     small: &'a ProbeTarget,
     small_url: &'a str,
+    /// Where the server reports the upload it received (upload only; `None`: count here).
+    upload_stats: Option<&'a str>,
     /// Bytes this direction may move (`None`: no budget).
     share: Option<u64>,
     /// (start, width) of this direction in the check's progress.
@@ -536,6 +581,8 @@ struct Shared {
     limited: bool,
     errors: Mutex<(u32, Option<String>)>,
     exhausted: AtomicBool,
+    /// The upload's session at the server (header [`SESSION_HEADER`]).
+    session: Option<String>,
 }
 
 impl Shared {
@@ -585,6 +632,9 @@ const UPLOAD_PIECE: usize = 64 << 10;
 /// The upload body's incompressible content, repeated.
 const UPLOAD_PATTERN_BYTES: usize = 1 << 20;
 
+/// Seed of the upload body's content.
+const UPLOAD_SEED: u64 = 0x0bad_5eed_1234_5678;
+
 async fn run_direction(
     options: &ThroughputOptions,
     budget: &Arc<Budget>,
@@ -594,9 +644,14 @@ async fn run_direction(
     let shared = Arc::new(Shared {
         share_left: AtomicU64::new(phase.share.unwrap_or(u64::MAX)),
         limited: phase.share.is_some(),
+        session: (phase.load == Load::Upload).then(|| uuid::Uuid::now_v7().to_string()),
         ..Shared::default()
     });
-    let pattern = bytes::Bytes::from(incompressible(UPLOAD_PATTERN_BYTES));
+    let pattern = bytes::Bytes::from(incompressible(UPLOAD_PATTERN_BYTES, UPLOAD_SEED));
+    let mut receiver = phase
+        .upload_stats
+        .zip(shared.session.as_deref())
+        .and_then(|(url, session)| ReceiverCount::new(url, session, options.timeout));
     let mut clients: Vec<reqwest::Client> = Vec::new();
     let mut tasks: JoinSet<()> = JoinSet::new();
     let mut probes: JoinSet<ProbeOutcome> = JoinSet::new();
@@ -659,7 +714,13 @@ async fn run_direction(
             (true, false) => LoadState::AllFailed,
             _ => LoadState::Running,
         };
-        match ramp.tick(t, shared.bytes.load(Ordering::Relaxed), state) {
+        let decision = ramp.tick(t, shared.bytes.load(Ordering::Relaxed), state);
+        if ramp.saturated()
+            && let Some(receiver) = &mut receiver
+        {
+            receiver.start();
+        }
+        match decision {
             Decision::Stop(stop) => break stop,
             Decision::AddStream => spawn_stream(&mut tasks, &mut clients),
             Decision::Continue => {}
@@ -695,6 +756,12 @@ async fn run_direction(
             progress.report(start + width * (t / ramp.config.max_duration).min(1.0), metrics);
         }
     };
+    // The receiver's count of the window ends while the streams still run (a budget stop has
+    // no streams left, and its window is counted here).
+    let received = match receiver {
+        Some(receiver) if matches!(stop, Stop::Stable | Stop::Cap) => receiver.finish().await,
+        _ => None,
+    };
     tasks.abort_all();
     while tasks.join_next().await.is_some() {}
     // Probes still in flight are neither answers nor losses.
@@ -710,17 +777,100 @@ async fn run_direction(
     }
     let (errors, first_error) = shared.errors.lock().map(|e| e.clone()).unwrap_or_default();
     let window = ramp.window();
+    let sender = window.map(|w| round2(w.mbps));
+    let (goodput_mbps, window_ms, counted_at, sender_goodput_mbps) = match (received, phase.load) {
+        (Some(r), _) => (
+            Some(round2(r.mbps)),
+            (r.seconds * 1000.0) as u64,
+            CountedAt::Receiver,
+            sender,
+        ),
+        (None, Load::Download) => (sender, window_ms(window), CountedAt::Receiver, None),
+        (None, Load::Upload) => (sender, window_ms(window), CountedAt::Sender, None),
+    };
     Direction {
-        goodput_mbps: window.map(|w| round2(w.mbps)),
+        goodput_mbps,
         streams: ramp.streams(),
         bytes: moved,
         window_start_ms: window.map_or(0, |w| (w.start * 1000.0) as u64),
-        window_ms: window.map_or(0, |w| (w.duration * 1000.0) as u64),
+        window_ms,
         stop,
         errors,
         first_error,
         loaded,
+        counted_at,
+        sender_goodput_mbps,
     }
+}
+
+fn window_ms(window: Option<Window>) -> u64 {
+    window.map_or(0, |w| (w.duration * 1000.0) as u64)
+}
+
+/// Shortest window the receiver's count is trusted over; shorter, the sender's count is kept.
+/// The first reading can come late when the client's CPU is the bottleneck (loopback at
+/// gigabits); on a network bottleneck it comes one loaded round trip after saturation.
+const MIN_RECEIVER_WINDOW: f64 = 0.25;
+
+/// The upload's goodput as the server counted it: its byte counter for this test's session,
+/// read with its clock when the window starts and again when it ends, while the streams run.
+/// Both readings come a one-way trip (and the queue) after the moment asked for; in a
+/// saturated, steady link both are delayed alike, and bytes and time are both the receiver's.
+struct ReceiverCount {
+    client: reqwest::Client,
+    url: String,
+    start: Option<tokio::task::JoinHandle<Option<UploadStats>>>,
+}
+
+/// Goodput counted at the receiver.
+struct Received {
+    mbps: f64,
+    seconds: f64,
+}
+
+impl ReceiverCount {
+    fn new(url: &str, session: &str, timeout: Duration) -> Option<Self> {
+        let client = reqwest::Client::builder()
+            .timeout(timeout)
+            .http1_only()
+            .no_proxy()
+            .build()
+            .ok()?;
+        let separator = if url.contains('?') { '&' } else { '?' };
+        Some(Self {
+            client,
+            url: format!("{url}{separator}session={session}"),
+            start: None,
+        })
+    }
+
+    /// Reads the counter at the window's start (once).
+    fn start(&mut self) {
+        if self.start.is_none() {
+            let (client, url) = (self.client.clone(), self.url.clone());
+            self.start = Some(tokio::spawn(async move { read_upload_stats(&client, &url).await }));
+        }
+    }
+
+    /// Reads the counter at the window's end: the goodput between both readings.
+    async fn finish(self) -> Option<Received> {
+        let start = self.start?.await.ok()??;
+        let end = read_upload_stats(&self.client, &self.url).await?;
+        let seconds = end.server_ns.checked_sub(start.server_ns)? as f64 / 1e9;
+        let bytes = end.bytes.checked_sub(start.bytes)?;
+        (seconds >= MIN_RECEIVER_WINDOW).then(|| Received {
+            mbps: bytes as f64 * 8e-6 / seconds,
+            seconds,
+        })
+    }
+}
+
+async fn read_upload_stats(client: &reqwest::Client, url: &str) -> Option<UploadStats> {
+    let response = client.get(url).send().await.ok()?;
+    if !response.status().is_success() {
+        return None;
+    }
+    serde_json::from_slice(&response.bytes().await.ok()?).ok()
 }
 
 /// A client for one stream: its own connection pool, so each stream is its own TCP
@@ -795,7 +945,11 @@ async fn upload_stream(
             Ok::<_, std::io::Error>(piece)
         });
         let body = reqwest::Body::wrap_stream(futures_util::stream::iter(pieces));
-        match client.post(&url).body(body).send().await {
+        let mut request = client.post(&url).body(body);
+        if let Some(session) = &shared.session {
+            request = request.header(SESSION_HEADER, session);
+        }
+        match request.send().await {
             Ok(r) if r.status().is_success() => {
                 let _ = r.bytes().await;
             }
@@ -826,21 +980,6 @@ async fn probe_loaded(client: &reqwest::Client, url: &str, timeout: Duration) ->
         Some(ms(started.elapsed()))
     };
     tokio::time::timeout(timeout, work).await.ok().flatten()
-}
-
-/// `n` pseudo-random bytes (SplitMix64): no link-layer compression can shrink them.
-fn incompressible(n: usize) -> Vec<u8> {
-    let mut state: u64 = 0x0bad_5eed_1234_5678;
-    let mut out = Vec::with_capacity(n + 8);
-    while out.len() < n {
-        state = state.wrapping_add(0x9e37_79b9_7f4a_7c15);
-        let mut z = state;
-        z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
-        out.extend_from_slice(&(z ^ (z >> 31)).to_le_bytes());
-    }
-    out.truncate(n);
-    out
 }
 
 fn round2(v: f64) -> f64 {
@@ -1056,20 +1195,40 @@ pub fn trimmed_mean(values: &[f64]) -> Option<f64> {
     Some(sorted[..keep].iter().sum::<f64>() / keep as f64)
 }
 
-/// Latency on new connections: the mean of the trimmed means of the TCP handshakes and of the
-/// GETs on them (each one round trip), as the draft weighs its foreign probes.
-fn foreign_latency(p: &Probes) -> Option<f64> {
-    let parts: Vec<f64> = [trimmed_mean(&p.connect_ms), trimmed_mean(&p.http_ms)]
-        .into_iter()
-        .flatten()
-        .collect();
+/// The median (the mean of the middle two of an even count).
+pub fn median(values: &[f64]) -> Option<f64> {
+    if values.is_empty() {
+        return None;
+    }
+    let mut sorted = values.to_vec();
+    sorted.sort_by(f64::total_cmp);
+    let mid = sorted.len() / 2;
+    Some(if sorted.len().is_multiple_of(2) {
+        f64::midpoint(sorted[mid - 1], sorted[mid])
+    } else {
+        sorted[mid]
+    })
+}
+
+/// Latency on new connections: the mean of `stat` over the TCP handshakes and over the GETs on
+/// them (each one round trip), as the draft weighs its foreign probes.
+fn foreign_latency(p: &Probes, stat: fn(&[f64]) -> Option<f64>) -> Option<f64> {
+    let parts: Vec<f64> = [stat(&p.connect_ms), stat(&p.http_ms)].into_iter().flatten().collect();
     (!parts.is_empty()).then(|| parts.iter().sum::<f64>() / parts.len() as f64)
+}
+
+/// The idle and loaded latencies, and so the added delay (bufferbloat): medians. The delay a
+/// queue adds is what most probes wait; a probe whose SYN or request a full queue dropped
+/// waits a retransmission timeout (a second) instead, and with twenty probes one such loss
+/// would move a mean by 50 ms. Losses weigh in RPM, which keeps the draft's trimmed means.
+fn typical_latency(p: &Probes) -> Option<f64> {
+    foreign_latency(p, median)
 }
 
 /// The draft's RPM: 60000 / (½ foreign + ½ self) with trimmed means; foreign alone without
 /// self probes (HTTP/1.1 cannot share a loaded connection).
 fn rpm(p: &Probes) -> Option<f64> {
-    let foreign = foreign_latency(p)?;
+    let foreign = foreign_latency(p, trimmed_mean)?;
     let delay = match trimmed_mean(&p.self_ms) {
         Some(own) => (foreign + own) / 2.0,
         None => foreign,
@@ -1101,6 +1260,7 @@ pub fn evaluate_throughput(samples: &ThroughputSamples, t: &ThroughputThresholds
         metrics.push(metric);
         metrics.push(Metric::new(format!("{name}_streams"), u64::from(d.streams)));
         metrics.push(Metric::new(format!("{name}_window_ms"), d.window_ms));
+        metrics.push(Metric::new(format!("{name}_counted_at"), d.counted_at.as_str()));
         metrics.push(Metric::new(format!("{name}_stop"), d.stop.as_str()));
         if let Some(c) = contract {
             metrics.push(Metric::new(format!("contract_{name}_mbps"), c));
@@ -1143,7 +1303,7 @@ pub fn evaluate_throughput(samples: &ThroughputSamples, t: &ThroughputThresholds
 
 /// Judges latency under load: RPM, the added delay (bufferbloat) and their grades.
 pub fn evaluate_responsiveness(samples: &ThroughputSamples, t: &ResponsivenessThresholds) -> Evaluation {
-    let idle = foreign_latency(&samples.idle);
+    let idle = typical_latency(&samples.idle);
     let loaded: Vec<(&str, &Probes)> = [("down", &samples.download), ("up", &samples.upload)]
         .into_iter()
         .filter_map(|(name, d)| d.as_ref().map(|d| (name, &d.loaded)))
@@ -1153,7 +1313,7 @@ pub fn evaluate_responsiveness(samples: &ThroughputSamples, t: &ResponsivenessTh
     let mut worst_dir: Option<(f64, &Probes)> = None;
     let mut lost = samples.idle.lost;
     for (name, probes) in &loaded {
-        let latency = foreign_latency(probes);
+        let latency = typical_latency(probes);
         metrics.push(Metric::new(format!("loaded_latency_{name}_ms"), latency.map(round2)));
         lost += probes.lost;
         if let Some(l) = latency
@@ -1314,6 +1474,24 @@ mod tests {
     }
 
     #[test]
+    fn a_retransmitted_probe_does_not_move_the_typical_latency() {
+        assert_eq!(median(&[]), None);
+        assert_eq!(median(&[3.0, 1.0, 2.0]), Some(2.0));
+        assert_eq!(median(&[4.0, 1.0, 2.0, 3.0]), Some(2.5));
+        // Eighteen probes at 20 ms, one whose SYN waited the 1 s retransmission timeout.
+        let mut connect = vec![20.0; 17];
+        connect.push(1020.0);
+        let probes = Probes {
+            connect_ms: connect,
+            http_ms: vec![20.0; 18],
+            ..Probes::default()
+        };
+        assert_eq!(typical_latency(&probes), Some(20.0));
+        // RPM, the draft's figure, still feels it (18 probes: nothing is trimmed).
+        assert!(rpm(&probes).is_some_and(|r| r < 60_000.0 / 40.0), "{:?}", rpm(&probes));
+    }
+
+    #[test]
     fn config_urls_and_documents() {
         assert_eq!(config_url("http://h:8791"), "http://h:8791/.well-known/nq");
         assert_eq!(config_url("http://h:8791/"), "http://h:8791/.well-known/nq");
@@ -1327,7 +1505,15 @@ mod tests {
                 small: "http://h/s".into(),
                 large: "http://h/l".into(),
                 upload: "http://h/u".into(),
+                upload_stats: None,
             })
+        );
+        let sonde = br#"{"version":1,"urls":{"small_https_download_url":"http://h/s",
+            "large_https_download_url":"http://h/l","https_upload_url":"http://h/u",
+            "upload_stats_url":"http://h/u/stats"}}"#;
+        assert_eq!(
+            parse_config(sonde).map(|c| c.upload_stats),
+            Ok(Some("http://h/u/stats".to_owned()))
         );
         assert!(parse_config(br#"{"version":1,"urls":{}}"#).is_err_and(|e| e.contains("small_https")));
         assert!(parse_config(b"<html>").is_err());
@@ -1335,7 +1521,7 @@ mod tests {
 
     #[test]
     fn upload_bodies_have_exactly_the_leased_size() {
-        let pattern = bytes::Bytes::from(incompressible(UPLOAD_PATTERN_BYTES));
+        let pattern = bytes::Bytes::from(incompressible(UPLOAD_PATTERN_BYTES, UPLOAD_SEED));
         for total in [1u64, 65_535, 65_536, 65_537, 5_000_000] {
             let sum: u64 = body_pieces(pattern.clone(), total).map(|p| p.len() as u64).sum();
             assert_eq!(sum, total);
