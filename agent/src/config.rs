@@ -440,6 +440,8 @@ pub struct RawThroughput {
     pub protocol: Option<String>,
     /// Measure the upload too.
     pub upload: Option<bool>,
+    /// Extra CA certificates (PEM) for an `https://` server.
+    pub ca_file: Option<PathBuf>,
     /// Goodput below this share (percent) of the expected rate warns.
     pub contract_warn_percent: Option<f64>,
     /// Goodput below this share (percent) of the expected rate fails.
@@ -840,6 +842,7 @@ fn throughput_settings(
         budget_bytes,
         http,
         upload: raw.upload.unwrap_or(d.upload),
+        ca_file: raw.ca_file.clone(),
         ..d
     };
     let td = ThroughputThresholds::default();

@@ -141,3 +141,63 @@ async fn no_server_is_could_not_measure() {
         .expect_err("nothing listens");
     assert!(err.to_string().contains("127.0.0.1:9"), "{err}");
 }
+
+/// A CA and a certificate it signs for 127.0.0.1: (the CA's PEM, the leaf chain's PEM, its key's PEM).
+fn loopback_certificate() -> (String, String, String) {
+    use rcgen::{BasicConstraints, CertificateParams, ExtendedKeyUsagePurpose, IsCa, Issuer, KeyPair};
+    let mut ca = CertificateParams::new(Vec::<String>::new()).expect("ca params");
+    ca.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+    let ca_key = KeyPair::generate().expect("ca key");
+    let ca_cert = ca.self_signed(&ca_key).expect("ca");
+    let issuer = Issuer::new(ca, ca_key);
+    let mut leaf = CertificateParams::new(vec!["127.0.0.1".to_owned()]).expect("leaf params");
+    leaf.extended_key_usages = vec![ExtendedKeyUsagePurpose::ServerAuth];
+    let leaf_key = KeyPair::generate().expect("leaf key");
+    let leaf_cert = leaf.signed_by(&leaf_key, &issuer).expect("leaf");
+    (ca_cert.pem(), leaf_cert.pem(), leaf_key.serialize_pem())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_https_server_is_measured_over_both_http_versions() {
+    let (ca, cert, key) = loopback_certificate();
+    let tls = sonde_backend::tls::server_config(cert.as_bytes(), key.as_bytes()).expect("server TLS");
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
+    let addr = listener.local_addr().expect("addr");
+    let app = sonde_backend::app_with(Measure::new());
+    tokio::spawn(sonde_backend::serve_tls(
+        listener,
+        app,
+        None,
+        Some(tls),
+        std::future::pending(),
+    ));
+    let dir = std::env::temp_dir().join(format!("sonde-https-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).expect("temp dir");
+    let ca_file = dir.join("ca.pem");
+    std::fs::write(&ca_file, ca).expect("CA file");
+    let base = ThroughputOptions {
+        max_duration: Duration::from_secs(2),
+        ..options(&format!("https://{addr}"))
+    };
+    for http in [HttpVersion::Http1, HttpVersion::Http2] {
+        let options = ThroughputOptions {
+            http,
+            ca_file: Some(ca_file.clone()),
+            ..base.clone()
+        };
+        let samples = measure_throughput(&options, &sonde_agent::checks::NoProgress)
+            .await
+            .expect("measured over https");
+        assert!(samples.config_url.starts_with("https://"), "{samples:?}");
+        for direction in [&samples.download, &samples.upload] {
+            let d = direction.as_ref().expect("both directions");
+            assert!(d.goodput_mbps.is_some_and(|g| g > 10.0), "{http:?}: {d:?}");
+            assert_eq!(d.errors, 0, "{http:?}: {d:?}");
+        }
+        assert!(!samples.idle.connect_ms.is_empty(), "{http:?}: handshakes timed");
+    }
+    // Without the CA, the server is not trusted: the measurement cannot start.
+    let untrusted = measure_throughput(&base, &sonde_agent::checks::NoProgress).await;
+    assert!(untrusted.is_err(), "{untrusted:?}");
+    let _ = std::fs::remove_dir_all(&dir);
+}

@@ -2,6 +2,7 @@
 //! the speed test ([`measure`]), and ticket intake with the SMS confirmation ([`tickets`]).
 
 pub mod measure;
+pub mod tls;
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -13,6 +14,7 @@ use axum::routing::get;
 use axum::{Json, Router};
 use clap::Parser;
 use sonde_protocol::{ApiError, ErrorCode, Health};
+use tokio_rustls::rustls;
 
 pub mod config;
 pub mod db;
@@ -37,6 +39,12 @@ pub struct Args {
     /// real traffic does, which the responsiveness test needs to see bufferbloat.
     #[arg(long, value_name = "NAME")]
     pub congestion: Option<String>,
+    /// Serve HTTPS with this certificate chain (PEM); needs `--tls-key`.
+    #[arg(long, value_name = "FILE", requires = "tls_key")]
+    pub tls_cert: Option<PathBuf>,
+    /// The private key (PEM) of `--tls-cert`.
+    #[arg(long, value_name = "FILE", requires = "tls_cert")]
+    pub tls_key: Option<PathBuf>,
 }
 
 /// The backend's router, with a fresh measurement server.
@@ -60,9 +68,20 @@ pub async fn serve(
     congestion: Option<String>,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
+    serve_tls(listener, app, congestion, None, shutdown).await
+}
+
+/// [`serve`], over TLS when `tls` is given ([`tls::TlsListener`]).
+pub async fn serve_tls(
+    listener: tokio::net::TcpListener,
+    app: Router,
+    congestion: Option<String>,
+    tls: Option<std::sync::Arc<rustls::ServerConfig>>,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
     use axum::serve::ListenerExt;
-    let listener = listener.tap_io(move |stream| {
-        let socket = socket2::SockRef::from(&*stream);
+    let tune = move |stream: &tokio::net::TcpStream| {
+        let socket = socket2::SockRef::from(stream);
         // Small probes and responses must not wait for Nagle.
         let _ = socket.set_tcp_nodelay(true);
         if let Some(name) = &congestion
@@ -70,8 +89,18 @@ pub async fn serve(
         {
             eprintln!("sonde-backend: congestion control `{name}`: {e}");
         }
-    });
-    axum::serve(listener, app).with_graceful_shutdown(shutdown).await
+    };
+    match tls {
+        Some(config) => {
+            let listener = tls::TlsListener::new(listener, config, tune)?;
+            let app = app.layer(axum::Extension(measure::ServedOverTls));
+            axum::serve(listener, app).with_graceful_shutdown(shutdown).await
+        }
+        None => {
+            let listener = listener.tap_io(move |stream| tune(stream));
+            axum::serve(listener, app).with_graceful_shutdown(shutdown).await
+        }
+    }
 }
 
 /// The backend's router with the ticket API served by `helpdesk` (and a fresh measurement
@@ -115,6 +144,16 @@ pub fn main() -> ExitCode {
             return ExitCode::from(2);
         }
     };
+    let tls = match args.tls_cert.as_deref().zip(args.tls_key.as_deref()) {
+        Some((cert, key)) => match tls::load(cert, key) {
+            Ok(config) => Some(config),
+            Err(e) => {
+                eprintln!("sonde-backend: {e:#}");
+                return ExitCode::from(2);
+            }
+        },
+        None => None,
+    };
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()
@@ -130,11 +169,18 @@ pub fn main() -> ExitCode {
         let shutdown = tokio_util::sync::CancellationToken::new();
         helpdesk.spawn_sms_dispatcher(shutdown.clone());
         let listener = tokio::net::TcpListener::bind(args.listen).await?;
-        eprintln!("sonde-backend listening on {}", args.listen);
-        serve(listener, app_with_helpdesk(helpdesk), args.congestion, async move {
-            let _ = tokio::signal::ctrl_c().await;
-            shutdown.cancel();
-        })
+        let scheme = if tls.is_some() { "https" } else { "http" };
+        eprintln!("sonde-backend listening on {scheme}://{}", args.listen);
+        serve_tls(
+            listener,
+            app_with_helpdesk(helpdesk),
+            args.congestion,
+            tls,
+            async move {
+                let _ = tokio::signal::ctrl_c().await;
+                shutdown.cancel();
+            },
+        )
         .await
     });
     match result {

@@ -158,9 +158,14 @@ impl Measure {
     }
 }
 
-/// The draft's configuration, with URLs on the host the client asked for (so it works behind
-/// any name or address the server is reached by).
-async fn config(headers: HeaderMap) -> Response {
+/// Marks requests that came over TLS ([`crate::serve_tls`] adds it), so the configuration's
+/// URLs keep the scheme the client used.
+#[derive(Clone, Copy, Debug)]
+pub struct ServedOverTls;
+
+/// The draft's configuration, with URLs on the host (and scheme) the client asked for, so it
+/// works behind any name or address the server is reached by.
+async fn config(tls: Option<axum::Extension<ServedOverTls>>, headers: HeaderMap) -> Response {
     let Some(host) = headers.get(header::HOST).and_then(|h| h.to_str().ok()) else {
         return (
             StatusCode::BAD_REQUEST,
@@ -168,7 +173,8 @@ async fn config(headers: HeaderMap) -> Response {
         )
             .into_response();
     };
-    let base = format!("http://{host}");
+    let scheme = if tls.is_some() { "https" } else { "http" };
+    let base = format!("{scheme}://{host}");
     Json(json!({
         "version": 1,
         "urls": {

@@ -1309,8 +1309,9 @@ fn request_bytes(url: &HttpUrl) -> Vec<u8> {
     .into_bytes()
 }
 
-/// The TLS client: ring, TLS 1.3 and 1.2, the Mozilla roots plus `ca_file`'s, HTTP/1.1 by ALPN.
-async fn client_config(ca_file: Option<&Path>) -> Result<rustls::ClientConfig, MeasureError> {
+/// The TLS client: ring, TLS 1.3 and 1.2, the Mozilla roots plus `ca_file`'s, HTTP/1.1 by ALPN
+/// (the throughput check sets its own ALPN).
+pub(crate) async fn client_config(ca_file: Option<&Path>) -> Result<rustls::ClientConfig, MeasureError> {
     let mut roots = rustls::RootCertStore {
         roots: webpki_roots::TLS_SERVER_ROOTS.to_vec(),
     };

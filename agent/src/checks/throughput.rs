@@ -29,6 +29,8 @@
 //! [`evaluate_throughput`] and [`evaluate_responsiveness`] are pure.
 
 use std::net::SocketAddr;
+use std::path::PathBuf;
+
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -38,6 +40,7 @@ use sonde_protocol::measure::{SESSION_HEADER, UPLOAD_STATS_URL_KEY, UploadStats,
 use sonde_protocol::{CheckStatus, Metric, Threshold};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::task::JoinSet;
+use tokio_rustls::rustls;
 
 use super::{Evaluation, MeasureError, ProgressSink, worst};
 
@@ -82,6 +85,8 @@ pub struct ThroughputOptions {
     pub probe_interval: Duration,
     /// Connect and probe timeout.
     pub timeout: Duration,
+    /// Extra CA certificates (PEM) trusted for an `https://` server, beside the Mozilla roots.
+    pub ca_file: Option<PathBuf>,
 }
 
 impl Default for ThroughputOptions {
@@ -97,6 +102,7 @@ impl Default for ThroughputOptions {
             idle_probes: 10,
             probe_interval: Duration::from_millis(100),
             timeout: Duration::from_secs(3),
+            ca_file: None,
         }
     }
 }
@@ -282,7 +288,8 @@ pub async fn measure_throughput(
         .as_deref()
         .ok_or_else(|| MeasureError::Unsupported("no measurement server configured ([throughput] server)".into()))?;
     let config_url = config_url(server);
-    let config = fetch_config(&config_url, options.timeout).await?;
+    let tls = super::http::client_config(options.ca_file.as_deref()).await?;
+    let config = fetch_config(&config_url, options.timeout, &tls).await?;
     let small = resolve(&config.small, options.timeout).await?;
     let budget = Arc::new(Budget::new(options.budget_bytes));
     let mut samples = ThroughputSamples {
@@ -327,6 +334,7 @@ pub async fn measure_throughput(
                 None
             },
             share,
+            tls: &tls,
             fraction: (IDLE_SHARE + width * i as f64, width),
         };
         let direction = run_direction(options, &budget, &phase, progress).await;
@@ -391,9 +399,11 @@ fn parse_config(body: &[u8]) -> Result<ServerConfig, String> {
     })
 }
 
-async fn fetch_config(url: &str, timeout: Duration) -> Result<ServerConfig, MeasureError> {
+async fn fetch_config(url: &str, timeout: Duration, tls: &rustls::ClientConfig) -> Result<ServerConfig, MeasureError> {
     let client = reqwest::Client::builder()
         .timeout(timeout)
+        .http1_only()
+        .tls_backend_preconfigured(with_alpn(tls, HttpVersion::Http1))
         .build()
         .map_err(|e| MeasureError::Unsupported(format!("HTTP client: {e}")))?;
     let unreachable = |e: String| MeasureError::Unsupported(format!("measurement server {url}: {e}"));
@@ -512,6 +522,8 @@ struct Phase<'a> {
     small_url: &'a str,
     /// Where the server reports the upload it received (upload only; `None`: count here).
     upload_stats: Option<&'a str>,
+    /// The TLS client of `https://` servers.
+    tls: &'a rustls::ClientConfig,
     /// Bytes this direction may move (`None`: no budget).
     share: Option<u64>,
     /// (start, width) of this direction in the check's progress.
@@ -651,7 +663,7 @@ async fn run_direction(
     let mut receiver = phase
         .upload_stats
         .zip(shared.session.as_deref())
-        .and_then(|(url, session)| ReceiverCount::new(url, session, options.timeout));
+        .and_then(|(url, session)| ReceiverCount::new(url, session, options.timeout, phase.tls));
     let mut clients: Vec<reqwest::Client> = Vec::new();
     let mut tasks: JoinSet<()> = JoinSet::new();
     let mut probes: JoinSet<ProbeOutcome> = JoinSet::new();
@@ -666,7 +678,7 @@ async fn run_direction(
             ..RampConfig::default()
         },
     );
-    let spawn_stream = |tasks: &mut JoinSet<()>, clients: &mut Vec<reqwest::Client>| match client(options) {
+    let spawn_stream = |tasks: &mut JoinSet<()>, clients: &mut Vec<reqwest::Client>| match client(options, phase.tls) {
         Ok(client) => {
             clients.push(client.clone());
             let (shared, budget, url) = (shared.clone(), budget.clone(), phase.url.to_owned());
@@ -829,10 +841,11 @@ struct Received {
 }
 
 impl ReceiverCount {
-    fn new(url: &str, session: &str, timeout: Duration) -> Option<Self> {
+    fn new(url: &str, session: &str, timeout: Duration, tls: &rustls::ClientConfig) -> Option<Self> {
         let client = reqwest::Client::builder()
             .timeout(timeout)
             .http1_only()
+            .tls_backend_preconfigured(with_alpn(tls, HttpVersion::Http1))
             .no_proxy()
             .build()
             .ok()?;
@@ -873,12 +886,24 @@ async fn read_upload_stats(client: &reqwest::Client, url: &str) -> Option<Upload
     serde_json::from_slice(&response.bytes().await.ok()?).ok()
 }
 
+/// `tls` offering only `http` by ALPN (`https://` servers; reqwest uses a preconfigured TLS
+/// client as it is).
+fn with_alpn(tls: &rustls::ClientConfig, http: HttpVersion) -> rustls::ClientConfig {
+    let mut tls = tls.clone();
+    tls.alpn_protocols = vec![match http {
+        HttpVersion::Http1 => b"http/1.1".to_vec(),
+        HttpVersion::Http2 => b"h2".to_vec(),
+    }];
+    tls
+}
+
 /// A client for one stream: its own connection pool, so each stream is its own TCP
 /// connection (as networkQuality's are), also over HTTP/2.
-fn client(options: &ThroughputOptions) -> Result<reqwest::Client, String> {
+fn client(options: &ThroughputOptions, tls: &rustls::ClientConfig) -> Result<reqwest::Client, String> {
     let builder = reqwest::Client::builder()
         .connect_timeout(options.timeout)
         .tcp_nodelay(true)
+        .tls_backend_preconfigured(with_alpn(tls, options.http))
         .no_proxy();
     let builder = match options.http {
         HttpVersion::Http1 => builder.http1_only(),
