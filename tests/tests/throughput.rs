@@ -196,7 +196,6 @@ fn bufferbloat(queue: u32) -> (f64, f64, String) {
     let bench = Bench::new(rate, Some(queue));
     let samples = bench.measure(ThroughputOptions {
         upload: false,
-        initial_streams: std::env::var("XS").ok().and_then(|v| v.parse().ok()).unwrap_or(4),
         ..options()
     });
     let e = evaluate_responsiveness(&samples, &ResponsivenessThresholds::default());
