@@ -131,16 +131,14 @@ pub struct Session<'a> {
 }
 
 impl Session<'_> {
-    fn call(&self, method: &str, path: &str, body: Option<Value>) -> Value {
+    fn call(&self, method: &str, path: &str, body: Option<&Value>) -> Value {
         let path = format!("/session/{}{path}", self.id);
-        self.driver
-            .call(method, &path, body.as_ref())
-            .unwrap_or_else(|e| panic!("{e}"))
+        self.driver.call(method, &path, body).unwrap_or_else(|e| panic!("{e}"))
     }
 
     /// Opens `url`.
     pub fn navigate(&self, url: &str) {
-        self.call("POST", "/url", Some(json!({ "url": url })));
+        self.call("POST", "/url", Some(&json!({ "url": url })));
     }
 
     /// The element matching the CSS `selector`, waiting up to 10 s for it.
@@ -165,7 +163,7 @@ impl Session<'_> {
     /// Clicks the element matching `selector`.
     pub fn click(&self, selector: &str) {
         let element = self.find(selector);
-        self.call("POST", &format!("/element/{element}/click"), Some(json!({})));
+        self.call("POST", &format!("/element/{element}/click"), Some(&json!({})));
     }
 
     /// Types `text` into the element matching `selector`.
@@ -174,13 +172,13 @@ impl Session<'_> {
         self.call(
             "POST",
             &format!("/element/{element}/value"),
-            Some(json!({ "text": text })),
+            Some(&json!({ "text": text })),
         );
     }
 
     /// Runs `script` (a function body) in the page and returns what it returns.
     pub fn execute(&self, script: &str) -> Value {
-        self.call("POST", "/execute/sync", Some(json!({"script": script, "args": []})))
+        self.call("POST", "/execute/sync", Some(&json!({"script": script, "args": []})))
     }
 
     /// Sets the page's viewport to `width`×`height` CSS pixels at one device pixel each (through
@@ -190,7 +188,7 @@ impl Session<'_> {
         self.call(
             "POST",
             "/goog/cdp/execute",
-            Some(json!({"cmd": "Emulation.setDeviceMetricsOverride", "params": params})),
+            Some(&json!({"cmd": "Emulation.setDeviceMetricsOverride", "params": params})),
         );
     }
 
