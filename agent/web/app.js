@@ -192,6 +192,9 @@
       if (answer.status === 401) {
         return apiError(answer);
       }
+      if (answer.status === 404) {
+        return forget(current); // an agent restarted without its history: nothing to follow
+      }
       return retryLater(current);
     }
     let url = "/v1/runs/" + current.id + "/events?pass=" + encodeURIComponent(answer.body.pass);
@@ -232,6 +235,21 @@
         retryLater(current);
       }
     };
+  }
+
+  function forget(current) {
+    try {
+      window.sessionStorage.removeItem("sonde.run");
+    } catch (_) {
+      // Nothing was remembered.
+    }
+    if (current === run) {
+      run = null;
+      delete document.body.dataset.run;
+      delete document.body.dataset.state;
+      $("run").hidden = true;
+      $("setup").hidden = false;
+    }
   }
 
   function retryLater(current) {

@@ -1,8 +1,9 @@
 //! The web page of `sonded` (issue 9, item 4) in a real headless Chromium, driven over
 //! WebDriver, against `sonded` on the `access-loss` scenario: the customer chooses the problem,
 //! launches, the progress bar reaches 100 % and the diagnosis appears — though the page's event
-//! stream is cut once mid-run (the page resumes with `Last-Event-ID`). Screenshots at 360×740
-//! and 1280×800 go to `<target>/screenshots/`.
+//! stream is cut once mid-run (the page resumes with `Last-Event-ID`) — then the ticket the
+//! diagnosis opened shows its number and the SMS confirmation. Screenshots at 360×740 and
+//! 1280×800 go to `<target>/screenshots/`.
 //!
 //! chromedriver, Chromium, `sonded` and a cutting proxy all run inside the scenario's device
 //! namespace, on its own loopback: the browser reaches the agent the way a phone on the box's
@@ -20,7 +21,7 @@ use sonde_netsim::scenario::Scenario;
 use sonde_protocol::{ProblemKind, RunReport, RunState};
 
 use crate::support::webdriver::{self, Driver, png_size};
-use crate::support::{CuttingProxy, Daemon, http_with};
+use crate::support::{CuttingProxy, Daemon, Helpdesk, http_with};
 
 /// The customer's bearer token in this test's agent configuration.
 const TOKEN: &str = "web-page-customer-token-0123456789";
@@ -68,6 +69,9 @@ fn page_state(session: &webdriver::Session<'_>) -> Value {
            reconnects: Number(document.getElementById('reconnects').textContent),
            lang: document.documentElement.lang,
            error: document.getElementById('error').hidden ? null : document.getElementById('error').textContent,
+           ticketState: document.getElementById('ticket').dataset.state || null,
+           ticketNumber: document.getElementById('ticket-number').textContent,
+           sms: document.getElementById('ticket-sms').textContent,
          };",
     )
 }
@@ -109,13 +113,18 @@ fn the_page_runs_a_diagnosis_through_a_cut_connection() {
         return;
     }
     let started = Instant::now();
+    // The scenario, with the operator's helpdesk on its Internet.
+    let helpdesk = Helpdesk::new("web");
     let path = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("scenarios/access-loss.toml");
-    let scenario = Scenario::load(&path).unwrap_or_else(|e| panic!("{e:#}"));
+    let text = std::fs::read_to_string(&path).expect("scenario file");
+    let scenario: Scenario =
+        toml::from_str(&format!("{text}\n{}", helpdesk.scenario_peer())).unwrap_or_else(|e| panic!("{e}"));
+    scenario.validate().unwrap_or_else(|e| panic!("{e:#}"));
     let network = Network::up(&scenario).unwrap_or_else(|e| panic!("{e:#}"));
     let device = &network.device;
 
-    // The scenario's agent configuration, with a customer token: the page must pass the
-    // daemon's authentication as a phone on the LAN would.
+    // The scenario's agent configuration, with the helpdesk and a customer token: the page must
+    // pass the daemon's authentication as a phone on the LAN would.
     let hash: String = sonde_agent::security::hash_token(TOKEN)
         .iter()
         .map(|b| format!("{b:02x}"))
@@ -124,7 +133,10 @@ fn the_page_runs_a_diagnosis_through_a_cut_connection() {
     let config = device
         .write_state(
             "sonded-web.toml",
-            &format!("{base}\n[api]\ncustomer-tokens = [\"{hash}\"]\n"),
+            &format!(
+                "{base}\n{}\n[api]\ncustomer-tokens = [\"{hash}\"]\n",
+                helpdesk.agent_tickets()
+            ),
         )
         .expect("config");
     let agent: SocketAddr = "127.0.0.1:8790".parse().expect("addr");
@@ -139,6 +151,8 @@ fn the_page_runs_a_diagnosis_through_a_cut_connection() {
     session.click("#lang option[value='en']");
     session.click("#settings summary");
     session.type_into("#token", TOKEN);
+    session.type_into("#line-id", "0102030405");
+    session.type_into("#contact", "+33612345678");
     session.click("input[name='problem'][value='slow']");
     session.click("input[name='problem'][value='no-internet']");
     session.click("#launch");
@@ -210,9 +224,28 @@ fn the_page_runs_a_diagnosis_through_a_cut_connection() {
     let shown_checks: Vec<String> = serde_json::from_value(state["checks"].clone()).expect("checks");
     assert_eq!(shown_checks, checks, "one row per check, each once");
 
+    // The diagnosis says the operator must act: the page follows the ticket to its SMS.
+    assert!(diagnosis.operator_must_act, "{codes:?}");
+    let deadline = Instant::now() + Duration::from_secs(60);
+    let state = loop {
+        let state = page_state(&session);
+        if state["ticketState"] == "sms_sent" {
+            break state;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "no SMS confirmation on the page within 60 s: {state}"
+        );
+        std::thread::sleep(Duration::from_millis(200));
+    };
+    let report = self::report(device, agent, run);
+    let ticket = report.ticket.as_ref().expect("a ticket");
+    let number = ticket.ticket_number.as_deref().expect("a ticket number");
+    assert_eq!(state["ticketNumber"], format!("Ticket number: {number}"), "{state}");
+    assert_eq!(state["sms"], "A confirmation SMS was sent to you.", "{state}");
+
     save_screenshot(&session, 360, 740, true);
     session.click("#tech-toggle");
-    session.click("#evidence summary");
     save_screenshot(&session, 1280, 800, false);
     eprintln!("web page test: {:.1} s", started.elapsed().as_secs_f64());
 }

@@ -187,6 +187,69 @@ impl Drop for Daemon {
     }
 }
 
+/// A `sonde-backend` helpdesk for a scenario: it runs on the simulated Internet at
+/// [`Helpdesk::ADDR`], with its configuration and database in a temporary directory (removed on
+/// drop).
+pub struct Helpdesk {
+    pub dir: PathBuf,
+    pub config: PathBuf,
+    pub database: PathBuf,
+}
+
+impl Helpdesk {
+    /// Where the helpdesk listens, on the scenario's Internet.
+    pub const ADDR: &'static str = "203.0.113.90:8791";
+    /// The box's device token at the helpdesk.
+    pub const TOKEN: &'static str = "netsim-box-token";
+
+    /// Writes the helpdesk's configuration (one device, the box) under a directory named after
+    /// `tag`.
+    pub fn new(tag: &str) -> Self {
+        let dir = std::env::temp_dir().join(format!("sonde-e2e-{tag}-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).expect("dir");
+        let config = dir.join("helpdesk.toml");
+        std::fs::write(
+            &config,
+            format!(
+                "operator = \"Sonde Télécom\"\n[[devices]]\nname = \"box-netsim\"\ntoken-sha256 = \"{}\"\n",
+                sonde_backend::config::hash_token(Self::TOKEN)
+            ),
+        )
+        .expect("helpdesk config");
+        let database = dir.join("helpdesk.db");
+        Self { dir, config, database }
+    }
+
+    /// The scenario lines that run this helpdesk on the Internet node.
+    pub fn scenario_peer(&self) -> String {
+        let ip = Self::ADDR.split(':').next().unwrap_or_default();
+        format!(
+            "[[peers.process]]\nnode = \"internet\"\naddress = \"{ip}\"\n\
+             command = [\"{}\", \"--listen\", \"{}\", \"--config\", \"{}\", \"--database\", \"{}\"]\n",
+            bin("sonde-backend").display(),
+            Self::ADDR,
+            self.config.display(),
+            self.database.display()
+        )
+    }
+
+    /// The agent's `[tickets]` table for this helpdesk (quick retries, for tests).
+    pub fn agent_tickets(&self) -> String {
+        format!(
+            "[tickets]\nhelpdesk = \"http://{}\"\ntoken = \"{}\"\nretry-base-ms = 100\nretry-max-ms = 500\n",
+            Self::ADDR,
+            Self::TOKEN
+        )
+    }
+}
+
+impl Drop for Helpdesk {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
+
 /// A minimal HTTP/1.1 exchange (`Connection: close`), for tests that must speak from inside a
 /// namespace thread. Returns the status and the body.
 pub fn http(addr: SocketAddr, method: &str, path: &str, body: Option<&str>) -> std::io::Result<(u16, String)> {
