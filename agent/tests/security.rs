@@ -728,3 +728,54 @@ async fn a_stream_pass_opens_its_runs_events_and_nothing_else() {
         assert_eq!(error_code(&body), "unauthorized", "{uri}");
     }
 }
+
+/// The keys of one language's table in `i18n.js` (`  key: "…",` or `  "key.sub": "…",` lines
+/// between `lang: {` and the next `},`).
+fn dictionary_keys(js: &str, lang: &str) -> std::collections::BTreeSet<String> {
+    let start = js
+        .find(&format!("\n  {lang}: {{\n"))
+        .unwrap_or_else(|| panic!("no {lang} table"));
+    js[start..]
+        .lines()
+        .skip(2)
+        .take_while(|line| line.trim() != "},")
+        .filter_map(|line| {
+            line.trim()
+                .split_once(": ")
+                .map(|(key, _)| key.trim_matches('"').to_owned())
+        })
+        .collect()
+}
+
+#[test]
+fn the_page_speaks_french_and_english_with_no_text_missing() {
+    let js = include_str!("../web/i18n.js");
+    let (fr, en) = (dictionary_keys(js, "fr"), dictionary_keys(js, "en"));
+    assert!(fr.len() > 50, "{fr:?}");
+    assert_eq!(
+        fr.symmetric_difference(&en).collect::<Vec<_>>(),
+        Vec::<&String>::new(),
+        "keys in one language only"
+    );
+    let html = include_str!("../web/index.html");
+    for key in html
+        .split("data-i18n=\"")
+        .skip(1)
+        .filter_map(|rest| rest.split('"').next())
+    {
+        assert!(fr.contains(key), "index.html uses `{key}`, which i18n.js lacks");
+    }
+    let app = include_str!("../web/app.js");
+    // Keys built at run time (`"status." + result.status`) are prefixes: skipped.
+    let used = app.split("tr(\"").skip(1).filter_map(|rest| rest.split('"').next());
+    for key in used.filter(|key| !key.ends_with('.')) {
+        assert!(fr.contains(key), "app.js uses `{key}`, which i18n.js lacks");
+    }
+    for problem in ["no-internet", "slow", "wifi", "sites", "voip-tv", "mobile"] {
+        assert!(fr.contains(&format!("problem.{problem}")), "{problem}");
+        assert!(
+            html.contains(&format!("value=\"{problem}\"")),
+            "{problem} has a radio button"
+        );
+    }
+}

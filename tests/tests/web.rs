@@ -147,8 +147,14 @@ fn the_page_runs_a_diagnosis_through_a_cut_connection() {
     session.set_viewport(360, 740, true);
     session.navigate(&format!("http://{}/", proxy.addr));
 
-    // The customer's flow, through the labelled controls.
+    // The page speaks French and English, and says which in `lang`.
+    let heading = "return [document.documentElement.lang, document.querySelector('h1').textContent]";
+    session.click("#lang option[value='fr']");
+    assert_eq!(session.execute(heading), serde_json::json!(["fr", "Diagnostic réseau"]));
     session.click("#lang option[value='en']");
+    assert_eq!(session.execute(heading), serde_json::json!(["en", "Network diagnosis"]));
+
+    // The customer's flow, through the labelled controls.
     session.click("#settings summary");
     session.type_into("#token", TOKEN);
     session.type_into("#line-id", "0102030405");
