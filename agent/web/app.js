@@ -228,9 +228,12 @@
       // The browser reconnects by itself (sending Last-Event-ID) while CONNECTING; when it gave
       // up (CLOSED: the pass expired, the agent restarted…), reconnect with a new pass.
       current.reconnects += 1;
-      current.lost = true;
-      $("connection").textContent = tr("reconnecting");
       renderCounters();
+      if (!current.finished) {
+        // After the end, the agent closes the stream between ticket updates: not a loss.
+        current.lost = true;
+        $("connection").textContent = tr("reconnecting");
+      }
       if (source.readyState === EventSource.CLOSED) {
         retryLater(current);
       }
