@@ -9,6 +9,9 @@ command -v iptables >/dev/null 2>&1 || need+=(iptables)
 command -v sysctl >/dev/null 2>&1 || need+=(procps)
 # systemd-analyze verifies the unit files and scores their hardening (scripts/test.sh).
 command -v systemd-analyze >/dev/null 2>&1 || need+=(systemd)
+# The web page's browser test (tests/tests/web.rs) drives a headless Chromium over WebDriver.
+command -v chromium >/dev/null 2>&1 || need+=(chromium)
+command -v chromedriver >/dev/null 2>&1 || need+=(chromium-driver)
 if [ ${#need[@]} -gt 0 ]; then
   if [ "$(id -u)" != 0 ]; then
     echo "missing packages: ${need[*]} (install them as root: apt-get install ${need[*]})" >&2

@@ -67,6 +67,9 @@ struct Inner {
     metrics: Mutex<Metrics>,
     /// Wakes the ticket delivery loop (a run with a ticket finished).
     outbox_wake: Arc<Notify>,
+    /// Issues and checks the event-stream passes of the web page (`None`: no random source, so
+    /// no pass is issued and browsers need the daemon without tokens).
+    passes: Option<security::StreamPasses>,
 }
 
 #[derive(Clone)]
@@ -92,6 +95,7 @@ impl AppState {
                 active: Mutex::new(None),
                 changed,
                 outbox_wake: Arc::new(Notify::new()),
+                passes: security::StreamPasses::new(),
             }),
         }
     }
@@ -157,11 +161,16 @@ impl AppState {
 
 /// The router of protocol v1.
 pub fn app(state: AppState) -> Router {
-    Router::new()
+    let mut router = Router::new();
+    for path in crate::web::paths() {
+        router = router.route(path, get(crate::web::serve));
+    }
+    router
         .route("/v1/health", get(health))
         .route("/v1/runs", axum::routing::post(create_run))
         .route("/v1/runs/{id}", get(get_run).delete(cancel_run))
         .route("/v1/runs/{id}/events", get(run_events))
+        .route("/v1/runs/{id}/stream-pass", axum::routing::post(stream_pass))
         .route("/metrics", get(metrics))
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
@@ -175,6 +184,10 @@ pub fn app(state: AppState) -> Router {
 /// DNS-rebinding attempt: 403 before anything else), the header size (431), the client's rate
 /// (429 + `Retry-After`), the bearer token (401) and its role (403), then the cap on requests in
 /// flight (503 + `Retry-After`). No CORS header is ever sent: browsers keep other origins out.
+///
+/// Two exceptions to the token: the web page's own files (they hold no data), and a run's event
+/// stream opened with that run's `?pass=` (see [`security::StreamPasses`]), which a browser's
+/// `EventSource` uses because it cannot send `Authorization`.
 async fn guard(State(state): State<AppState>, mut request: Request, next: Next) -> Response {
     let config = &state.inner.config;
     if let Some(host) = request.headers().get(header::HOST) {
@@ -221,8 +234,21 @@ async fn guard(State(state): State<AppState>, mut request: Request, next: Next) 
         .headers()
         .get(header::AUTHORIZATION)
         .and_then(|v| v.to_str().ok());
-    let role = match config.api.authorize(authorization, peer) {
+    let is_asset = crate::web::is_asset(request.uri().path());
+    let role = match stream_pass_of(&request) {
+        Some((run, pass)) => {
+            let now = unix_now();
+            match state.inner.passes.as_ref() {
+                Some(passes) if passes.verify(pass, run.0, now) => Ok(Role::Customer),
+                _ => Err(security::AuthError::BadPass),
+            }
+        }
+        None => config.api.authorize(authorization, peer),
+    };
+    let role = match role {
         Ok(role) => role,
+        // The page's files hold no data: anyone the Host check and the rate let through gets them.
+        Err(_) if is_asset => Role::Customer,
         Err(e) => {
             let mut response = refuse(StatusCode::UNAUTHORIZED, ErrorCode::Unauthorized, &e.to_string());
             response.headers_mut().insert(
@@ -253,6 +279,30 @@ async fn guard(State(state): State<AppState>, mut request: Request, next: Next) 
     };
     request.extensions_mut().insert(role);
     next.run(request).await
+}
+
+/// The run and the pass of a `GET /v1/runs/{run}/events?pass=…` request, if it is one.
+fn stream_pass_of(request: &Request) -> Option<(RunId, &str)> {
+    let run = request
+        .uri()
+        .path()
+        .strip_prefix("/v1/runs/")?
+        .strip_suffix("/events")?
+        .parse()
+        .ok()?;
+    let pass = request
+        .uri()
+        .query()?
+        .split('&')
+        .find_map(|pair| pair.strip_prefix("pass="))?;
+    (request.method() == axum::http::Method::GET).then_some((run, pass))
+}
+
+/// Seconds since the Unix epoch (0 if the clock is before it: every pass then reads expired).
+fn unix_now() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs())
 }
 
 /// The least role an endpoint needs.
@@ -365,6 +415,31 @@ async fn cancel_run(State(state): State<AppState>, Path(id): Path<String>) -> Re
         // Already over: canceling is a no-op, the report says how it ended.
         _ => Ok((StatusCode::OK, Json(report)).into_response()),
     }
+}
+
+/// A pass to one run's event stream (see [`security::StreamPasses`]).
+#[derive(Debug, serde::Serialize)]
+struct StreamPass {
+    /// Goes in `?pass=` of `GET /v1/runs/{id}/events`.
+    pass: String,
+    /// Seconds it stays valid.
+    expires_in_s: u64,
+}
+
+/// `POST /v1/runs/{id}/stream-pass`: a pass to that run's events, for a browser's `EventSource`.
+async fn stream_pass(State(state): State<AppState>, Path(id): Path<String>) -> Result<Json<StreamPass>, Failure> {
+    let run = parse_run_id(&id)?;
+    report(&state, run)?;
+    let passes = state
+        .inner
+        .passes
+        .as_ref()
+        .ok_or_else(|| Failure::internal("no random source: cannot issue stream passes"))?;
+    let now = unix_now();
+    Ok(Json(StreamPass {
+        pass: passes.issue(run.0, now),
+        expires_in_s: security::StreamPasses::TTL_SECONDS,
+    }))
 }
 
 #[derive(Debug, Deserialize)]

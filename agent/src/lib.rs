@@ -18,6 +18,7 @@ pub mod sd_notify;
 pub mod security;
 pub mod store;
 pub mod texts;
+pub mod web;
 
 use sonde_protocol::{RunId, RunRequest, RunState};
 use tokio_util::sync::CancellationToken;

@@ -246,6 +246,9 @@ pub enum AuthError {
     /// No token is configured, and the client is not on this host.
     #[error("the API takes no LAN clients until tokens are configured ([api] in sonded.toml)")]
     Closed,
+    /// An event-stream pass that is expired, forged, or for another run.
+    #[error("this stream pass is expired or not for this run; ask POST /v1/runs/{{id}}/stream-pass for a new one")]
+    BadPass,
 }
 
 /// SHA-256 of a bearer token: what the configuration stores.
@@ -316,6 +319,70 @@ impl RateLimiter {
                 missing / self.per_second.max(f64::MIN_POSITIVE),
             ))
         }
+    }
+}
+
+/// Read-only passes to one run's event stream, for clients that cannot send an
+/// `Authorization` header there (a browser's `EventSource`).
+///
+/// A pass is `<expiry>.<tag>`: the expiry in Unix seconds (hex) and an HMAC-SHA256 over the run
+/// id and the expiry, keyed by a random secret drawn when the agent starts (a restart voids every
+/// pass). It grants the customer role on `GET /v1/runs/{run}/events` of that one run and nothing
+/// else, until it expires: a pass leaked through a log or a history reads one run's progress for
+/// a few minutes at most. Pure: the time is passed in.
+pub struct StreamPasses {
+    key: ring::hmac::Key,
+}
+
+impl std::fmt::Debug for StreamPasses {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("StreamPasses").finish_non_exhaustive()
+    }
+}
+
+impl StreamPasses {
+    /// How long a pass is valid: the longest plan and its ticket's delivery, with room to spare.
+    /// A client whose pass expired asks for another one and resumes with `?after=`.
+    pub const TTL_SECONDS: u64 = 15 * 60;
+
+    /// Passes keyed by a fresh random secret; `None` if the system has no random source.
+    pub fn new() -> Option<Self> {
+        let rng = ring::rand::SystemRandom::new();
+        let key = ring::hmac::Key::generate(ring::hmac::HMAC_SHA256, &rng).ok()?;
+        Some(Self { key })
+    }
+
+    /// A pass to `run`'s events, issued at `now` (Unix seconds).
+    pub fn issue(&self, run: uuid::Uuid, now: u64) -> String {
+        let expires = now.saturating_add(Self::TTL_SECONDS);
+        let tag = ring::hmac::sign(&self.key, &Self::message(run, expires));
+        let hex: String = tag.as_ref().iter().map(|b| format!("{b:02x}")).collect();
+        format!("{expires:x}.{hex}")
+    }
+
+    /// Whether `pass` opens `run`'s events at `now`.
+    pub fn verify(&self, pass: &str, run: uuid::Uuid, now: u64) -> bool {
+        let Some((expires, tag)) = pass.split_once('.') else {
+            return false;
+        };
+        let Ok(expires) = u64::from_str_radix(expires, 16) else {
+            return false;
+        };
+        // A pass lives at most TTL_SECONDS: a later expiry was not issued by this agent.
+        if expires < now || expires > now.saturating_add(Self::TTL_SECONDS) {
+            return false;
+        }
+        let Some(tag) = parse_sha256_hex(tag) else {
+            return false;
+        };
+        ring::hmac::verify(&self.key, &Self::message(run, expires), &tag).is_ok()
+    }
+
+    fn message(run: uuid::Uuid, expires: u64) -> Vec<u8> {
+        let mut message = b"sonde-events\0".to_vec();
+        message.extend_from_slice(run.as_bytes());
+        message.extend_from_slice(&expires.to_be_bytes());
+        message
     }
 }
 
@@ -571,6 +638,38 @@ mod tests {
 
     fn ip(text: &str) -> IpAddr {
         text.parse().expect("address")
+    }
+
+    #[test]
+    fn a_stream_pass_opens_one_run_until_it_expires() {
+        let passes = StreamPasses::new().expect("random source");
+        let (run, other) = (uuid::Uuid::now_v7(), uuid::Uuid::now_v7());
+        let now = 1_800_000_000;
+        let pass = passes.issue(run, now);
+        let ttl = StreamPasses::TTL_SECONDS;
+        let flipped = {
+            let mut bytes = pass.clone().into_bytes();
+            let last = bytes.len() - 1;
+            bytes[last] = if bytes[last] == b'0' { b'1' } else { b'0' };
+            String::from_utf8(bytes).expect("ascii")
+        };
+        let (expiry, tag) = pass.split_once('.').expect("two parts");
+        let later_expiry = format!("{:x}.{tag}", u64::from_str_radix(expiry, 16).expect("hex") + 1);
+        for (what, pass, run, at, opens) in [
+            ("fresh", pass.as_str(), run, now, true),
+            ("at its last second", pass.as_str(), run, now + ttl, true),
+            ("expired", pass.as_str(), run, now + ttl + 1, false),
+            ("another run", pass.as_str(), other, now, false),
+            ("a flipped tag bit", flipped.as_str(), run, now, false),
+            ("a moved expiry", later_expiry.as_str(), run, now, false),
+            ("empty", "", run, now, false),
+            ("no tag", expiry, run, now, false),
+            ("not hex", "zz.zz", run, now, false),
+        ] {
+            assert_eq!(passes.verify(pass, run, at), opens, "{what}");
+        }
+        let restarted = StreamPasses::new().expect("random source");
+        assert!(!restarted.verify(&pass, run, now), "a restart voids every pass");
     }
 
     #[test]

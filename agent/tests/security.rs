@@ -598,3 +598,184 @@ fn check_config_says_who_may_reach_the_api_and_rejects_plain_tokens() {
     }
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+// ---- The web page (issue 9, item 4) ----------------------------------------------------------
+
+#[tokio::test]
+async fn the_page_is_served_without_a_token_under_a_strict_policy() {
+    let agent = agent(config_with(""), Duration::ZERO);
+    for (path, content_type) in [
+        ("/", "text/html; charset=utf-8"),
+        ("/app.js", "text/javascript; charset=utf-8"),
+        ("/i18n.js", "text/javascript; charset=utf-8"),
+        ("/style.css", "text/css; charset=utf-8"),
+    ] {
+        let (status, headers, body) = send(&agent.app, request("GET", path, None, "")).await;
+        assert_eq!(status, StatusCode::OK, "{path}");
+        let header_of = |name| headers.get(name).and_then(|v| v.to_str().ok()).unwrap_or_default();
+        assert_eq!(header_of(header::CONTENT_TYPE), content_type, "{path}");
+        let policy = header_of(header::CONTENT_SECURITY_POLICY);
+        assert!(policy.starts_with("default-src 'self';"), "{path}: {policy}");
+        assert!(policy.contains("script-src 'self';"), "{path}: {policy}");
+        assert!(!policy.contains("unsafe"), "{path}: {policy}");
+        assert_eq!(header_of(header::X_CONTENT_TYPE_OPTIONS), "nosniff");
+        assert!(headers.get(header::ACCESS_CONTROL_ALLOW_ORIGIN).is_none(), "{path}");
+        assert!(!body.is_empty(), "{path}");
+    }
+    // A foreign Host gets nothing, not even the page (DNS rebinding).
+    let mut req = request("GET", "/", None, "");
+    req.headers_mut()
+        .insert(header::HOST, "evil.example:8790".parse().expect("host"));
+    assert_eq!(send(&agent.app, req).await.0, StatusCode::FORBIDDEN);
+    // The page's files are the only ones open: the API still needs the token.
+    assert_eq!(
+        send(&agent.app, request("GET", "/v1/health", None, "")).await.0,
+        StatusCode::UNAUTHORIZED
+    );
+}
+
+#[test]
+fn the_page_has_no_inline_script_style_or_handler_and_every_control_is_labelled() {
+    let html = include_str!("../web/index.html");
+    for script in html.split("<script").skip(1) {
+        let tag = script.split('>').next().unwrap_or_default();
+        assert!(tag.contains("src=\"/"), "an inline or foreign script: <script{tag}>");
+        assert!(
+            script.trim_start_matches(|c| c != '>').starts_with("></script>"),
+            "a script with a body"
+        );
+    }
+    assert!(!html.contains("<style"), "inline style element");
+    assert!(!html.contains(" style=\""), "inline style attribute");
+    assert!(
+        !html
+            .split_whitespace()
+            .any(|word| word.starts_with("on") && word.contains("=\"")),
+        "inline event handler"
+    );
+    assert!(html.contains("<html lang="));
+    // Every input and select has a <label for=…> or sits inside a <label>.
+    for (i, control) in html.match_indices("<input").chain(html.match_indices("<select")) {
+        let tag = &html[i..html[i..].find('>').map_or(html.len(), |end| i + end)];
+        let id = tag.split("id=\"").nth(1).and_then(|rest| rest.split('"').next());
+        let labelled_for = id.is_some_and(|id| html.contains(&format!("for=\"{id}\"")));
+        let wrapped = html[..i]
+            .rfind("<label")
+            .is_some_and(|open| !html[open..i].contains("</label>"));
+        assert!(labelled_for || wrapped, "unlabelled control: {tag} ({control})");
+    }
+    assert!(
+        html.contains("<progress"),
+        "the progress bar is a <progress> (role progressbar)"
+    );
+}
+
+#[tokio::test]
+async fn a_stream_pass_opens_its_runs_events_and_nothing_else() {
+    let agent = agent(config_with(""), Duration::from_millis(50));
+    let (status, _, body) = send(&agent.app, request("POST", "/v1/runs", Some(CUSTOMER_TOKEN), "{}")).await;
+    assert_eq!(status, StatusCode::CREATED);
+    let run = serde_json::from_slice::<RunCreated>(&body).expect("created").run;
+    let pass_path = format!("/v1/runs/{run}/stream-pass");
+
+    // Only a caller with a token gets a pass.
+    let (status, _, _) = send(&agent.app, request("POST", &pass_path, None, "")).await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED);
+    let (status, _, body) = send(&agent.app, request("POST", &pass_path, Some(CUSTOMER_TOKEN), "")).await;
+    assert_eq!(status, StatusCode::OK);
+    let answer: serde_json::Value = serde_json::from_slice(&body).expect("JSON");
+    let pass = answer["pass"].as_str().expect("pass").to_owned();
+    assert_eq!(answer["expires_in_s"], security::StreamPasses::TTL_SECONDS);
+
+    // The pass opens this run's event stream without a token…
+    let events = format!("/v1/runs/{run}/events?pass={pass}");
+    let response = agent
+        .app
+        .clone()
+        .oneshot(request("GET", &events, None, ""))
+        .await
+        .expect("infallible");
+    assert_eq!(response.status(), StatusCode::OK);
+    assert!(
+        response
+            .headers()
+            .get(header::CONTENT_TYPE)
+            .is_some_and(|v| v.as_bytes().starts_with(b"text/event-stream"))
+    );
+    drop(response);
+
+    // …and nothing else: not the report, not another run, not altered.
+    let (status, _, body) = send(&agent.app, request("POST", "/v1/runs", Some(CUSTOMER_TOKEN), "{}")).await;
+    let other = match status {
+        StatusCode::CREATED => serde_json::from_slice::<RunCreated>(&body).expect("created").run,
+        // The first run still runs: any well-formed id of another run will do.
+        _ => sonde_protocol::RunId::new(),
+    };
+    let mut altered = pass.clone().into_bytes();
+    let last = altered.len() - 1;
+    altered[last] = if altered[last] == b'0' { b'1' } else { b'0' };
+    let altered = String::from_utf8(altered).expect("ascii");
+    for uri in [
+        format!("/v1/runs/{run}?pass={pass}"),
+        format!("/v1/runs/{other}/events?pass={pass}"),
+        format!("/v1/runs/{run}/events?pass={altered}"),
+        format!("/v1/runs/{run}/stream-pass?pass={pass}"),
+        "/metrics?pass=".to_owned() + &pass,
+    ] {
+        let method = if uri.contains("stream-pass") { "POST" } else { "GET" };
+        let (status, _, body) = send(&agent.app, request(method, &uri, None, "")).await;
+        assert_eq!(status, StatusCode::UNAUTHORIZED, "{uri}");
+        assert_eq!(error_code(&body), "unauthorized", "{uri}");
+    }
+}
+
+/// The keys of one language's table in `i18n.js` (`  key: "…",` or `  "key.sub": "…",` lines
+/// between `lang: {` and the next `},`).
+fn dictionary_keys(js: &str, lang: &str) -> std::collections::BTreeSet<String> {
+    let start = js
+        .find(&format!("\n  {lang}: {{\n"))
+        .unwrap_or_else(|| panic!("no {lang} table"));
+    js[start..]
+        .lines()
+        .skip(2)
+        .take_while(|line| line.trim() != "},")
+        .filter_map(|line| {
+            line.trim()
+                .split_once(": ")
+                .map(|(key, _)| key.trim_matches('"').to_owned())
+        })
+        .collect()
+}
+
+#[test]
+fn the_page_speaks_french_and_english_with_no_text_missing() {
+    let js = include_str!("../web/i18n.js");
+    let (fr, en) = (dictionary_keys(js, "fr"), dictionary_keys(js, "en"));
+    assert!(fr.len() > 50, "{fr:?}");
+    assert_eq!(
+        fr.symmetric_difference(&en).collect::<Vec<_>>(),
+        Vec::<&String>::new(),
+        "keys in one language only"
+    );
+    let html = include_str!("../web/index.html");
+    for key in html
+        .split("data-i18n=\"")
+        .skip(1)
+        .filter_map(|rest| rest.split('"').next())
+    {
+        assert!(fr.contains(key), "index.html uses `{key}`, which i18n.js lacks");
+    }
+    let app = include_str!("../web/app.js");
+    // Keys built at run time (`"status." + result.status`) are prefixes: skipped.
+    let used = app.split("tr(\"").skip(1).filter_map(|rest| rest.split('"').next());
+    for key in used.filter(|key| !key.ends_with('.')) {
+        assert!(fr.contains(key), "app.js uses `{key}`, which i18n.js lacks");
+    }
+    for problem in ["no-internet", "slow", "wifi", "sites", "voip-tv", "mobile"] {
+        assert!(fr.contains(&format!("problem.{problem}")), "{problem}");
+        assert!(
+            html.contains(&format!("value=\"{problem}\"")),
+            "{problem} has a radio button"
+        );
+    }
+}

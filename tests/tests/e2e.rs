@@ -16,3 +16,4 @@ mod ping;
 mod scenarios;
 mod throughput;
 mod tickets;
+mod web;

@@ -12,11 +12,9 @@ use sonde_netsim::require_netsim;
 use sonde_netsim::scenario::Scenario;
 use sonde_protocol::{Event, EventData, RunCreated, RunReport, TicketState};
 
-use crate::support::{Daemon, http};
+use crate::support::{Daemon, Helpdesk, http};
 
 const AGENT: &str = "127.0.0.1:8790";
-const HELPDESK: &str = "203.0.113.90:8791";
-const TOKEN: &str = "netsim-box-token";
 
 fn report(net: &Network, addr: SocketAddr, run: sonde_protocol::RunId) -> RunReport {
     let (status, body) = net
@@ -33,36 +31,18 @@ fn a_ticket_queued_on_a_cut_line_is_delivered_once_when_the_line_heals() {
     if !require_netsim("a_ticket_queued_on_a_cut_line_is_delivered_once_when_the_line_heals") {
         return;
     }
-    let dir = std::env::temp_dir().join(format!("sonde-e2e-tickets-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).expect("dir");
-    let helpdesk_config = dir.join("helpdesk.toml");
-    let helpdesk_db = dir.join("helpdesk.db");
-    std::fs::write(
-        &helpdesk_config,
-        format!(
-            "operator = \"Sonde Télécom\"\n[[devices]]\nname = \"box-netsim\"\ntoken-sha256 = \"{}\"\n",
-            sonde_backend::config::hash_token(TOKEN)
-        ),
-    )
-    .expect("helpdesk config");
-    let backend = crate::support::bin("sonde-backend");
+    let helpdesk = Helpdesk::new("tickets");
+    let dir = helpdesk.dir.clone();
     let scenario: Scenario = toml::from_str(&format!(
-        "[network]\nnat = true\n[links.access.both]\noutage = true\n\
-         [[peers.process]]\nnode = \"internet\"\naddress = \"203.0.113.90\"\n\
-         command = [\"{}\", \"--listen\", \"{HELPDESK}\", \"--config\", \"{}\", \"--database\", \"{}\"]\n",
-        backend.display(),
-        helpdesk_config.display(),
-        helpdesk_db.display()
+        "[network]\nnat = true\n[links.access.both]\noutage = true\n{}",
+        helpdesk.scenario_peer()
     ))
     .expect("scenario");
     let net = Network::up(&scenario).expect("network up");
 
     // The device's agent knows the helpdesk; it retries quickly for the test.
     let mut config = std::fs::read_to_string(net.sonde_config()).expect("sonde config");
-    config.push_str(&format!(
-        "[tickets]\nhelpdesk = \"http://{HELPDESK}\"\ntoken = \"{TOKEN}\"\nretry-base-ms = 100\nretry-max-ms = 500\n"
-    ));
+    config.push_str(&helpdesk.agent_tickets());
     std::fs::write(net.sonde_config(), config).expect("write sonde config");
     let addr: SocketAddr = AGENT.parse().expect("addr");
     let agent_db = dir.join("sonded.db");
@@ -140,7 +120,7 @@ fn a_ticket_queued_on_a_cut_line_is_delivered_once_when_the_line_heals() {
     assert!(numbers.contains(&number), "{numbers:?}");
 
     // The helpdesk holds exactly one ticket and one SMS, with that number.
-    let db = sonde_backend::db::Db::open(&helpdesk_db).expect("helpdesk db");
+    let db = sonde_backend::db::Db::open(&helpdesk.database).expect("helpdesk db");
     let tickets = db
         .tickets(&sonde_backend::db::TicketFilter {
             limit: 10,
@@ -153,5 +133,4 @@ fn a_ticket_queued_on_a_cut_line_is_delivered_once_when_the_line_heals() {
     assert_eq!(sms.len(), 1, "exactly one confirmation");
     assert!(sms[0].text.contains(&number), "{}", sms[0].text);
     drop(net);
-    let _ = std::fs::remove_dir_all(dir);
 }

@@ -12,6 +12,8 @@ use std::time::{Duration, Instant};
 use sonde_netsim::{Netns, veth};
 use sonde_protocol::RunReport;
 
+pub mod webdriver;
+
 /// Path of a workspace binary, built on first use if the test run did not build it.
 pub fn bin(name: &str) -> PathBuf {
     static BUILT: OnceLock<()> = OnceLock::new();
@@ -139,11 +141,23 @@ impl Daemon {
     /// Starts `sonded` in `ns` on `addr` (the namespace's own loopback), and waits until it
     /// answers.
     pub fn start(ns: &Netns, addr: SocketAddr, database: &str) -> Self {
+        Self::start_with_config(ns, addr, database, &sonde_config(ns), "/v1/health")
+    }
+
+    /// Starts `sonded` in `ns` with the configuration `config`, and waits until `GET ready_path`
+    /// answers 200 (with API tokens configured, `/v1/health` needs one: probe the page, `/`).
+    pub fn start_with_config(
+        ns: &Netns,
+        addr: SocketAddr,
+        database: &str,
+        config: &std::path::Path,
+        ready_path: &'static str,
+    ) -> Self {
         let child = ns
             .command(bin("sonded"))
             .args(["--listen", &addr.to_string(), "--database", database])
             .env("SONDE_LOG", "warn")
-            .env("SONDE_CONFIG", sonde_config(ns))
+            .env("SONDE_CONFIG", config)
             .stdin(Stdio::null())
             .spawn()
             .expect("start sonded");
@@ -151,7 +165,7 @@ impl Daemon {
         let deadline = Instant::now() + Duration::from_secs(10);
         loop {
             let probe = ns
-                .run_inside(move || http(addr, "GET", "/v1/health", None))
+                .run_inside(move || http(addr, "GET", ready_path, None))
                 .expect("thread");
             if probe.is_ok_and(|(status, _)| status == 200) {
                 return daemon;
@@ -173,19 +187,116 @@ impl Drop for Daemon {
     }
 }
 
+/// A `sonde-backend` helpdesk for a scenario: it runs on the simulated Internet at
+/// [`Helpdesk::ADDR`], with its configuration and database in a temporary directory (removed on
+/// drop).
+pub struct Helpdesk {
+    pub dir: PathBuf,
+    pub config: PathBuf,
+    pub database: PathBuf,
+}
+
+impl Helpdesk {
+    /// Where the helpdesk listens, on the scenario's Internet.
+    pub const ADDR: &'static str = "203.0.113.90:8791";
+    /// The box's device token at the helpdesk.
+    pub const TOKEN: &'static str = "netsim-box-token";
+
+    /// Writes the helpdesk's configuration (one device, the box) under a directory named after
+    /// `tag`.
+    pub fn new(tag: &str) -> Self {
+        let dir = std::env::temp_dir().join(format!("sonde-e2e-{tag}-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).expect("dir");
+        let config = dir.join("helpdesk.toml");
+        std::fs::write(
+            &config,
+            format!(
+                "operator = \"Sonde Télécom\"\n[[devices]]\nname = \"box-netsim\"\ntoken-sha256 = \"{}\"\n",
+                sonde_backend::config::hash_token(Self::TOKEN)
+            ),
+        )
+        .expect("helpdesk config");
+        let database = dir.join("helpdesk.db");
+        Self { dir, config, database }
+    }
+
+    /// The scenario lines that run this helpdesk on the Internet node.
+    pub fn scenario_peer(&self) -> String {
+        let ip = Self::ADDR.split(':').next().unwrap_or_default();
+        format!(
+            "[[peers.process]]\nnode = \"internet\"\naddress = \"{ip}\"\n\
+             command = [\"{}\", \"--listen\", \"{}\", \"--config\", \"{}\", \"--database\", \"{}\"]\n",
+            bin("sonde-backend").display(),
+            Self::ADDR,
+            self.config.display(),
+            self.database.display()
+        )
+    }
+
+    /// The agent's `[tickets]` table for this helpdesk (quick retries, for tests).
+    pub fn agent_tickets(&self) -> String {
+        format!(
+            "[tickets]\nhelpdesk = \"http://{}\"\ntoken = \"{}\"\nretry-base-ms = 100\nretry-max-ms = 500\n",
+            Self::ADDR,
+            Self::TOKEN
+        )
+    }
+}
+
+impl Drop for Helpdesk {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
+
 /// A minimal HTTP/1.1 exchange (`Connection: close`), for tests that must speak from inside a
 /// namespace thread. Returns the status and the body.
 pub fn http(addr: SocketAddr, method: &str, path: &str, body: Option<&str>) -> std::io::Result<(u16, String)> {
+    http_with(addr, method, path, "", body, Duration::from_secs(10))
+}
+
+/// [`http`] with extra header lines (each ending in `\r\n`) and a read timeout.
+pub fn http_with(
+    addr: SocketAddr,
+    method: &str,
+    path: &str,
+    headers: &str,
+    body: Option<&str>,
+    timeout: Duration,
+) -> std::io::Result<(u16, String)> {
     let mut stream = TcpStream::connect_timeout(&addr, Duration::from_secs(2))?;
-    stream.set_read_timeout(Some(Duration::from_secs(10)))?;
+    stream.set_read_timeout(Some(timeout))?;
     let body = body.unwrap_or("");
     write!(
         stream,
-        "{method} {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n{body}",
+        "{method} {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n{headers}Content-Type: application/json\r\nContent-Length: {}\r\n\r\n{body}",
         body.len()
     )?;
-    let mut response = String::new();
-    stream.read_to_string(&mut response)?;
+    // Read to the end of the body its Content-Length announces (a server may keep the
+    // connection open despite `Connection: close`, as chromedriver does), else to the close.
+    let mut response = Vec::new();
+    let mut buf = [0u8; 16 * 1024];
+    loop {
+        let n = stream.read(&mut buf)?;
+        if n == 0 {
+            break;
+        }
+        response.extend_from_slice(&buf[..n]);
+        let text = String::from_utf8_lossy(&response);
+        if let Some((head, body)) = text.split_once("\r\n\r\n")
+            && let Some(length) = head.lines().find_map(|line| {
+                let (name, value) = line.split_once(':')?;
+                name.trim()
+                    .eq_ignore_ascii_case("content-length")
+                    .then(|| value.trim().parse::<usize>().ok())?
+            })
+            && body.len() >= length
+        {
+            break;
+        }
+    }
+    let response = String::from_utf8_lossy(&response);
     let status = response.split(' ').nth(1).and_then(|s| s.parse().ok()).unwrap_or(0);
     let body = response
         .split_once("\r\n\r\n")
