@@ -5,4 +5,5 @@ mod exit_codes;
 mod help;
 mod history;
 mod junit;
+mod remote;
 mod support;
