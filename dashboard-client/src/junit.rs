@@ -19,7 +19,7 @@
 
 use std::fmt::Write as _;
 
-use sonde_protocol::{CheckResult, CheckStatus, RunReport, RunState};
+use sonde_protocol::{CheckResult, CheckStatus, Finding, RunReport, RunState};
 
 use crate::cli::Expect;
 use crate::render::threshold_text;
@@ -245,17 +245,7 @@ fn properties(report: &RunReport) -> Vec<(String, String)> {
         ));
         props.push(("sonde.summary".to_owned(), diagnosis.summary.clone()));
         for (i, f) in diagnosis.findings.iter().enumerate() {
-            props.push((
-                format!("sonde.finding.{}", i + 1),
-                format!(
-                    "{} {} {} {}: {}",
-                    f.code,
-                    f.severity.as_str(),
-                    f.segment.as_str(),
-                    f.actor.as_str(),
-                    f.title
-                ),
-            ));
+            props.push((format!("sonde.finding.{}", i + 1), finding_line(f)));
         }
     }
     props
@@ -275,15 +265,7 @@ fn diagnosis_text(report: &RunReport) -> String {
     };
     let _ = writeln!(out, "{}", diagnosis.summary);
     for f in &diagnosis.findings {
-        let _ = writeln!(
-            out,
-            "[{}] {} ({}, {}): {}",
-            f.code,
-            f.severity.as_str(),
-            f.segment.as_str(),
-            f.actor.as_str(),
-            f.title
-        );
+        let _ = writeln!(out, "{}", finding_line(f));
         if !f.detail.is_empty() {
             let _ = writeln!(out, "  {}", f.detail);
         }
@@ -299,6 +281,18 @@ fn diagnosis_text(report: &RunReport) -> String {
         }
     }
     out
+}
+
+/// A finding in one line: `CODE severity segment actor: title`.
+fn finding_line(f: &Finding) -> String {
+    format!(
+        "{} {} {} {}: {}",
+        f.code,
+        f.severity.as_str(),
+        f.segment.as_str(),
+        f.actor.as_str(),
+        f.title
+    )
 }
 
 fn metrics_text(check: &CheckResult) -> String {
