@@ -12,7 +12,7 @@
 //! | method and path | body | answer |
 //! | --- | --- | --- |
 //! | `POST /v1/runs` | [`RunRequest`] (every field optional: `{}` runs the default plan) | `201` + [`RunCreated`], or `409` + [`ApiError`] naming the running run |
-//! | `GET /v1/runs?limit=N` | | [`RunList`]: the last `N` runs (default 20, at most 200), newest first; technician role (added in 1.1) |
+//! | `GET /v1/runs?limit=N` | | [`RunList`]: the last `N` runs (default 20, at most 200), newest first; technician role (added in protocol v1, issue 9) |
 //! | `GET /v1/runs/{id}` | | [`RunReport`] |
 //! | `GET /v1/runs/{id}/events` | | `text/event-stream` of [`Event`]s |
 //! | `DELETE /v1/runs/{id}` | | `202` + [`RunReport`]; the run ends `canceled` within a second |

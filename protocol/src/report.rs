@@ -101,7 +101,7 @@ impl RunReport {
     }
 }
 
-/// Answer to `GET /v1/runs?limit=N` (added in protocol 1.1): the most recent runs, newest
+/// Answer to `GET /v1/runs?limit=N` (added in protocol v1, issue 9): the most recent runs, newest
 /// first, for `sonde history`.
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
 pub struct RunList {
@@ -111,7 +111,7 @@ pub struct RunList {
 }
 
 /// One run of the history: enough to pick a run, whose whole report is `GET /v1/runs/{id}`
-/// (added in protocol 1.1).
+/// (added in protocol v1, issue 9).
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize, JsonSchema)]
 pub struct RunSummary {
     /// The run's id.
