@@ -2,7 +2,8 @@
 //! CI servers (Jenkins, GitLab, GitHub Actions reporters, Azure Pipelines) read.
 //!
 //! One `<testsuite>` per run; each check is a `<testcase>`, and one more test case, `diagnosis`,
-//! carries the run's verdict so that the file is red exactly when `sonde diagnose` exits non-zero:
+//! carries the run's verdict: it fails exactly when `sonde diagnose` exits non-zero (it follows
+//! `--expect`). Each check's test case follows the check's status:
 //!
 //! | check status | test case |
 //! | --- | --- |
@@ -53,7 +54,8 @@ pub fn junit_xml(report: &RunReport, hostname: &str, expect: Option<&Expect>) ->
     let _ = writeln!(
         xml,
         "  <testsuite name=\"sonde diagnose --problem {problem}\" tests=\"{tests}\" failures=\"{failures}\" errors=\"{errors}\" skipped=\"{skipped}\" time=\"{time}\" timestamp=\"{timestamp}\" hostname=\"{}\" id=\"0\" package=\"sonde\">",
-        escape_attr(hostname)
+        // The format wants a host name; an empty one would make the file invalid.
+        escape_attr(Some(hostname.trim()).filter(|h| !h.is_empty()).unwrap_or("localhost"))
     );
     xml.push_str("    <properties>\n");
     for (name, value) in properties(report) {

@@ -67,6 +67,7 @@ fn the_junit_file_is_valid_against_the_xsd_in_every_outcome() {
             "failed.xml",
             junit_xml(&failed, "host \"with\" <odd> name & more", None),
         ),
+        ("blank-hostname.xml", junit_xml(&report, " ", None)),
     ];
     for (name, xml) in &cases {
         if let Err(e) = validate(xml, &scratch, name) {
