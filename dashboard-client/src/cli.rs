@@ -37,7 +37,8 @@ pub enum Command {
     /// Query one resolver with the agent's own DNS query path (the dns check's): one line per
     /// query with its latency to the microsecond, then min/median/max.
     Dns(crate::dns::DnsArgs),
-    /// List past runs, newest first: id, start, problem, outcome and top finding.
+    /// List past runs, newest first: id, start, problem, outcome and top finding (this machine's
+    /// own, or a daemon's with a technician token).
     History(crate::history::HistoryArgs),
     /// Show one past run's report (as `sonde diagnose` printed it, or its JSON).
     Show(crate::history::ShowArgs),
@@ -55,8 +56,8 @@ pub enum Command {
 /// Where a run happens or is read from: a `sonded` daemon, or this process.
 #[derive(Debug, Clone, clap::Args)]
 pub struct AgentArgs {
-    /// Talk to a sonded daemon at this URL (e.g. http://127.0.0.1:8790) instead of running the
-    /// agent in this process.
+    /// Use the sonded daemon at this URL (e.g. http://127.0.0.1:8790) instead of the agent
+    /// embedded in sonde.
     #[arg(long, value_name = "URL")]
     pub agent: Option<String>,
     /// The bearer token sonded gave this client's role (customer or technician); also read
