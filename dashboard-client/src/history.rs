@@ -145,20 +145,34 @@ fn outcome(run: &RunSummary) -> &'static str {
 pub struct Recorder {
     store: Store,
     request: RunRequest,
-    /// Whether the run is in the store yet; `None` once recording has failed (said once).
-    created: Mutex<Option<bool>>,
+    state: Mutex<Recording>,
+}
+
+/// Where a recording is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Recording {
+    /// No event yet: the first one creates the run.
+    NotStarted,
+    /// The run is in the store.
+    Started,
+    /// A write failed (and was reported): the rest of the run is not recorded.
+    Abandoned,
 }
 
 impl Recorder {
     /// The recorder of a run of `request`, or `None` (said on stderr) when the history cannot
     /// be opened.
     pub fn open(request: &RunRequest) -> Option<Self> {
-        let path = history_path()?;
-        match Store::open(&path) {
+        Self::at(&history_path()?, request)
+    }
+
+    /// The recorder of a run of `request` into the history at `path`.
+    pub fn at(path: &std::path::Path, request: &RunRequest) -> Option<Self> {
+        match Store::open(path) {
             Ok(store) => Some(Self {
                 store,
                 request: request.clone(),
-                created: Mutex::new(Some(false)),
+                state: Mutex::new(Recording::NotStarted),
             }),
             Err(e) => {
                 eprintln!("sonde: this run is not kept in the history: {e}");
@@ -169,22 +183,22 @@ impl Recorder {
 
     /// Stores one event (the first one creates the run).
     pub fn record(&self, event: &Event) {
-        let mut created = self.created.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
-        let Some(done) = created.as_mut() else { return };
-        let stored = if *done {
-            self.store.append(event)
-        } else {
-            self.store
+        let mut state = self.state.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        let stored = match *state {
+            Recording::Abandoned => return,
+            Recording::Started => self.store.append(event),
+            Recording::NotStarted => self
+                .store
                 .create_run(event.run, &self.request, event.ts)
-                .and_then(|()| self.store.append(event))
+                .and_then(|()| self.store.append(event)),
         };
-        match stored {
-            Ok(()) => *done = true,
+        *state = match stored {
+            Ok(()) => Recording::Started,
             Err(e) => {
                 eprintln!("sonde: this run is not kept in the history: {e}");
-                *created = None;
+                Recording::Abandoned
             }
-        }
+        };
     }
 }
 

@@ -3,7 +3,7 @@
 
 use sonde_protocol::{RunList, RunReport};
 
-use crate::support::{Scratch, fixture_report, redact, run_id, seed_history, sonde, text};
+use crate::support::{Scratch, events_of, fixture_report, redact, run_id, seed_history, sonde, text};
 
 const OLDER: &str = "01a21913-5803-7663-ae10-48d10206053a";
 const NEWER: &str = "01a21913-6000-7000-8000-000000000001";
@@ -82,4 +82,22 @@ fn show_text_and_its_errors() {
         assert!(stderr.contains(message), "{run}: {stderr}");
         assert!(!stderr.contains("panicked"), "{stderr}");
     }
+}
+
+#[test]
+fn what_the_embedded_agent_records_is_what_show_prints() {
+    let scratch = Scratch::new("recorder");
+    let history = scratch.path("state/sonde/history.db");
+    let report = fixture_report();
+    let recorder = sonde_dashboard::history::Recorder::at(&history, &report.request).expect("open the history");
+    for event in events_of(&report) {
+        recorder.record(&event);
+    }
+    drop(recorder);
+    let out = sonde(&["show", OLDER, "--json"], &history);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    let shown: RunReport = serde_json::from_slice(&out.stdout).expect("a report");
+    assert_eq!(shown.checks, report.checks);
+    assert_eq!(shown.diagnosis, report.diagnosis);
+    assert_eq!((shown.state, shown.created_at), (report.state, report.created_at));
 }

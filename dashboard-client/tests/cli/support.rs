@@ -61,13 +61,19 @@ impl Drop for Scratch {
     }
 }
 
-/// Stores `report` in the history at `path` as the embedded agent would have: its events, from
-/// `run_started` to `run_finished`.
+/// Stores `report` in the history at `path` as a daemon's store holds it.
 pub fn seed_history(path: &Path, report: &RunReport) {
     let store = Store::open(path).expect("open the history");
     store
         .create_run(report.run, &report.request, report.created_at)
         .expect("create the run");
+    for event in events_of(report) {
+        store.append(&event).expect("append an event");
+    }
+}
+
+/// The events that tell `report`, from `run_started` to `run_finished`.
+pub fn events_of(report: &RunReport) -> Vec<Event> {
     let mut data = vec![EventData::RunStarted(RunStarted {
         request: report.request.clone(),
         plan: report.plan.clone(),
@@ -90,9 +96,10 @@ pub fn seed_history(path: &Path, report: &RunReport) {
         state: report.state,
         reason: report.reason.clone(),
     }));
+    let mut events = Vec::new();
     for (i, data) in data.into_iter().enumerate() {
         let finished = matches!(data, EventData::RunFinished(_));
-        let event = Event {
+        events.push(Event {
             v: PROTOCOL_VERSION,
             run: report.run,
             seq: i as u64 + 1,
@@ -102,9 +109,9 @@ pub fn seed_history(path: &Path, report: &RunReport) {
                 report.created_at
             },
             data,
-        };
-        store.append(&event).expect("append an event");
+        });
     }
+    events
 }
 
 /// A run id of our choosing.
