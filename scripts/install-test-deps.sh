@@ -7,6 +7,9 @@ command -v ping >/dev/null 2>&1 || need+=(iputils-ping)
 command -v iperf3 >/dev/null 2>&1 || need+=(iperf3)
 command -v iptables >/dev/null 2>&1 || need+=(iptables)
 command -v sysctl >/dev/null 2>&1 || need+=(procps)
+# xmllint validates the JUnit file of `sonde diagnose --junit` against the JUnit XSD
+# (dashboard-client/tests/cli/junit.rs).
+command -v xmllint >/dev/null 2>&1 || need+=(libxml2-utils)
 # systemd-analyze verifies the unit files and scores their hardening (scripts/test.sh).
 command -v systemd-analyze >/dev/null 2>&1 || need+=(systemd)
 # The web page's browser test (tests/tests/web.rs) drives a headless Chromium over WebDriver.

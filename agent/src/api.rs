@@ -8,7 +8,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use axum::body::Bytes;
-use axum::extract::rejection::BytesRejection;
+use axum::extract::rejection::{BytesRejection, QueryRejection};
 use axum::extract::{ConnectInfo, DefaultBodyLimit, FromRequest, Path, Query, Request, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::middleware::Next;
@@ -20,8 +20,8 @@ use futures_util::Stream;
 use serde::Deserialize;
 use serde::de::DeserializeOwned;
 use sonde_protocol::{
-    ApiError, Diagnosis, ErrorCode, Event, EventData, Health, RunCreated, RunId, RunReport, RunRequest, RunState,
-    TicketStatus, Timestamp,
+    ApiError, Diagnosis, ErrorCode, Event, EventData, Health, RunCreated, RunId, RunList, RunReport, RunRequest,
+    RunState, TicketStatus, Timestamp,
 };
 use tokio::sync::{Notify, OwnedSemaphorePermit, Semaphore, watch};
 use tokio_util::sync::CancellationToken;
@@ -167,7 +167,7 @@ pub fn app(state: AppState) -> Router {
     }
     router
         .route("/v1/health", get(health))
-        .route("/v1/runs", axum::routing::post(create_run))
+        .route("/v1/runs", get(list_runs).post(create_run))
         .route("/v1/runs/{id}", get(get_run).delete(cancel_run))
         .route("/v1/runs/{id}/events", get(run_events))
         .route("/v1/runs/{id}/stream-pass", axum::routing::post(stream_pass))
@@ -258,7 +258,7 @@ async fn guard(State(state): State<AppState>, mut request: Request, next: Next) 
             return response;
         }
     };
-    let needed = required_role(request.uri().path());
+    let needed = required_role(request.method(), request.uri().path());
     if role < needed {
         return refuse(
             StatusCode::FORBIDDEN,
@@ -305,9 +305,9 @@ fn unix_now() -> u64 {
         .map_or(0, |d| d.as_secs())
 }
 
-/// The least role an endpoint needs.
-fn required_role(path: &str) -> Role {
-    if path == "/metrics" {
+/// The least role an endpoint needs. The history lists every client's runs: technicians only.
+fn required_role(method: &axum::http::Method, path: &str) -> Role {
+    if path == "/metrics" || (path == "/v1/runs" && method == axum::http::Method::GET) {
         Role::Technician
     } else {
         Role::Customer
@@ -396,6 +396,39 @@ async fn create_run(
         Json(created),
     )
         .into_response())
+}
+
+/// `GET /v1/runs?limit=N`: the last runs, newest first.
+#[derive(Debug, Deserialize)]
+struct ListQuery {
+    limit: Option<usize>,
+}
+
+/// Runs `GET /v1/runs` lists when the client does not say.
+pub const DEFAULT_LIST_LIMIT: usize = 20;
+/// The most runs one `GET /v1/runs` lists (each is folded from its events).
+pub const MAX_LIST_LIMIT: usize = 200;
+
+async fn list_runs(
+    State(state): State<AppState>,
+    query: Result<Query<ListQuery>, QueryRejection>,
+) -> Result<Json<RunList>, Failure> {
+    let bad_limit = || {
+        Failure::new(
+            StatusCode::BAD_REQUEST,
+            ErrorCode::BadRequest,
+            format!("limit must be a number between 1 and {MAX_LIST_LIMIT}"),
+        )
+    };
+    let Ok(Query(query)) = query else {
+        return Err(bad_limit());
+    };
+    let limit = query.limit.unwrap_or(DEFAULT_LIST_LIMIT);
+    if !(1..=MAX_LIST_LIMIT).contains(&limit) {
+        return Err(bad_limit());
+    }
+    let runs = state.inner.store.history(limit).map_err(Failure::internal)?;
+    Ok(Json(RunList { runs }))
 }
 
 async fn get_run(State(state): State<AppState>, Path(id): Path<String>) -> Result<Json<RunReport>, Failure> {

@@ -207,6 +207,17 @@ impl Store {
         Ok(runs)
     }
 
+    /// The history: the `limit` most recent runs, newest first, each summed up from its report.
+    pub fn history(&self, limit: usize) -> Result<Vec<sonde_protocol::RunSummary>> {
+        let mut runs = Vec::new();
+        for listed in self.list(limit)? {
+            if let Some(report) = self.report(listed.run)? {
+                runs.push(sonde_protocol::RunSummary::from(&report));
+            }
+        }
+        Ok(runs)
+    }
+
     /// Ends every run that a previous process left `queued` or `running`: they were cut by a
     /// restart, so they end `interrupted` (with a final `run_finished` event, so a client
     /// replaying their stream sees an end). Returns their ids.

@@ -11,7 +11,7 @@ use sonde_agent::config::Config;
 use sonde_agent::store::Store;
 use sonde_protocol::{
     ApiError, CheckId, CheckResult, CheckStatus, ErrorCode, Event, EventData, Health, Metric, Plan, RunCreated, RunId,
-    RunReport, RunRequest, RunStarted, RunState, Timestamp,
+    RunList, RunReport, RunRequest, RunStarted, RunState, Timestamp,
 };
 use tower::ServiceExt;
 
@@ -177,6 +177,36 @@ async fn a_run_streams_to_completion_and_its_report_is_served() {
     // A finished run replays its whole stream.
     let replay = read_events(&app, &created.events, None, usize::MAX).await;
     assert_eq!(replay, events);
+}
+
+#[tokio::test]
+async fn the_history_lists_runs_newest_first_within_the_limit() {
+    let app = router(Duration::ZERO);
+    let (status, body) = send(&app, get("/v1/runs")).await;
+    assert_eq!(status, StatusCode::OK, "{}", String::from_utf8_lossy(&body));
+    assert_eq!(serde_json::from_slice::<RunList>(&body).expect("RunList").runs, vec![]);
+    let mut started = Vec::new();
+    for _ in 0..3 {
+        let created = start(&app).await;
+        read_events(&app, &created.events, None, usize::MAX).await;
+        started.push(created.run);
+    }
+    let (status, body) = send(&app, get("/v1/runs?limit=2")).await;
+    assert_eq!(status, StatusCode::OK);
+    let list: RunList = serde_json::from_slice(&body).expect("RunList");
+    let listed: Vec<RunId> = list.runs.iter().map(|r| r.run).collect();
+    assert_eq!(listed, vec![started[2], started[1]]);
+    assert!(
+        list.runs
+            .iter()
+            .all(|r| r.state == RunState::Completed && r.healthy == Some(true))
+    );
+    for bad in ["/v1/runs?limit=0", "/v1/runs?limit=201", "/v1/runs?limit=many"] {
+        let (status, body) = send(&app, get(bad)).await;
+        assert_eq!(status, StatusCode::BAD_REQUEST, "{bad}");
+        let error: ApiError = serde_json::from_slice(&body).expect("ApiError");
+        assert!(error.message.contains("limit"), "{bad}: {}", error.message);
+    }
 }
 
 #[tokio::test]

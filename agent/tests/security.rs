@@ -162,6 +162,12 @@ async fn no_token_is_401_and_a_customer_on_a_technician_endpoint_is_403() {
     assert_eq!(error_code(&body), "forbidden");
     let (status, _, _) = send(&agent.app, request("GET", "/v1/health", Some(CUSTOMER_TOKEN), "")).await;
     assert_eq!(status, StatusCode::OK);
+    // The history lists every client's runs: technicians only (a customer may still start one).
+    let (status, _, body) = send(&agent.app, request("GET", "/v1/runs", Some(CUSTOMER_TOKEN), "")).await;
+    assert_eq!(status, StatusCode::FORBIDDEN);
+    assert_eq!(error_code(&body), "forbidden");
+    let (status, _, _) = send(&agent.app, request("GET", "/v1/runs", Some(TECHNICIAN_TOKEN), "")).await;
+    assert_eq!(status, StatusCode::OK);
     let (status, headers, body) = send(&agent.app, request("GET", "/metrics", Some(TECHNICIAN_TOKEN), "")).await;
     assert_eq!(status, StatusCode::OK);
     assert!(

@@ -37,6 +37,39 @@ pub enum Command {
     /// Query one resolver with the agent's own DNS query path (the dns check's): one line per
     /// query with its latency to the microsecond, then min/median/max.
     Dns(crate::dns::DnsArgs),
+    /// List past runs, newest first: id, start, problem, outcome and top finding (this machine's
+    /// own, or a daemon's with a technician token).
+    History(crate::history::HistoryArgs),
+    /// Show one past run's report (as `sonde diagnose` printed it, or its JSON).
+    Show(crate::history::ShowArgs),
+    /// Print a shell completion script for sonde (e.g. `sonde completions bash >
+    /// /etc/bash_completion.d/sonde`).
+    Completions {
+        /// The shell.
+        #[arg(value_enum)]
+        shell: clap_complete::Shell,
+    },
+    /// Print sonde's manual page (roff; e.g. `sonde man | man -l -`).
+    Man,
+}
+
+/// Where a run happens or is read from: a `sonded` daemon, or this process.
+#[derive(Debug, Clone, clap::Args)]
+pub struct AgentArgs {
+    /// Use the sonded daemon at this URL (e.g. http://127.0.0.1:8790) instead of the agent
+    /// embedded in sonde.
+    #[arg(long, value_name = "URL")]
+    pub agent: Option<String>,
+    /// The bearer token sonded gave this client's role (customer or technician); also read
+    /// from `SONDE_TOKEN`. Not needed on sonded's own machine without configured tokens.
+    #[arg(
+        long,
+        value_name = "TOKEN",
+        env = "SONDE_TOKEN",
+        hide_env_values = true,
+        requires = "agent"
+    )]
+    pub token: Option<String>,
 }
 
 /// Arguments of `sonde ping`.
@@ -79,20 +112,9 @@ pub struct DiagnoseArgs {
     /// configured one).
     #[arg(long, value_name = "NAME")]
     pub profile: Option<String>,
-    /// Talk to a sonded daemon at this URL (e.g. http://127.0.0.1:8790) instead of running the
-    /// agent in this process.
-    #[arg(long, value_name = "URL")]
-    pub agent: Option<String>,
-    /// The bearer token sonded gave this client's role (customer or technician); also read
-    /// from `SONDE_TOKEN`. Not needed on sonded's own machine without configured tokens.
-    #[arg(
-        long,
-        value_name = "TOKEN",
-        env = "SONDE_TOKEN",
-        hide_env_values = true,
-        requires = "agent"
-    )]
-    pub token: Option<String>,
+    /// The daemon to run on, if any.
+    #[command(flatten)]
+    pub remote: AgentArgs,
     /// Configuration file (TOML), shared with sonded. Default: $SONDE_CONFIG, else
     /// /etc/sonde/sonded.toml if it exists.
     #[arg(long, value_name = "FILE")]
@@ -101,6 +123,10 @@ pub struct DiagnoseArgs {
     /// (`--json=events`).
     #[arg(long, value_enum, value_name = "WHAT", num_args = 0..=1, require_equals = true, default_missing_value = "report")]
     pub json: Option<JsonMode>,
+    /// Also write the report as a JUnit XML file (one test case per check, plus the diagnosis;
+    /// see docs/ci.md).
+    #[arg(long, value_name = "FILE")]
+    pub junit: Option<PathBuf>,
     /// Exit 1 unless the diagnosis matches: `healthy`, or finding codes (comma-separated) that
     /// must all be present.
     #[arg(long, value_name = "healthy|CODE[,CODE]")]
@@ -199,6 +225,18 @@ impl FromStr for Expect {
     }
 }
 
+impl std::fmt::Display for Expect {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Expect::Healthy => f.write_str("healthy"),
+            Expect::Codes(codes) => {
+                let codes: Vec<&str> = codes.iter().map(|c| c.as_str()).collect();
+                f.write_str(&codes.join(","))
+            }
+        }
+    }
+}
+
 impl Expect {
     /// Whether `report` meets this expectation.
     pub fn holds(&self, report: &RunReport) -> bool {
@@ -224,6 +262,33 @@ pub async fn run(cli: Cli) -> u8 {
         },
         Command::Ping(args) => ping(&args).await,
         Command::Dns(args) => crate::dns::dns(&args).await,
+        Command::History(args) => report_failure("history", crate::history::history(&args).await),
+        Command::Show(args) => report_failure("show", crate::history::show(&args).await),
+        Command::Completions { shell } => {
+            let mut command = <Cli as clap::CommandFactory>::command();
+            clap_complete::generate(shell, &mut command, "sonde", &mut std::io::stdout());
+            EXIT_HEALTHY
+        }
+        Command::Man => report_failure("man", man_page(&mut std::io::stdout())),
+    }
+}
+
+/// The manual page, in roff, generated from the argument definitions.
+pub fn man_page(out: &mut dyn Write) -> anyhow::Result<()> {
+    let command = <Cli as clap::CommandFactory>::command();
+    clap_mangen::Man::new(command)
+        .render(out)
+        .context("cannot write the manual page")
+}
+
+/// Exit status 0 for success; the error on stderr and exit status 2 otherwise.
+fn report_failure(command: &str, outcome: anyhow::Result<()>) -> u8 {
+    match outcome {
+        Ok(()) => EXIT_HEALTHY,
+        Err(e) => {
+            eprintln!("sonde {command}: {e:#}");
+            EXIT_COULD_NOT_RUN
+        }
     }
 }
 
@@ -344,6 +409,9 @@ async fn diagnose(args: DiagnoseArgs) -> anyhow::Result<u8> {
         options: RunOptions { lang, checks: None },
         contact: None,
     };
+    if let Some(path) = &args.junit {
+        check_writable_file(path)?;
+    }
     let config = Config::discover(args.config.as_deref())?;
     let presenter = Presenter::new(lang, std::io::stderr().is_terminal() && args.json.is_none());
     let cancel = CancellationToken::new();
@@ -356,16 +424,19 @@ async fn diagnose(args: DiagnoseArgs) -> anyhow::Result<u8> {
 
     let (tx, mut rx) = mpsc::unbounded_channel::<Event>();
     let source = async {
-        match &args.agent {
+        match &args.remote.agent {
             None => {
-                let sink = ChannelSink(Mutex::new(Some(tx)));
+                let sink = ChannelSink {
+                    tx: Mutex::new(Some(tx)),
+                    history: crate::history::Recorder::open(&request),
+                };
                 sonde_agent::run_embedded(request, &config, &sink, cancel.clone())
                     .await
                     .context("cannot plan the run")?;
                 anyhow::Ok(None)
             }
             Some(url) => {
-                let agent = remote::Agent::new(url, args.token.as_deref())?;
+                let agent = remote::Agent::new(url, args.remote.token.as_deref())?;
                 let run = agent.start(&request).await?;
                 agent.follow(run, &tx, &cancel).await?;
                 drop(tx);
@@ -402,7 +473,50 @@ async fn diagnose(args: DiagnoseArgs) -> anyhow::Result<u8> {
         Some(JsonMode::Events) => {}
         None => print!("{}", crate::render::report_text(&report, lang)),
     }
+    if let Some(path) = &args.junit {
+        let host = match &args.remote.agent {
+            Some(url) => url_host(url),
+            None => local_hostname(),
+        };
+        let xml = crate::junit::junit_xml(&report, &host, args.expect.as_ref());
+        std::fs::write(path, xml).with_context(|| format!("cannot write the JUnit file {}", path.display()))?;
+    }
     Ok(exit_code(&report, args.expect.as_ref()))
+}
+
+/// Fails early, before a run, when `path` cannot be a file we write: its directory is missing,
+/// or it is a directory.
+fn check_writable_file(path: &std::path::Path) -> anyhow::Result<()> {
+    anyhow::ensure!(!path.is_dir(), "--junit {}: is a directory, not a file", path.display());
+    let dir = path
+        .parent()
+        .filter(|d| !d.as_os_str().is_empty())
+        .unwrap_or(std::path::Path::new("."));
+    anyhow::ensure!(
+        dir.is_dir(),
+        "--junit {}: the directory {} does not exist",
+        path.display(),
+        dir.display()
+    );
+    Ok(())
+}
+
+/// This machine's name, for the JUnit `hostname`.
+fn local_hostname() -> String {
+    ["/proc/sys/kernel/hostname", "/etc/hostname"]
+        .iter()
+        .find_map(|p| std::fs::read_to_string(p).ok())
+        .map(|name| name.trim().to_owned())
+        .filter(|name| !name.is_empty())
+        .unwrap_or_else(|| "localhost".to_owned())
+}
+
+/// The host part of an agent URL (the machine that ran the checks).
+fn url_host(url: &str) -> String {
+    url.parse::<reqwest::Url>()
+        .ok()
+        .and_then(|u| u.host_str().map(str::to_owned))
+        .unwrap_or_else(|| url.to_owned())
 }
 
 /// The exit status for a finished run.
@@ -418,13 +532,20 @@ pub fn exit_code(report: &RunReport, expect: Option<&Expect>) -> u8 {
     }
 }
 
-/// Forwards the embedded agent's events to the presenter's channel.
-struct ChannelSink(Mutex<Option<mpsc::UnboundedSender<Event>>>);
+/// Forwards the embedded agent's events to the presenter's channel, and records them in the
+/// local history.
+struct ChannelSink {
+    tx: Mutex<Option<mpsc::UnboundedSender<Event>>>,
+    history: Option<crate::history::Recorder>,
+}
 
 impl EventSink for ChannelSink {
     fn emit(&self, event: Event) {
+        if let Some(history) = &self.history {
+            history.record(&event);
+        }
         let finished = matches!(event.data, EventData::RunFinished(_));
-        let Ok(mut tx) = self.0.lock() else { return };
+        let Ok(mut tx) = self.tx.lock() else { return };
         if let Some(sender) = tx.as_ref() {
             let _ = sender.send(event);
         }

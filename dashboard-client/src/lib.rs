@@ -1,19 +1,22 @@
 //! The `sonde` command line: `sonde diagnose` runs a diagnosis, with the agent embedded in this
 //! process (the default) or on a `sonded` daemon (`--agent URL`), and presents it.
 //!
-//! `sonde ping` and `sonde dns` measure one target with the checks' own probers.
+//! `sonde ping` and `sonde dns` measure one target with the checks' own probers. `sonde history`
+//! and `sonde show` read past runs; `sonde completions` and `sonde man` document the CLI.
 //!
 //! Both paths produce the same event stream and the same report; this crate never computes a
 //! verdict, it only presents the agent's.
 
 mod cli;
 mod dns;
+pub mod history;
+pub mod junit;
 mod remote;
 mod render;
 
 use std::process::ExitCode;
 
-pub use cli::{Cli, Command, DiagnoseArgs, Expect, JsonMode};
+pub use cli::{AgentArgs, Cli, Command, DiagnoseArgs, Expect, JsonMode, exit_code, man_page};
 
 /// Exit status: healthy.
 pub const EXIT_HEALTHY: u8 = 0;

@@ -4,7 +4,7 @@
 use std::time::Duration;
 
 use anyhow::{Context, bail};
-use sonde_protocol::{ApiError, ErrorCode, Event, EventData, RunCreated, RunId, RunReport, RunRequest};
+use sonde_protocol::{ApiError, ErrorCode, Event, EventData, RunCreated, RunId, RunList, RunReport, RunRequest};
 use tokio::sync::mpsc::UnboundedSender;
 use tokio_util::sync::CancellationToken;
 
@@ -159,19 +159,33 @@ impl Agent {
 
     /// The run's report as the daemon has it.
     pub async fn report(&self, run: RunId) -> anyhow::Result<RunReport> {
+        self.get_json(&format!("/v1/runs/{run}"), &format!("run {run}")).await
+    }
+
+    /// The daemon's `limit` most recent runs, newest first (technician role).
+    pub async fn list(&self, limit: usize) -> anyhow::Result<RunList> {
+        self.get_json(&format!("/v1/runs?limit={limit}"), "the run history")
+            .await
+    }
+
+    /// GETs a JSON document; a refusal is an error carrying the daemon's message.
+    async fn get_json<T: serde::de::DeserializeOwned>(&self, path: &str, what: &str) -> anyhow::Result<T> {
         let response = self
             .http
-            .get(format!("{}/v1/runs/{run}", self.base))
+            .get(format!("{}{path}", self.base))
             .timeout(Duration::from_secs(10))
             .send()
             .await
-            .context("cannot reach the agent")?;
+            .with_context(|| format!("cannot reach the agent at {}", self.base))?;
         let status = response.status();
-        let bytes = response.bytes().await?;
+        let bytes = response.bytes().await.context("reading the agent's answer")?;
         if !status.is_success() {
-            bail!("the agent answered {status} for the report");
+            match serde_json::from_slice::<ApiError>(&bytes) {
+                Ok(error) => bail!("the agent refused {what} ({status}): {}", error.message),
+                Err(_) => bail!("the agent answered {status} for {what}"),
+            }
         }
-        Ok(serde_json::from_slice(&bytes)?)
+        serde_json::from_slice(&bytes).with_context(|| format!("the agent's answer for {what} does not decode"))
     }
 }
 

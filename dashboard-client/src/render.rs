@@ -5,7 +5,7 @@ use std::time::Duration;
 
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use sonde_agent::texts::texts;
-use sonde_protocol::{Audience, CheckId, Event, EventData, Lang, RunReport, RunState, TicketState};
+use sonde_protocol::{Audience, CheckId, Event, EventData, Lang, RunReport, RunState, Threshold, TicketState};
 
 /// Shows a run's progress on stderr while it runs (when stderr is a terminal).
 #[derive(Debug)]
@@ -117,16 +117,7 @@ pub fn report_text(report: &RunReport, lang: Lang) -> String {
                 );
                 let _ = writeln!(out, "    {}", f.detail);
                 for e in &f.evidence {
-                    let threshold = e
-                        .threshold
-                        .map(|th| {
-                            let parts: Vec<String> = [("warn", th.warn), ("fail", th.fail)]
-                                .iter()
-                                .filter_map(|(n, v)| v.map(|v| format!("{n} {v}")))
-                                .collect();
-                            format!(" ({})", parts.join(", "))
-                        })
-                        .unwrap_or_default();
+                    let threshold = threshold_text(e.threshold);
                     let _ = writeln!(out, "    {}.{} = {}{threshold}", e.check, e.metric, e.value);
                 }
                 for advice in f.actions.iter().filter(|a| a.audience == Audience::Technician) {
@@ -163,4 +154,17 @@ pub fn report_text(report: &RunReport, lang: Lang) -> String {
     }
     let _ = writeln!(out, "\nrun {}", report.run);
     out
+}
+
+/// A threshold as ` (warn W, fail F)`, or nothing when there is none.
+pub fn threshold_text(threshold: Option<Threshold>) -> String {
+    threshold
+        .map(|th| {
+            let parts: Vec<String> = [("warn", th.warn), ("fail", th.fail)]
+                .iter()
+                .filter_map(|(n, v)| v.map(|v| format!("{n} {v}")))
+                .collect();
+            format!(" ({})", parts.join(", "))
+        })
+        .unwrap_or_default()
 }

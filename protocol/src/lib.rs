@@ -12,6 +12,7 @@
 //! | method and path | body | answer |
 //! | --- | --- | --- |
 //! | `POST /v1/runs` | [`RunRequest`] (every field optional: `{}` runs the default plan) | `201` + [`RunCreated`], or `409` + [`ApiError`] naming the running run |
+//! | `GET /v1/runs?limit=N` | | [`RunList`]: the last `N` runs (default 20, at most 200), newest first; technician role (added in protocol v1, issue 9) |
 //! | `GET /v1/runs/{id}` | | [`RunReport`] |
 //! | `GET /v1/runs/{id}/events` | | `text/event-stream` of [`Event`]s |
 //! | `DELETE /v1/runs/{id}` | | `202` + [`RunReport`]; the run ends `canceled` within a second |
@@ -78,7 +79,7 @@ pub use error::{ApiError, ErrorCode};
 pub use event::{
     Event, EventData, Plan, PlanStep, Progress, RunFinished, RunStarted, StepFinished, StepProgress, StepStarted,
 };
-pub use report::{Health, RunCreated, RunReport};
+pub use report::{Health, RunCreated, RunList, RunReport, RunSummary, TopFinding};
 pub use request::{Lang, LineKind, LineUnderTest, ProblemKind, RunId, RunOptions, RunRequest, RunState};
 pub use ticket::{
     ActionEvent, ActionState, HelpdeskStatus, SmsRecord, TicketRecord, TicketState, TicketStatus, TicketStatusUpdate,

@@ -4,7 +4,8 @@ use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
 use crate::{
-    CheckResult, Diagnosis, Event, EventData, Finding, Plan, RunId, RunRequest, RunState, TicketStatus, Timestamp,
+    CheckResult, Diagnosis, Event, EventData, Finding, FindingCode, Plan, ProblemKind, RunId, RunRequest, RunState,
+    Severity, TicketStatus, Timestamp,
 };
 
 /// Everything known about a run: `GET /v1/runs/{id}`, and what `sonde diagnose --json` prints.
@@ -96,6 +97,68 @@ impl RunReport {
                 self.finished_at = Some(event.ts);
             }
             EventData::StepStarted(_) | EventData::StepProgress(_) | EventData::Action(_) | EventData::Unknown => {}
+        }
+    }
+}
+
+/// Answer to `GET /v1/runs?limit=N` (added in protocol v1, issue 9): the most recent runs, newest
+/// first, for `sonde history`.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
+pub struct RunList {
+    /// The runs, newest first.
+    #[serde(default)]
+    pub runs: Vec<RunSummary>,
+}
+
+/// One run of the history: enough to pick a run, whose whole report is `GET /v1/runs/{id}`
+/// (added in protocol v1, issue 9).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, JsonSchema)]
+pub struct RunSummary {
+    /// The run's id.
+    pub run: RunId,
+    /// Where the run is in its life.
+    pub state: RunState,
+    /// The problem the run diagnosed.
+    #[serde(default)]
+    pub problem: ProblemKind,
+    /// When the run was accepted.
+    pub created_at: Timestamp,
+    /// When the run ended.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub finished_at: Option<Timestamp>,
+    /// The diagnosis's verdict, once made.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub healthy: Option<bool>,
+    /// The first-ranked finding, if any.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub top_finding: Option<TopFinding>,
+}
+
+/// The first-ranked finding of a run, as the history lists it.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+pub struct TopFinding {
+    /// Its code.
+    pub code: FindingCode,
+    /// How bad it is.
+    pub severity: Severity,
+    /// Its sentence for the customer.
+    pub title: String,
+}
+
+impl From<&RunReport> for RunSummary {
+    fn from(report: &RunReport) -> Self {
+        Self {
+            run: report.run,
+            state: report.state,
+            problem: report.request.problem,
+            created_at: report.created_at,
+            finished_at: report.finished_at,
+            healthy: report.diagnosis.as_ref().map(|d| d.healthy),
+            top_finding: report.findings.first().map(|f| TopFinding {
+                code: f.code,
+                severity: f.severity,
+                title: f.title.clone(),
+            }),
         }
     }
 }

@@ -6,7 +6,7 @@
 use schemars::{JsonSchema, Schema, generate::SchemaSettings};
 
 use crate::{
-    ApiError, Event, Health, RunCreated, RunReport, RunRequest, SmsRecord, TicketRecord, TicketStatusUpdate,
+    ApiError, Event, Health, RunCreated, RunList, RunReport, RunRequest, SmsRecord, TicketRecord, TicketStatusUpdate,
     TicketSubmission,
 };
 
@@ -17,6 +17,7 @@ pub fn all() -> Vec<(&'static str, Schema)> {
         ("run-created.schema.json", generate::<RunCreated>()),
         ("event.schema.json", generate::<Event>()),
         ("run-report.schema.json", generate::<RunReport>()),
+        ("run-list.schema.json", generate::<RunList>()),
         ("api-error.schema.json", generate::<ApiError>()),
         ("health.schema.json", generate::<Health>()),
         ("ticket-submission.schema.json", generate::<TicketSubmission>()),

@@ -4,7 +4,7 @@
 use std::fs;
 use std::path::{Path, PathBuf};
 
-use sonde_protocol::{ApiError, Event, EventData, RunReport, RunRequest};
+use sonde_protocol::{ApiError, Event, EventData, RunList, RunReport, RunRequest};
 
 fn crate_dir() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
@@ -107,6 +107,14 @@ fn event_stream_fixtures_deserialize_and_fold_into_reports() {
 fn report_fixtures_deserialize() {
     for (path, text) in fixtures("reports") {
         let parsed: Result<RunReport, _> = serde_json::from_str(&text);
+        assert!(parsed.is_ok(), "{}: {:?}", name(&path), parsed.err());
+    }
+}
+
+#[test]
+fn run_list_fixtures_deserialize() {
+    for (path, text) in fixtures("lists") {
+        let parsed: Result<RunList, _> = serde_json::from_str(&text);
         assert!(parsed.is_ok(), "{}: {:?}", name(&path), parsed.err());
     }
 }

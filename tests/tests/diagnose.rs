@@ -83,6 +83,67 @@ fn no_link_with_nothing_but_loopback() {
 }
 
 #[test]
+fn ci_mode_junit_expect_and_history() {
+    if !require_netsim("ci_mode_junit_expect_and_history") {
+        return;
+    }
+    let lan = Lan::new();
+    let junit = lan.dev.state_file("sonde-junit.xml");
+    let junit_arg = junit.to_str().expect("utf-8 path");
+    let outcome = sonde(
+        &lan.dev,
+        &[
+            "diagnose",
+            "--json",
+            "--lang",
+            "en",
+            "--expect",
+            "DNS_RESOLVER_FAILING",
+            "--junit",
+            junit_arg,
+        ],
+    );
+    assert_eq!(outcome.code, 0, "the expectation holds; stderr:\n{}", outcome.stderr);
+    let report = outcome.report();
+    let xml = std::fs::read_to_string(&junit).expect("the JUnit file");
+    let xsd = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../dashboard-client/tests/fixtures/junit.xsd"
+    );
+    let lint = std::process::Command::new("xmllint")
+        .args(["--noout", "--schema", xsd, junit_arg])
+        .output()
+        .expect("xmllint (libxml2-utils, scripts/install-test-deps.sh)");
+    assert!(
+        lint.status.success(),
+        "{}\n{xml}",
+        String::from_utf8_lossy(&lint.stderr)
+    );
+    assert!(
+        xml.contains("<failure message=\"no resolver answered\" type=\"fail\">"),
+        "{xml}"
+    );
+    assert!(
+        xml.contains(&format!("<property name=\"sonde.run\" value=\"{}\"/>", report.run)),
+        "{xml}"
+    );
+
+    let outcome = sonde(&lan.dev, &["diagnose", "--yes", "--expect", "healthy"]);
+    assert_eq!(outcome.code, 1, "not healthy; stderr:\n{}", outcome.stderr);
+
+    // Both runs are in the history, newest first; `show --json` is the report `--json` printed.
+    let history = sonde(&lan.dev, &["history"]);
+    assert_eq!(history.code, 0, "{}", history.stderr);
+    let lines: Vec<&str> = history.stdout.lines().skip(1).collect();
+    assert_eq!(lines.len(), 2, "{}", history.stdout);
+    assert!(lines[1].starts_with(&report.run.to_string()), "{}", history.stdout);
+    assert!(lines[1].contains("DNS_RESOLVER_FAILING"), "{}", history.stdout);
+    let shown = sonde(&lan.dev, &["show", &report.run.to_string(), "--json"]);
+    assert_eq!(shown.code, 0, "{}", shown.stderr);
+    assert_eq!(shown.report(), report);
+}
+
+#[test]
 fn human_output_is_french_by_default() {
     if !require_netsim("human_output_is_french_by_default") {
         return;

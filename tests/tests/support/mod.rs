@@ -120,6 +120,8 @@ impl Outcome {
 pub fn sonde(ns: &Netns, args: &[&str]) -> Outcome {
     let started = Instant::now();
     let mut cmd = ns.command(bin("sonde"));
+    // The embedded agent's run history: one per namespace, removed with it.
+    cmd.env("SONDE_HISTORY", ns.state_file("history.db"));
     if sonde_config(ns).exists() {
         cmd.env("SONDE_CONFIG", sonde_config(ns));
     }
