@@ -46,7 +46,7 @@ install_postgresql() {
   say "==> apt-get install postgresql"
   apt-get update -qq
   # Debian's package creates and starts a `main` cluster on 5432; the tests do not use it.
-  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq postgresql >&2
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends postgresql >&2
 }
 
 url() {

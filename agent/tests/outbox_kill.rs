@@ -178,6 +178,7 @@ async fn sigkilled_deliveries_lose_and_duplicate_nothing() {
             limit: 10 * TICKETS,
             ..TicketFilter::default()
         })
+        .await
         .expect("tickets");
     assert_eq!(tickets.len(), TICKETS, "0 lost, 0 duplicated (after {kills} kills)");
     let mut seen: Vec<RunId> = tickets.iter().map(|t| t.submission.run).collect();
