@@ -42,7 +42,7 @@ pub enum DbError {
         /// The server's URL, password masked.
         url: String,
         /// How long we waited.
-        seconds: u64,
+        seconds: f64,
     },
     /// A stored document does not decode.
     #[error("helpdesk database holds a malformed document: {0}")]

@@ -53,14 +53,19 @@ impl std::fmt::Debug for PgDb {
 
 impl PgDb {
     /// Connects to the server at `url` (`postgres://user:password@host:port/database`) and
-    /// creates the schema if needed.
+    /// creates the schema if needed, within [`CONNECT_TIMEOUT`].
     pub async fn connect(url: &str) -> Result<Self> {
+        Self::connect_within(url, CONNECT_TIMEOUT).await
+    }
+
+    /// [`PgDb::connect`], giving up after `timeout`.
+    pub async fn connect_within(url: &str, timeout: Duration) -> Result<Self> {
         let shown = redact_url(url);
         let mut config: tokio_postgres::Config = url.parse().map_err(|error| DbError::Connect {
             url: shown.clone(),
             error,
         })?;
-        config.connect_timeout(CONNECT_TIMEOUT);
+        config.connect_timeout(timeout);
         if config.get_application_name().is_none() {
             config.application_name("sonde-backend");
         }
@@ -69,11 +74,11 @@ impl PgDb {
             shown,
             client: Mutex::new(None),
         };
-        tokio::time::timeout(CONNECT_TIMEOUT, db.migrate())
+        tokio::time::timeout(timeout, db.migrate())
             .await
             .map_err(|_| DbError::ConnectTimeout {
                 url: db.shown.clone(),
-                seconds: CONNECT_TIMEOUT.as_secs(),
+                seconds: timeout.as_secs_f64(),
             })??;
         Ok(db)
     }

@@ -141,8 +141,9 @@ pub async fn deliver_pending(db: &Store, gateway: &dyn SmsGateway) -> Result<usi
 /// The SMS dispatcher of `sonde-backend`: delivers recorded messages when `wake` is notified
 /// (a ticket was created) and retries failures with a capped backoff (1 s doubling to 60 s),
 /// until `shutdown`. Only this task calls the gateway, so a message is never sent twice by
-/// one process, nor by two replicas on one PostgreSQL database (each claims what it sends). (Across a crash between the provider's answer and our commit, a message may go
-/// twice: the provider's API has no idempotency key to prevent it.)
+/// one process, nor by two replicas on one PostgreSQL database (each claims what it sends).
+/// (Across a crash between the provider's answer and our commit, a message may go twice: the
+/// provider's API has no idempotency key to prevent it.)
 pub async fn dispatch(
     db: std::sync::Arc<Store>,
     gateway: std::sync::Arc<dyn SmsGateway>,

@@ -54,3 +54,29 @@ fn an_unreachable_postgresql_is_a_one_line_error_and_exit_2() {
     );
     assert!(!stderr.contains("s3cret") && !stderr.contains("panicked"), "{stderr}");
 }
+
+/// A server that accepts the connection and then says nothing (a black hole on the way, a hung
+/// server): the start gives up in time, naming it, instead of hanging.
+#[tokio::test]
+async fn a_silent_postgresql_is_given_up_in_time() {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
+    let port = listener.local_addr().expect("addr").port();
+    let _hold = tokio::spawn(async move {
+        let mut held = Vec::new();
+        while let Ok((socket, _)) = listener.accept().await {
+            held.push(socket);
+        }
+    });
+    let url = format!("postgres://sonde:s3cret@127.0.0.1:{port}/helpdesk");
+    let started = std::time::Instant::now();
+    let error = sonde_backend::postgres::PgDb::connect_within(&url, std::time::Duration::from_millis(300))
+        .await
+        .expect_err("no answer");
+    assert!(started.elapsed() < std::time::Duration::from_secs(5));
+    let text = error.to_string();
+    assert!(
+        text.contains(&format!("127.0.0.1:{port}")) && text.contains("no answer within 0.3 s"),
+        "{text}"
+    );
+    assert!(!text.contains("s3cret"), "{text}");
+}
