@@ -288,11 +288,6 @@ impl Db {
         self.conn.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
     }
 
-    /// What `key` of `device` was first answered, if it was used before.
-    pub fn idempotent_response(&self, device: &str, key: &str) -> Result<Option<StoredResponse>> {
-        select_idempotent(&self.conn(), device, key)
-    }
-
     /// Creates a ticket, its confirmation SMS (text from `sms_text(number)`) and the
     /// idempotency record of `key`, in one transaction — unless `key` was used before, which
     /// the same transaction checks first.
