@@ -101,6 +101,27 @@ impl Storage {
     pub fn is_postgres(&self) -> bool {
         matches!(self, Storage::Postgres(_))
     }
+
+    /// PostgreSQL: ends the server side of every backend connection to this database, as a
+    /// server restart would; returns how many.
+    pub async fn cut_backend_connections(&self) -> i64 {
+        let Storage::Postgres(url) = self else {
+            panic!("only PostgreSQL connections can be cut");
+        };
+        let (client, connection) = tokio_postgres::connect(url, tokio_postgres::NoTls)
+            .await
+            .expect("connect");
+        tokio::spawn(connection);
+        client
+            .query_one(
+                "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity
+                 WHERE datname = current_database() AND application_name = 'sonde-backend'",
+                &[],
+            )
+            .await
+            .expect("terminate")
+            .get(0)
+    }
 }
 
 impl Drop for Storage {

@@ -336,6 +336,34 @@ async fn two_replicas_racing_on_keys_make_one_ticket_each(storage: Storage) {
     assert_eq!(numbers.len(), KEYS, "ticket numbers are unique across replicas");
 }
 
+/// A replica whose connection the server cut (a restart, a failover) opens a new one: at most
+/// the request that met the cut fails (`500`; the agent retries it), the next ones go through.
+#[tokio::test]
+async fn a_replica_reconnects_after_the_server_cuts_its_connection() {
+    let Some(storage) = Storage::postgres("a_replica_reconnects_after_the_server_cuts_its_connection").await else {
+        return;
+    };
+    let helpdesk = helpdesk(storage.open().await);
+    let app = sonde_backend::app_with_helpdesk(helpdesk.clone());
+    let body = submission("L1");
+    let (status, first) = call(&app, "POST", "/v1/tickets", Some(DEVICE), Some("k"), Some(&body)).await;
+    assert_eq!(status, StatusCode::CREATED);
+    assert_eq!(storage.cut_backend_connections().await, 1);
+    let mut statuses = Vec::new();
+    for _ in 0..3 {
+        let (status, answer) = call(&app, "POST", "/v1/tickets", Some(DEVICE), Some("k"), Some(&body)).await;
+        statuses.push(status);
+        if status == StatusCode::CREATED {
+            assert_eq!(answer, first, "the replay");
+            break;
+        }
+        assert_eq!(status, StatusCode::INTERNAL_SERVER_ERROR);
+    }
+    assert_eq!(statuses.last(), Some(&StatusCode::CREATED), "{statuses:?}");
+    assert!(statuses.len() <= 2, "one failure at most: {statuses:?}");
+    assert_eq!(count_tickets(helpdesk.db()).await, 1);
+}
+
 /// Checks that concurrent answers for one key are the ticket (created, or replayed byte for
 /// byte) or `409`, with at least one ticket; returns the ticket's bytes.
 fn check_one_ticket_per_key(answers: &[(StatusCode, Vec<u8>)]) -> Vec<u8> {
