@@ -84,6 +84,20 @@ pub struct StoredResponse {
     pub body: String,
 }
 
+/// A ticket to create: who posts it, under which `Idempotency-Key`, the SHA-256 (hex) of the
+/// body, and the body.
+#[derive(Clone, Copy, Debug)]
+pub struct TicketRequest<'a> {
+    /// The posting device.
+    pub device: &'a str,
+    /// Its `Idempotency-Key`.
+    pub key: &'a str,
+    /// SHA-256 (hex) of the request body.
+    pub request_hash: &'a str,
+    /// The ticket.
+    pub submission: &'a TicketSubmission,
+}
+
 /// What [`Store::create_ticket`] did with an `Idempotency-Key`.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum TicketOutcome {
@@ -144,15 +158,12 @@ impl Store {
     /// replica holds `key`.
     pub async fn create_ticket(
         &self,
-        device: &str,
-        key: &str,
-        request_hash: &str,
-        submission: &TicketSubmission,
+        request: TicketRequest<'_>,
         sms_text: impl FnOnce(&str) -> String,
     ) -> Result<TicketOutcome> {
         match self {
-            Store::Sqlite(db) => db.create_ticket(device, key, request_hash, submission, sms_text),
-            Store::Postgres(db) => db.create_ticket(device, key, request_hash, submission, sms_text).await,
+            Store::Sqlite(db) => db.create_ticket(request, sms_text),
+            Store::Postgres(db) => db.create_ticket(request, sms_text).await,
         }
     }
 
@@ -293,12 +304,15 @@ impl Db {
     /// the same transaction checks first.
     pub fn create_ticket(
         &self,
-        device: &str,
-        key: &str,
-        request_hash: &str,
-        submission: &TicketSubmission,
+        request: TicketRequest<'_>,
         sms_text: impl FnOnce(&str) -> String,
     ) -> Result<TicketOutcome> {
+        let TicketRequest {
+            device,
+            key,
+            request_hash,
+            submission,
+        } = request;
         let now = Timestamp::now();
         let mut conn = self.conn();
         // IMMEDIATE: the write lock is taken before the check, so another process on the same

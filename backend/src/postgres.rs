@@ -20,17 +20,16 @@
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
-use sonde_protocol::{HelpdeskStatus, TicketSubmission, Timestamp};
+use sonde_protocol::{HelpdeskStatus, SmsRecord, TicketRecord, Timestamp};
 use tokio::sync::{MappedMutexGuard, Mutex, MutexGuard};
 use tokio_postgres::error::SqlState;
 use tokio_postgres::{Client, NoTls, Row};
 
 use crate::config::redact_url;
 use crate::db::{
-    DbError, Result, SmsRow, StoredResponse, TicketFilter, TicketOutcome, TicketRow, decode_sms, decode_ticket,
-    new_ticket, ticket_number,
+    DbError, Result, SmsRow, StoredResponse, TicketFilter, TicketOutcome, TicketRequest, TicketRow, decode_sms,
+    decode_ticket, new_ticket, ticket_number,
 };
-use sonde_protocol::{SmsRecord, TicketRecord};
 
 /// How long a replica's SMS dispatcher owns the messages it claimed: past that (it crashed
 /// mid-delivery), another replica sends them.
@@ -91,12 +90,10 @@ impl PgDb {
     /// See [`crate::db::Store::create_ticket`].
     pub async fn create_ticket(
         &self,
-        device: &str,
-        key: &str,
-        request_hash: &str,
-        submission: &TicketSubmission,
+        request: TicketRequest<'_>,
         sms_text: impl FnOnce(&str) -> String,
     ) -> Result<TicketOutcome> {
+        let TicketRequest { device, key, .. } = request;
         self.checked(async {
             let now = Timestamp::now();
             let mut client = self.client().await?;
@@ -116,7 +113,7 @@ impl PgDb {
                 return Ok(TicketOutcome::Existing(stored_response(&row)));
             }
             let id: i64 = tx.query_one("SELECT nextval('ticket_ids')", &[]).await?.get(0);
-            let (record, sms) = new_ticket(device, ticket_number(id), submission, now, sms_text);
+            let (record, sms) = new_ticket(device, ticket_number(id), request.submission, now, sms_text);
             let now = now.to_string();
             tx.execute(
                 "INSERT INTO tickets (id, number, device, status, line, created_at, updated_at, sms_sent, submission)
@@ -126,9 +123,9 @@ impl PgDb {
                     &record.number,
                     &device,
                     &HelpdeskStatus::Open.as_str(),
-                    &submission.line,
+                    &request.submission.line,
                     &now,
-                    &serde_json::to_string(submission)?,
+                    &serde_json::to_string(request.submission)?,
                 ],
             )
             .await?;
@@ -141,7 +138,13 @@ impl PgDb {
                 .execute(
                     "INSERT INTO idempotency (device, key, request_hash, status, body, created_at)
                      VALUES ($1, $2, $3, 201, $4, $5)",
-                    &[&device, &key, &request_hash, &serde_json::to_string(&record)?, &now],
+                    &[
+                        &device,
+                        &key,
+                        &request.request_hash,
+                        &serde_json::to_string(&record)?,
+                        &now,
+                    ],
                 )
                 .await;
             match inserted {

@@ -26,7 +26,7 @@ use sonde_protocol::{
 };
 
 use crate::config::{Config, Role, hex};
-use crate::db::{Store, TicketFilter, TicketOutcome};
+use crate::db::{Store, TicketFilter, TicketOutcome, TicketRequest};
 use crate::sms::{SmsGateway, confirmation_text, mask_number};
 
 /// Longest `Idempotency-Key` accepted.
@@ -188,9 +188,15 @@ async fn create_ticket(State(helpdesk): State<Helpdesk>, headers: HeaderMap, bod
         return Err(in_flight());
     };
     let config = &helpdesk.inner.config;
+    let request = TicketRequest {
+        device: &device,
+        key: &key,
+        request_hash: &request_hash,
+        submission: &submission,
+    };
     let outcome = helpdesk
         .db()
-        .create_ticket(&device, &key, &request_hash, &submission, |number| {
+        .create_ticket(request, |number| {
             confirmation_text(config.sms_lang, &config.operator, number)
         })
         .await

@@ -9,7 +9,7 @@ use axum::Router;
 use axum::http::{HeaderMap, StatusCode};
 use axum::routing::post;
 use sonde_backend::config::{Config, RawConfig, RawSms, Role, SmsGatewayChoice};
-use sonde_backend::db::TicketOutcome;
+use sonde_backend::db::{TicketOutcome, TicketRequest};
 use sonde_backend::sms::{HttpGateway, SmsGateway};
 use sonde_backend::tickets::Helpdesk;
 use sonde_protocol::{ProblemKind, RunId, SmsRecord, TicketSubmission};
@@ -186,7 +186,15 @@ async fn create_ticket(helpdesk: &Helpdesk, key: &str) -> String {
     };
     let outcome = helpdesk
         .db()
-        .create_ticket("box", key, "hash", &submission, |n| format!("ticket {n}"))
+        .create_ticket(
+            TicketRequest {
+                device: "box",
+                key,
+                request_hash: "hash",
+                submission: &submission,
+            },
+            |n| format!("ticket {n}"),
+        )
         .await
         .expect("ticket");
     let TicketOutcome::Created(record, _) = outcome else {
