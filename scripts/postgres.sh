@@ -88,7 +88,12 @@ start() {
     url
     return 0
   fi
-  [ -f "$dir/data/PG_VERSION" ] && [ -f "$dir/test-password" ] || create_cluster
+  # A cluster of another major version (the machine's PostgreSQL was upgraded) is made anew.
+  local major
+  major="$("$bin/postgres" --version | sed -E 's/.* ([0-9]+)(\.[0-9]+)*.*/\1/')"
+  if [ ! -f "$dir/test-password" ] || [ "$(cat "$dir/data/PG_VERSION" 2>/dev/null)" != "$major" ]; then
+    create_cluster
+  fi
   # A server killed with its machine leaves its pid file behind: drop it unless it names a
   # live postgres.
   if [ -f "$dir/data/postmaster.pid" ]; then
