@@ -34,3 +34,8 @@ if ! python3 -c 'import pymodbus' >/dev/null 2>&1; then
     || python3 -m pip install --quiet --break-system-packages pymodbus==3.15.0 \
     || echo "!!! could not install pymodbus: the Modbus agreement tests will say so" >&2
 fi
+
+# PostgreSQL for the helpdesk's PostgreSQL storage tests: installed if missing, and a throwaway
+# cluster on 127.0.0.1:54329 started (or reused). scripts/test.sh exports its URL.
+scripts_dir="$(dirname "$0")"
+"$scripts_dir/postgres.sh" >/dev/null || echo "!!! could not start the test PostgreSQL: its tests will say so" >&2

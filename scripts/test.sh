@@ -41,6 +41,12 @@ check_systemd_units() {
 check_systemd_units
 
 echo "==> tests"
+# The helpdesk's PostgreSQL tests use the throwaway server scripts/postgres.sh started above
+# (without it they SKIP loudly, and fail under SONDE_REQUIRE_NETSIM=1).
+if [ -z "${SONDE_TEST_POSTGRES_URL:-}" ]; then
+  SONDE_TEST_POSTGRES_URL="$(scripts/postgres.sh)" || SONDE_TEST_POSTGRES_URL=
+  export SONDE_TEST_POSTGRES_URL
+fi
 if [ "$(id -u)" != 0 ] && [ "${SONDE_REQUIRE_NETSIM:-}" != 1 ]; then
   echo "!!! not root: the network-namespace suites will SKIP (loudly). Run as root for the full suite."
 fi

@@ -142,7 +142,7 @@ async fn sigkilled_deliveries_lose_and_duplicate_nothing() {
     assert!(!status.success(), "the child aborted after an acknowledgement");
     assert_eq!(delivered(), 0, "the acknowledged ticket was not committed locally");
     assert_eq!(
-        helpdesk.db().sms(None).expect("sms").len(),
+        helpdesk.db().sms(None).await.expect("sms").len(),
         1,
         "but the helpdesk has it"
     );
@@ -178,6 +178,7 @@ async fn sigkilled_deliveries_lose_and_duplicate_nothing() {
             limit: 10 * TICKETS,
             ..TicketFilter::default()
         })
+        .await
         .expect("tickets");
     assert_eq!(tickets.len(), TICKETS, "0 lost, 0 duplicated (after {kills} kills)");
     let mut seen: Vec<RunId> = tickets.iter().map(|t| t.submission.run).collect();
@@ -185,7 +186,7 @@ async fn sigkilled_deliveries_lose_and_duplicate_nothing() {
     runs.sort();
     assert_eq!(seen, runs, "each run's ticket exactly once");
     assert_eq!(
-        helpdesk.db().sms(None).expect("sms").len(),
+        helpdesk.db().sms(None).await.expect("sms").len(),
         TICKETS,
         "one SMS per ticket"
     );

@@ -180,12 +180,13 @@ async fn a_ticket_queued_during_an_outage_is_delivered_once_when_the_helpdesk_re
             limit: 10,
             ..TicketFilter::default()
         })
+        .await
         .expect("tickets");
     assert_eq!(all.len(), 1, "delivered exactly once");
     assert_eq!(all[0].number, number);
     assert_eq!(all[0].submission.line, "0102030405");
     assert_eq!(all[0].submission.findings, ["INTERNET_UNREACHABLE"]);
-    let sms = db.sms(None).expect("sms");
+    let sms = db.sms(None).await.expect("sms");
     assert_eq!(sms.len(), 1, "exactly one confirmation");
     assert_eq!(sms[0].to, "+33612345678");
     assert!(sms[0].text.contains(&number), "{}", sms[0].text);

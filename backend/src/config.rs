@@ -1,7 +1,7 @@
 //! The backend's configuration (TOML) and the credentials it accepts.
 //!
 //! ```toml
-//! database = "/var/lib/sonde-backend/helpdesk.db"   # or --database
+//! database = "/var/lib/sonde-backend/helpdesk.db"   # or postgres://…; or --database
 //! operator = "Sonde Télécom"                        # signs the SMS
 //! sms-lang = "fr"                                   # fr (default) | en
 //!
@@ -25,7 +25,7 @@ use crate::sms::SmsLang;
 #[derive(Clone, Debug, Default, Deserialize)]
 #[serde(rename_all = "kebab-case", deny_unknown_fields, default)]
 pub struct RawConfig {
-    /// SQLite path (PostgreSQL URLs are not supported yet).
+    /// SQLite path, or PostgreSQL URL (`postgres://` or `postgresql://`).
     pub database: Option<String>,
     /// The operator's name, in the SMS.
     pub operator: Option<String>,
@@ -92,11 +92,85 @@ pub enum Role {
     Technician,
 }
 
+/// Where the helpdesk's data lives.
+#[derive(Clone, PartialEq, Eq)]
+pub enum Database {
+    /// An SQLite file (`:memory:`: in memory).
+    Sqlite(PathBuf),
+    /// A PostgreSQL server: its `postgres://` URL (checked to parse).
+    Postgres(String),
+}
+
+impl Database {
+    /// `text` as a database: a PostgreSQL URL when it starts with `postgres://` or
+    /// `postgresql://`, else an SQLite path.
+    pub fn parse(text: &str) -> anyhow::Result<Self> {
+        if text.starts_with("postgres://") || text.starts_with("postgresql://") {
+            text.parse::<tokio_postgres::Config>()
+                .map_err(|e| anyhow::anyhow!("database: invalid PostgreSQL URL {}: {e}", redact_url(text)))?;
+            Ok(Database::Postgres(text.to_owned()))
+        } else {
+            anyhow::ensure!(!text.trim().is_empty(), "database: empty path");
+            Ok(Database::Sqlite(PathBuf::from(text)))
+        }
+    }
+}
+
+// By hand: the URL may hold a password, which must not reach a log.
+impl std::fmt::Debug for Database {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Database::Sqlite(path) => f.debug_tuple("Sqlite").field(path).finish(),
+            Database::Postgres(url) => f.debug_tuple("Postgres").field(&redact_url(url)).finish(),
+        }
+    }
+}
+
+impl std::fmt::Display for Database {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Database::Sqlite(path) => write!(f, "{}", path.display()),
+            Database::Postgres(url) => f.write_str(&redact_url(url)),
+        }
+    }
+}
+
+/// `url` with its password (in the user part or a `password=` parameter) shown as `***`.
+pub fn redact_url(url: &str) -> String {
+    let (scheme, rest) = url.split_once("://").unwrap_or(("", url));
+    let (authority, tail) = rest.find(['/', '?']).map_or((rest, ""), |i| rest.split_at(i));
+    let authority = match authority.rsplit_once('@') {
+        Some((user_info, host)) => match user_info.split_once(':') {
+            Some((user, _password)) => format!("{user}:***@{host}"),
+            None => format!("{user_info}@{host}"),
+        },
+        None => authority.to_owned(),
+    };
+    let tail = match tail.split_once('?') {
+        Some((path, query)) => {
+            let query: Vec<String> = query
+                .split('&')
+                .map(|pair| match pair.split_once('=') {
+                    Some((name, _)) if name.eq_ignore_ascii_case("password") => format!("{name}=***"),
+                    _ => pair.to_owned(),
+                })
+                .collect();
+            format!("{path}?{}", query.join("&"))
+        }
+        None => tail.to_owned(),
+    };
+    if scheme.is_empty() {
+        format!("{authority}{tail}")
+    } else {
+        format!("{scheme}://{authority}{tail}")
+    }
+}
+
 /// The validated configuration.
 #[derive(Clone, Debug)]
 pub struct Config {
-    /// The SQLite database; `None`: the default path.
-    pub database: Option<PathBuf>,
+    /// The database; `None`: the default SQLite path.
+    pub database: Option<Database>,
     /// Signs the SMS.
     pub operator: String,
     /// Language of the SMS.
@@ -147,12 +221,7 @@ impl Config {
                 device.name
             );
         }
-        let database = match raw.database {
-            Some(url) if url.starts_with("postgres://") || url.starts_with("postgresql://") => {
-                anyhow::bail!("PostgreSQL is not supported yet; give a SQLite path")
-            }
-            other => other.map(PathBuf::from),
-        };
+        let database = raw.database.as_deref().map(Database::parse).transpose()?;
         let sms_gateway = match raw.sms.gateway.as_deref() {
             None | Some("stub") => SmsGatewayChoice::Stub,
             Some("http") => {
@@ -248,11 +317,46 @@ mod tests {
     }
 
     #[test]
-    fn postgres_urls_are_refused_until_supported() {
-        let raw = RawConfig {
-            database: Some("postgres://localhost/helpdesk".into()),
-            ..RawConfig::default()
+    fn postgres_urls_select_postgresql_and_other_text_a_sqlite_file() {
+        let database = |text: &str| {
+            Config::from_raw(RawConfig {
+                database: Some(text.into()),
+                ..RawConfig::default()
+            })
+            .map(|c| c.database)
         };
-        assert!(Config::from_raw(raw).is_err());
+        for url in [
+            "postgres://localhost/helpdesk",
+            "postgresql://sonde:pw@db.internal:5433/helpdesk",
+        ] {
+            assert_eq!(database(url).expect("valid"), Some(Database::Postgres(url.into())));
+        }
+        assert_eq!(
+            database("/var/lib/sonde/helpdesk.db").expect("valid"),
+            Some(Database::Sqlite("/var/lib/sonde/helpdesk.db".into()))
+        );
+        let error = database("postgres://sonde:s3cret@localhost:notaport/helpdesk").expect_err("bad port");
+        assert!(!format!("{error:#}").contains("s3cret"), "{error:#}");
+        assert!(database("").is_err());
+    }
+
+    #[test]
+    fn passwords_never_reach_the_log() {
+        for (url, shown) in [
+            (
+                "postgres://sonde:s3cret@db:5432/helpdesk",
+                "postgres://sonde:***@db:5432/helpdesk",
+            ),
+            ("postgres://sonde@db/helpdesk", "postgres://sonde@db/helpdesk"),
+            (
+                "postgres://db/helpdesk?user=sonde&password=s3cret",
+                "postgres://db/helpdesk?user=sonde&password=***",
+            ),
+            ("postgresql://u:p@x:y@h", "postgresql://u:***@h"),
+        ] {
+            assert_eq!(redact_url(url), shown);
+        }
+        let database = Database::Postgres("postgres://sonde:s3cret@db/h".into());
+        assert!(!format!("{database} {database:?}").contains("s3cret"));
     }
 }

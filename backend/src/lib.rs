@@ -18,6 +18,7 @@ use tokio_rustls::rustls;
 
 pub mod config;
 pub mod db;
+pub mod postgres;
 pub mod sms;
 pub mod tickets;
 
@@ -31,8 +32,15 @@ pub struct Args {
     /// Address to listen on.
     #[arg(long, value_name = "ADDR", default_value = "127.0.0.1:8791")]
     pub listen: SocketAddr,
-    /// Database: a SQLite path or a `postgres://` URL.
-    #[arg(long, value_name = "URL")]
+    /// Database: a SQLite path or a `postgres://user:password@host/database` URL (default:
+    /// the configuration's, else a SQLite file in the state directory). From the environment,
+    /// a password stays out of the process list.
+    #[arg(
+        long,
+        value_name = "PATH|URL",
+        env = "SONDE_BACKEND_DATABASE",
+        hide_env_values = true
+    )]
     pub database: Option<String>,
     /// TCP congestion control of served connections (`cubic`, `bbr`…); default: the system's.
     /// A loss-based one (cubic, as most customer devices use) fills bottleneck queues the way
@@ -137,13 +145,6 @@ pub fn main() -> ExitCode {
         )
         .with_writer(std::io::stderr)
         .try_init();
-    let helpdesk = match open_helpdesk(&args) {
-        Ok(helpdesk) => helpdesk,
-        Err(e) => {
-            eprintln!("sonde-backend: {e:#}");
-            return ExitCode::from(2);
-        }
-    };
     let tls = match args.tls_cert.as_deref().zip(args.tls_key.as_deref()) {
         Some((cert, key)) => match tls::load(cert, key) {
             Ok(config) => Some(config),
@@ -163,6 +164,14 @@ pub fn main() -> ExitCode {
         Err(e) => {
             eprintln!("sonde-backend: cannot start the async runtime: {e}");
             return ExitCode::FAILURE;
+        }
+    };
+    // A bad configuration or an unreachable database is the operator's to fix: exit 2.
+    let helpdesk = match runtime.block_on(open_helpdesk(&args)) {
+        Ok(helpdesk) => helpdesk,
+        Err(e) => {
+            eprintln!("sonde-backend: {e:#}");
+            return ExitCode::from(2);
         }
     };
     let result = runtime.block_on(async {
@@ -192,32 +201,29 @@ pub fn main() -> ExitCode {
     }
 }
 
-fn open_helpdesk(args: &Args) -> anyhow::Result<tickets::Helpdesk> {
+async fn open_helpdesk(args: &Args) -> anyhow::Result<tickets::Helpdesk> {
     let mut config = match &args.config {
         Some(path) => config::Config::load(path)?,
         None => config::Config::default(),
     };
     if let Some(database) = &args.database {
-        config = config::Config::from_raw(config::RawConfig {
-            database: Some(database.clone()),
-            ..config::RawConfig::default()
-        })
-        .map(|c| config::Config {
-            database: c.database,
-            ..config
-        })?;
+        config.database = Some(config::Database::parse(database)?);
     }
-    let path = config.database.clone().unwrap_or_else(default_database);
-    let db = if path.as_os_str() == ":memory:" {
-        db::Db::in_memory()?
-    } else {
-        db::Db::open(&path).map_err(|e| anyhow::anyhow!("cannot open {}: {e}", path.display()))?
-    };
+    let location = config
+        .database
+        .clone()
+        .unwrap_or_else(|| config::Database::Sqlite(default_database()));
+    let store = db::Store::open(&location).await.map_err(|e| match e {
+        // The connection errors name the server (without its password) already.
+        db::DbError::Connect { .. } | db::DbError::ConnectTimeout { .. } => anyhow::anyhow!(e),
+        e => anyhow::anyhow!("cannot open {location}: {e}"),
+    })?;
     if config.credentials.is_empty() {
         tracing::warn!("no [[devices]] configured: every ticket post will be refused (401)");
     }
     let gateway = config.sms_gateway.build()?;
-    Ok(tickets::Helpdesk::new(db, config, gateway))
+    tracing::info!(database = %location, "helpdesk storage open");
+    Ok(tickets::Helpdesk::new(store, config, gateway))
 }
 
 fn default_database() -> PathBuf {

@@ -8,7 +8,7 @@
 
 use sonde_protocol::SmsRecord;
 
-use crate::db::Db;
+use crate::db::Store;
 
 /// A boxed future, for the object-safe gateway trait.
 pub type BoxFuture<'a, T> = std::pin::Pin<Box<dyn Future<Output = T> + Send + 'a>>;
@@ -122,12 +122,17 @@ pub fn render(template: &str, message: &SmsRecord) -> String {
 
 /// Hands every recorded, undelivered SMS to `gateway`, oldest first, until one fails. Returns
 /// how many went, or the failure.
-pub async fn deliver_pending(db: &Db, gateway: &dyn SmsGateway) -> Result<usize, SmsError> {
-    let pending = db.undelivered_sms(100).map_err(|e| SmsError(e.to_string()))?;
+pub async fn deliver_pending(db: &Store, gateway: &dyn SmsGateway) -> Result<usize, SmsError> {
+    let storage = |e: crate::db::DbError| SmsError(e.to_string());
     let mut delivered = 0;
-    for (id, message) in pending {
-        gateway.deliver(&message).await?;
-        db.mark_sms_delivered(id).map_err(|e| SmsError(e.to_string()))?;
+    // One at a time: a replica holds only the message it is sending.
+    while let Some((id, message)) = db.claim_sms().await.map_err(storage)? {
+        if let Err(e) = gateway.deliver(&message).await {
+            // Free it for the next try, this replica's or another's.
+            db.release_sms(id).await.map_err(storage)?;
+            return Err(e);
+        }
+        db.mark_sms_delivered(id).await.map_err(storage)?;
         delivered += 1;
     }
     Ok(delivered)
@@ -136,10 +141,11 @@ pub async fn deliver_pending(db: &Db, gateway: &dyn SmsGateway) -> Result<usize,
 /// The SMS dispatcher of `sonde-backend`: delivers recorded messages when `wake` is notified
 /// (a ticket was created) and retries failures with a capped backoff (1 s doubling to 60 s),
 /// until `shutdown`. Only this task calls the gateway, so a message is never sent twice by
-/// one process. (Across a crash between the provider's answer and our commit, a message may go
-/// twice: the provider's API has no idempotency key to prevent it.)
+/// one process, nor by two replicas on one PostgreSQL database (each claims what it sends).
+/// (Across a crash between the provider's answer and our commit, a message may go twice: the
+/// provider's API has no idempotency key to prevent it.)
 pub async fn dispatch(
-    db: std::sync::Arc<Db>,
+    db: std::sync::Arc<Store>,
     gateway: std::sync::Arc<dyn SmsGateway>,
     wake: std::sync::Arc<tokio::sync::Notify>,
     shutdown: tokio_util::sync::CancellationToken,

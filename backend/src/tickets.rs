@@ -26,7 +26,7 @@ use sonde_protocol::{
 };
 
 use crate::config::{Config, Role, hex};
-use crate::db::{Db, TicketFilter};
+use crate::db::{Store, TicketFilter, TicketOutcome, TicketRequest};
 use crate::sms::{SmsGateway, confirmation_text, mask_number};
 
 /// Longest `Idempotency-Key` accepted.
@@ -42,21 +42,24 @@ pub struct Helpdesk {
 
 #[derive(Debug)]
 struct Inner {
-    db: Arc<Db>,
+    db: Arc<Store>,
     config: Config,
     sms: Arc<dyn SmsGateway>,
     /// Wakes the SMS dispatcher (a ticket and its SMS were committed).
     sms_wake: Arc<tokio::sync::Notify>,
-    /// `(device, key)` pairs being processed right now: a concurrent duplicate gets `409`.
+    /// `(device, key)` pairs being processed right now by this process: a concurrent duplicate
+    /// gets `409` without a database round trip. (Across replicas, the storage answers
+    /// [`TicketOutcome::InFlight`].)
     in_flight: Mutex<HashSet<(String, String)>>,
 }
 
 impl Helpdesk {
-    /// The helpdesk over `db`, sending SMS through `sms`.
-    pub fn new(db: Db, config: Config, sms: Box<dyn SmsGateway>) -> Self {
+    /// The helpdesk over `db` (a [`Store`], or an SQLite [`crate::db::Db`]), sending SMS
+    /// through `sms`.
+    pub fn new(db: impl Into<Store>, config: Config, sms: Box<dyn SmsGateway>) -> Self {
         Self {
             inner: Arc::new(Inner {
-                db: Arc::new(db),
+                db: Arc::new(db.into()),
                 config,
                 sms: Arc::from(sms),
                 sms_wake: Arc::new(tokio::sync::Notify::new()),
@@ -76,7 +79,7 @@ impl Helpdesk {
     }
 
     /// The database (tests inspect it).
-    pub fn db(&self) -> &Db {
+    pub fn db(&self) -> &Store {
         &self.inner.db
     }
 
@@ -174,31 +177,45 @@ async fn create_ticket(State(helpdesk): State<Helpdesk>, headers: HeaderMap, bod
     }
     let request_hash = hex(ring::digest::digest(&ring::digest::SHA256, &body).as_ref());
 
-    let Some(_in_flight) = helpdesk.begin(&device, &key) else {
-        return Err(Failure::new(
+    let in_flight = || {
+        Failure::new(
             StatusCode::CONFLICT,
             ErrorCode::IdempotencyInFlight,
             "a request with this Idempotency-Key is being processed; retry later",
-        ));
+        )
     };
-    let db = helpdesk.db();
-    if let Some(stored) = db.idempotent_response(&device, &key).map_err(Failure::internal)? {
-        if stored.request_hash != request_hash {
+    let Some(_in_flight) = helpdesk.begin(&device, &key) else {
+        return Err(in_flight());
+    };
+    let config = &helpdesk.inner.config;
+    let request = TicketRequest {
+        device: &device,
+        key: &key,
+        request_hash: &request_hash,
+        submission: &submission,
+    };
+    let outcome = helpdesk
+        .db()
+        .create_ticket(request, |number| {
+            confirmation_text(config.sms_lang, &config.operator, number)
+        })
+        .await
+        .map_err(Failure::internal)?;
+    let record = match outcome {
+        TicketOutcome::Created(record, _sms) => *record,
+        TicketOutcome::InFlight => return Err(in_flight()),
+        TicketOutcome::Existing(stored) if stored.request_hash != request_hash => {
             return Err(Failure::new(
                 StatusCode::UNPROCESSABLE_ENTITY,
                 ErrorCode::IdempotencyMismatch,
                 "this Idempotency-Key was used with another body; use a new key for a new ticket",
             ));
         }
-        let status = StatusCode::from_u16(stored.status).unwrap_or(StatusCode::OK);
-        return Ok((status, [(header::CONTENT_TYPE, "application/json")], stored.body).into_response());
-    }
-    let config = &helpdesk.inner.config;
-    let (record, _sms) = db
-        .create_ticket(&device, &key, &request_hash, &submission, |number| {
-            confirmation_text(config.sms_lang, &config.operator, number)
-        })
-        .map_err(Failure::internal)?;
+        TicketOutcome::Existing(stored) => {
+            let status = StatusCode::from_u16(stored.status).unwrap_or(StatusCode::OK);
+            return Ok((status, [(header::CONTENT_TYPE, "application/json")], stored.body).into_response());
+        }
+    };
     tracing::info!(
         ticket = %record.number,
         %device,
@@ -225,6 +242,7 @@ async fn get_ticket(
     helpdesk
         .db()
         .ticket(&number)
+        .await
         .map_err(Failure::internal)?
         // A device sees its own tickets only (they hold customers' numbers).
         .filter(|t| role == Role::Technician || t.device == caller)
@@ -267,7 +285,7 @@ async fn list_tickets(
         line: query.line,
         limit: query.limit.unwrap_or(MAX_LIST).min(MAX_LIST),
     };
-    Ok(Json(helpdesk.db().tickets(&filter).map_err(Failure::internal)?))
+    Ok(Json(helpdesk.db().tickets(&filter).await.map_err(Failure::internal)?))
 }
 
 async fn update_ticket(
@@ -294,6 +312,7 @@ async fn update_ticket(
     helpdesk
         .db()
         .update_status(&number, update.status)
+        .await
         .map_err(Failure::internal)?
         .map(Json)
         .ok_or_else(|| no_ticket(&number))
@@ -314,7 +333,11 @@ async fn list_sms(
     let Query(query) =
         query.map_err(|e| Failure::new(StatusCode::BAD_REQUEST, ErrorCode::BadRequest, e.body_text()))?;
     Ok(Json(
-        helpdesk.db().sms(query.ticket.as_deref()).map_err(Failure::internal)?,
+        helpdesk
+            .db()
+            .sms(query.ticket.as_deref())
+            .await
+            .map_err(Failure::internal)?,
     ))
 }
 

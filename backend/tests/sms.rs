@@ -1,5 +1,6 @@
 //! The HTTP SMS gateway against a local HTTP peer: the rendered body, the auth header, and the
-//! dispatcher retrying a provider that fails until it takes the message — once.
+//! dispatcher retrying a provider that fails until it takes the message — once (on SQLite and
+//! on PostgreSQL), also with two replicas' dispatchers on one PostgreSQL database.
 
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -8,10 +9,15 @@ use axum::Router;
 use axum::http::{HeaderMap, StatusCode};
 use axum::routing::post;
 use sonde_backend::config::{Config, RawConfig, RawSms, Role, SmsGatewayChoice};
-use sonde_backend::db::Db;
+use sonde_backend::db::{TicketOutcome, TicketRequest};
 use sonde_backend::sms::{HttpGateway, SmsGateway};
+use sonde_backend::tickets::Helpdesk;
 use sonde_protocol::{ProblemKind, RunId, SmsRecord, TicketSubmission};
 use tokio_util::sync::CancellationToken;
+
+use crate::storage::Storage;
+
+on_each_storage!(the_dispatcher_retries_a_failing_provider_and_sends_each_sms_once);
 
 /// One request the provider took: its `X-Api-Key` header and its JSON body.
 type Received = (Option<String>, serde_json::Value);
@@ -104,15 +110,70 @@ fn bad_gateway_configurations_are_refused() {
     assert!(matches!(ok.sms_gateway, SmsGatewayChoice::Http { .. }));
 }
 
-#[tokio::test]
-async fn the_dispatcher_retries_a_failing_provider_and_sends_each_sms_once() {
+async fn the_dispatcher_retries_a_failing_provider_and_sends_each_sms_once(storage: Storage) {
     let provider = Provider::default();
     *provider.failures.lock().expect("lock") = 1;
     let url = start(provider.clone()).await;
+    let helpdesk = helpdesk_posting_to(&url, &storage).await;
+    let number = create_ticket(&helpdesk, "k").await;
+    let shutdown = CancellationToken::new();
+    helpdesk.spawn_sms_dispatcher(shutdown.clone());
+    // First attempt: 503; the retry (after 1 s) goes through.
+    wait_until_delivered(&helpdesk).await;
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    let received = provider.received.lock().expect("lock").clone();
+    assert_eq!(received.len(), 1, "sent once");
+    assert_eq!(received[0].1["reference"], serde_json::json!(number));
+    shutdown.cancel();
+}
+
+/// Two replicas' SMS dispatchers on one PostgreSQL database, woken together: each message
+/// reaches the provider once. (SQLite serves one process: it has no such claim.)
+#[tokio::test]
+async fn two_replicas_dispatchers_send_each_sms_once() {
+    const TICKETS: usize = 10;
+    let Some(storage) = Storage::postgres("two_replicas_dispatchers_send_each_sms_once").await else {
+        return;
+    };
+    assert!(storage.is_postgres());
+    let provider = Provider::default();
+    let url = start(provider.clone()).await;
+    let replicas = [
+        helpdesk_posting_to(&url, &storage).await,
+        helpdesk_posting_to(&url, &storage).await,
+    ];
+    let mut numbers = Vec::new();
+    for k in 0..TICKETS {
+        numbers.push(create_ticket(&replicas[k % 2], &format!("k{k}")).await);
+    }
+    let shutdown = CancellationToken::new();
+    for replica in &replicas {
+        replica.spawn_sms_dispatcher(shutdown.clone());
+    }
+    wait_until_delivered(&replicas[0]).await;
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let mut sent: Vec<String> = provider
+        .received
+        .lock()
+        .expect("lock")
+        .iter()
+        .map(|(_, body)| body["reference"].as_str().unwrap_or_default().to_owned())
+        .collect();
+    sent.sort();
+    numbers.sort();
+    assert_eq!(sent, numbers, "each SMS sent once");
+    shutdown.cancel();
+}
+
+async fn helpdesk_posting_to(url: &str, storage: &Storage) -> Helpdesk {
     let mut config = Config::default();
     config.add_token("box", "t", Role::Device);
-    let gateway = HttpGateway::new(&url, None, None).expect("gateway");
-    let helpdesk = sonde_backend::tickets::Helpdesk::new(Db::in_memory().expect("db"), config, Box::new(gateway));
+    let gateway = HttpGateway::new(url, None, None).expect("gateway");
+    Helpdesk::new(storage.open().await, config, Box::new(gateway))
+}
+
+/// Creates a ticket (and its SMS) with `key` straight in the database; its number.
+async fn create_ticket(helpdesk: &Helpdesk, key: &str) -> String {
     let submission = TicketSubmission {
         line: "L".into(),
         contact: "+33612345678".into(),
@@ -123,21 +184,29 @@ async fn the_dispatcher_retries_a_failing_provider_and_sends_each_sms_once() {
         agent_version: "t".into(),
         profile: None,
     };
-    let (record, _) = helpdesk
+    let outcome = helpdesk
         .db()
-        .create_ticket("box", "k", "hash", &submission, |n| format!("ticket {n}"))
+        .create_ticket(
+            TicketRequest {
+                device: "box",
+                key,
+                request_hash: "hash",
+                submission: &submission,
+            },
+            |n| format!("ticket {n}"),
+        )
+        .await
         .expect("ticket");
-    let shutdown = CancellationToken::new();
-    helpdesk.spawn_sms_dispatcher(shutdown.clone());
-    // First attempt: 503; the retry (after 1 s) goes through.
+    let TicketOutcome::Created(record, _) = outcome else {
+        panic!("{key}: a new key, yet {outcome:?}");
+    };
+    record.number
+}
+
+async fn wait_until_delivered(helpdesk: &Helpdesk) {
     let deadline = Instant::now() + Duration::from_secs(10);
-    while helpdesk.db().undelivered_sms(10).expect("pending").len() == 1 {
+    while !helpdesk.db().undelivered_sms(10).await.expect("pending").is_empty() {
         assert!(Instant::now() < deadline, "not delivered after the provider recovered");
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
-    tokio::time::sleep(Duration::from_millis(200)).await;
-    let received = provider.received.lock().expect("lock").clone();
-    assert_eq!(received.len(), 1, "sent once");
-    assert_eq!(received[0].1["reference"], serde_json::json!(record.number));
-    shutdown.cancel();
 }
