@@ -11,6 +11,10 @@
 //!    adds a stream every half second while goodput still grows by more than 5 % (as
 //!    networkQuality does), declares the link saturated after two flat half-seconds, and from
 //!    then measures until the average over that window is stable, or the direction's cap.
+//!    Saturated goodput is not yet the draft's working conditions: while the loaded latency
+//!    still grows by more than 10 % from one half-second to the next, the queue is still
+//!    filling, and a stream is added; the direction ends only after 1.5 s without growth, and
+//!    the loaded latency is measured from the probes of that last stretch.
 //!    Goodput is the bytes received inside that window over its duration: slow start and the
 //!    ramp are excluded, as iperf3 users exclude them by hand with `--omit`. The download is
 //!    counted here as it arrives; the upload at the server, which reports what it received for
@@ -666,9 +670,11 @@ async fn run_direction(
         .and_then(|(url, session)| ReceiverCount::new(url, session, options.timeout, phase.tls));
     let mut clients: Vec<reqwest::Client> = Vec::new();
     let mut tasks: JoinSet<()> = JoinSet::new();
-    let mut probes: JoinSet<ProbeOutcome> = JoinSet::new();
-    let mut self_probes: JoinSet<Option<f64>> = JoinSet::new();
-    let mut loaded = Probes::default();
+    // Probes under load, each with the time it started (seconds since the direction's start).
+    let mut probes: JoinSet<(f64, ProbeOutcome)> = JoinSet::new();
+    let mut self_probes: JoinSet<(f64, Option<f64>)> = JoinSet::new();
+    let mut foreign: Vec<(f64, ProbeOutcome)> = Vec::new();
+    let mut own: Vec<(f64, f64)> = Vec::new();
     let initial = options.initial_streams.clamp(1, options.max_streams.max(1));
     let mut ramp = Ramp::with_streams(
         initial,
@@ -702,17 +708,18 @@ async fn run_direction(
         tokio::select! {
             _ = tick.tick() => {}
             Some(done) = probes.join_next(), if !probes.is_empty() => {
-                if let Ok(outcome) = done {
+                if let Ok((at, outcome)) = done {
                     if let Some((connect, _)) = outcome {
                         last_rtt = Some(connect);
+                        ramp.probe(at, connect);
                     }
-                    record(&mut loaded, outcome);
+                    foreign.push((at, outcome));
                 }
                 continue;
             }
             Some(done) = self_probes.join_next(), if !self_probes.is_empty() => {
-                if let Ok(Some(rtt)) = done {
-                    loaded.self_ms.push(rtt);
+                if let Ok((at, Some(rtt))) = done {
+                    own.push((at, rtt));
                 }
                 continue;
             }
@@ -727,7 +734,9 @@ async fn run_direction(
             _ => LoadState::Running,
         };
         let decision = ramp.tick(t, shared.bytes.load(Ordering::Relaxed), state);
-        if ramp.saturated()
+        // The receiver's window starts with the sender's, or, on a link whose goodput never
+        // settles, when the probes under load start.
+        if (ramp.saturated() || t >= PROBE_AFTER)
             && let Some(receiver) = &mut receiver
         {
             receiver.start();
@@ -743,12 +752,12 @@ async fn run_direction(
             next_probe = now + options.probe_interval;
             if budget.take_probe() {
                 let (target, timeout) = (phase.small.clone(), options.timeout);
-                probes.spawn(async move { probe_new_connection(&target, timeout).await });
+                probes.spawn(async move { (t, probe_new_connection(&target, timeout).await) });
             }
             if options.http == HttpVersion::Http2 && !clients.is_empty() && budget.take_probe() {
                 probe_turn = (probe_turn + 1) % clients.len();
                 let (client, url, timeout) = (clients[probe_turn].clone(), phase.small_url.to_owned(), options.timeout);
-                self_probes.spawn(async move { probe_loaded(&client, &url, timeout).await });
+                self_probes.spawn(async move { (t, probe_loaded(&client, &url, timeout).await) });
             }
         }
         if now >= next_report {
@@ -788,6 +797,7 @@ async fn run_direction(
         budget.release(reserved.saturating_sub(moved));
     }
     let (errors, first_error) = shared.errors.lock().map(|e| e.clone()).unwrap_or_default();
+    let loaded = working_conditions(&foreign, &own, ramp.loaded_since());
     let window = ramp.window();
     let sender = window.map(|w| round2(w.mbps));
     let (goodput_mbps, window_ms, counted_at, sender_goodput_mbps) = match (received, phase.load) {
@@ -813,6 +823,29 @@ async fn run_direction(
         counted_at,
         sender_goodput_mbps,
     }
+}
+
+/// Fewest probes the loaded latency is measured from: when the last stream was added just
+/// before the end, the latest probes are kept even if some started under a lighter load.
+const MIN_LOADED_PROBES: usize = 5;
+
+/// The probes that measure the loaded latency: those started once the load reached working
+/// conditions (`since`: goodput saturated and latency no longer growing), or the latest
+/// [`MIN_LOADED_PROBES`] of each kind.
+fn working_conditions(foreign: &[(f64, ProbeOutcome)], own: &[(f64, f64)], since: f64) -> Probes {
+    fn latest<T: Clone>(all: &[(f64, T)], since: f64) -> Vec<T> {
+        let mut sorted = all.to_vec();
+        sorted.sort_by(|a, b| a.0.total_cmp(&b.0));
+        let after = sorted.partition_point(|(t, _)| *t < since);
+        let from = after.min(sorted.len().saturating_sub(MIN_LOADED_PROBES));
+        sorted[from..].iter().map(|(_, v)| v.clone()).collect()
+    }
+    let mut probes = Probes::default();
+    for outcome in latest(foreign, since) {
+        record(&mut probes, outcome);
+    }
+    probes.self_ms = latest(own, since);
+    probes
 }
 
 fn window_ms(window: Option<Window>) -> u64 {
@@ -1053,6 +1086,13 @@ pub struct RampConfig {
     pub max_streams: u32,
     /// Longest direction, ramp included.
     pub max_duration: f64,
+    /// Once goodput is saturated, relative growth of the loaded latency (median of an
+    /// interval's probes against the previous interval's) above which the queue is still
+    /// filling, and a stream is added: the draft's "working conditions" saturate latency too.
+    pub latency_growth: f64,
+    /// Shortest time at working conditions (after the last stream added for latency) before
+    /// the direction may end: the loaded latency's probes come from it.
+    pub min_loaded: f64,
 }
 
 impl Default for RampConfig {
@@ -1066,6 +1106,8 @@ impl Default for RampConfig {
             stability_span: 1.0,
             max_streams: 16,
             max_duration: 10.0,
+            latency_growth: 0.10,
+            min_loaded: 1.5,
         }
     }
 }
@@ -1091,6 +1133,12 @@ pub struct Ramp {
     last_eval: f64,
     flat: u32,
     window_start: Option<(f64, u64)>,
+    /// Loaded-latency probes: (seconds since start, ms).
+    probes: Vec<(f64, f64)>,
+    /// Consecutive intervals over which the loaded latency did not grow.
+    latency_flat: u32,
+    /// When the last stream was added for latency (probes before it saw a lighter load).
+    loaded_since: f64,
 }
 
 impl Ramp {
@@ -1108,6 +1156,57 @@ impl Ramp {
             last_eval: 0.0,
             flat: 0,
             window_start: None,
+            probes: Vec::new(),
+            latency_flat: 0,
+            loaded_since: 0.0,
+        }
+    }
+
+    /// Records a loaded-latency probe that completed at `t` seconds, of `ms`.
+    pub fn probe(&mut self, t: f64, ms: f64) {
+        self.probes.push((t, ms));
+    }
+
+    /// Since when (seconds) the load is at working conditions: probes from then on measure
+    /// the loaded latency.
+    pub fn loaded_since(&self) -> f64 {
+        self.loaded_since
+    }
+
+    /// The median of the probes that completed in `(from, to]`.
+    fn latency_between(&self, from: f64, to: f64) -> Option<f64> {
+        let values: Vec<f64> = self
+            .probes
+            .iter()
+            .filter(|(t, _)| *t > from && *t <= to)
+            .map(|(_, ms)| *ms)
+            .collect();
+        median(&values)
+    }
+
+    /// After goodput saturated, every interval: whether the queue is still filling (the last
+    /// interval's latency grew past the previous one's), and so a stream should be added.
+    fn latency_still_growing(&mut self, t: f64) -> bool {
+        let c = self.config;
+        let (recent, previous) = (
+            self.latency_between(t - c.interval, t),
+            self.latency_between(t - 2.0 * c.interval, t - c.interval),
+        );
+        match (recent, previous) {
+            (Some(r), Some(p)) if r > p * (1.0 + c.latency_growth) => {
+                self.latency_flat = 0;
+                true
+            }
+            (Some(_), Some(_)) => {
+                self.latency_flat += 1;
+                false
+            }
+            // No probes (the budget has none left, or none answered): latency cannot hold the
+            // direction up.
+            _ => {
+                self.latency_flat = c.flat_intervals;
+                false
+            }
         }
     }
 
@@ -1134,7 +1233,20 @@ impl Ramp {
         }
         let c = self.config;
         if let Some(start) = self.window_start {
-            if t - start.0 >= c.min_window {
+            // Goodput is saturated; latency may not be yet: while each interval's loaded
+            // latency grows, the queue is still filling, and one more stream fills it further.
+            if t - self.last_eval >= c.interval {
+                self.last_eval = t;
+                if self.latency_still_growing(t) && self.streams < c.max_streams {
+                    self.streams += 1;
+                    self.loaded_since = t;
+                    return Decision::AddStream;
+                }
+            }
+            if t - start.0 >= c.min_window
+                && self.latency_flat >= c.flat_intervals
+                && t - self.loaded_since >= c.min_loaded
+            {
                 let now = rate(start, (t, bytes));
                 let before = rate(start, self.at(t - c.stability_span));
                 if now > 0.0 && (now - before).abs() <= c.stability * now {
@@ -1156,6 +1268,7 @@ impl Ramp {
         }
         if self.flat >= c.flat_intervals {
             self.window_start = Some((t, bytes));
+            self.loaded_since = t;
             Decision::Continue
         } else if self.flat == 0 && self.streams < c.max_streams {
             self.streams += 1;
@@ -1496,6 +1609,64 @@ mod tests {
         // Ten values: the 95th percentile is the tenth (nearest rank), nothing is dropped.
         let ten: Vec<f64> = (1..=10).map(f64::from).collect();
         assert_eq!(trimmed_mean(&ten), Some(5.5));
+    }
+
+    #[test]
+    fn streams_are_added_while_the_loaded_latency_grows() {
+        // A 50 Mbit/s link, saturated from the start; after saturation the queue keeps filling
+        // for two seconds (its delay grows), then stays full.
+        let config = RampConfig::default();
+        let mut ramp = Ramp::with_streams(4, config);
+        let (mut t, mut bytes, mut stop) = (0.0_f64, 0u64, None);
+        let (mut added_at, mut saturated_at) = (Vec::new(), None);
+        while stop.is_none() && t < 20.0 {
+            t += 0.05;
+            bytes += 50_000_000 / 8 / 20;
+            if ramp.saturated() {
+                let since = t - *saturated_at.get_or_insert(t);
+                ramp.probe(t, 50.0 + 25.0 * since.min(2.0));
+            }
+            match ramp.tick(t, bytes, LoadState::Running) {
+                Decision::AddStream => added_at.push(t),
+                Decision::Stop(s) => stop = Some(s),
+                Decision::Continue => {}
+            }
+        }
+        assert_eq!(stop, Some(Stop::Stable), "{added_at:?}");
+        assert!(ramp.streams() >= 6, "{} streams, added at {added_at:?}", ramp.streams());
+        assert!(
+            added_at.iter().all(|&a| a <= 4.0),
+            "none once the queue is full: {added_at:?}"
+        );
+        assert!(ramp.loaded_since() >= *added_at.last().expect("streams were added"));
+        // Flat latency from the start: no stream is added for it.
+        let mut flat = Ramp::with_streams(4, config);
+        let (mut t, mut bytes) = (0.0, 0u64);
+        loop {
+            t += 0.05;
+            bytes += 50_000_000 / 8 / 20;
+            if flat.saturated() {
+                flat.probe(t, 50.0);
+            }
+            match flat.tick(t, bytes, LoadState::Running) {
+                Decision::Stop(s) => break assert_eq!(s, Stop::Stable),
+                Decision::AddStream => assert!(!flat.saturated(), "added for latency at {t}"),
+                Decision::Continue => {}
+            }
+        }
+    }
+
+    #[test]
+    fn loaded_latency_counts_probes_from_working_conditions() {
+        let foreign: Vec<(f64, ProbeOutcome)> = (0..20)
+            .map(|i| (f64::from(i) * 0.1, Some((f64::from(i), Some(f64::from(i))))))
+            .collect();
+        let own = vec![(0.5, 1.0), (1.5, 2.0)];
+        let p = working_conditions(&foreign, &own, 1.0);
+        assert_eq!(p.connect_ms, (10..20).map(f64::from).collect::<Vec<_>>());
+        assert_eq!(p.self_ms, vec![1.0, 2.0], "fewer than five: the latest kept");
+        let late = working_conditions(&foreign, &own, 1.85);
+        assert_eq!(late.connect_ms.len(), MIN_LOADED_PROBES);
     }
 
     #[test]
