@@ -52,6 +52,9 @@ const TICKETS: usize = 200;
 const MAX_KILLS: u32 = 40;
 /// Fewest SIGKILLs (with tickets still pending) for a test to count.
 const MIN_KILLS: u32 = 10;
+/// Lifetimes of a process before its SIGKILL, in milliseconds (from its start: some kills land
+/// while it starts, most while it delivers).
+const LIFETIME_MS: (u64, u64) = (10, 80);
 /// Each test fails rather than run longer.
 const DEADLINE: Duration = Duration::from_secs(90);
 
@@ -59,11 +62,11 @@ const DEADLINE: Duration = Duration::from_secs(90);
 async fn a_sigkilled_sonded_loses_and_duplicates_nothing() {
     let started = Instant::now();
     let deadline = started + DEADLINE;
-    let mut rng = Rng::seeded("a_sigkilled_sonded_loses_and_duplicates_nothing");
+    let mut schedule = Schedule::seeded("a_sigkilled_sonded_loses_and_duplicates_nothing");
     let scene = Scene::new("sonded");
     let helpdesk_db = Database::Sqlite(scene.dir.join("helpdesk.db"));
     let port = free_port();
-    let mut backend = scene.spawn_backend(port, &helpdesk_db);
+    let backend = scene.spawn_backend(port, &helpdesk_db);
     wait_for_listener(port, deadline).await;
     let helpdesk = sonde_backend::db::Store::open(&helpdesk_db).await.expect("helpdesk db");
 
@@ -98,14 +101,12 @@ async fn a_sigkilled_sonded_loses_and_duplicates_nothing() {
         || scene.spawn_sonded(&config),
         None,
         &scene,
-        &mut rng,
-        (10, 80),
+        &mut schedule,
         deadline,
     )
     .await;
     stop(sonded);
-    backend.kill().expect("SIGKILL");
-    let _ = backend.wait();
+    stop(backend);
     let numbers = assert_exactly_once(&helpdesk_db, &scene).await;
     assert_eq!(
         numbers.first(),
@@ -151,7 +152,7 @@ async fn a_sigkilled_helpdesk_on_postgresql_loses_and_duplicates_nothing() {
 async fn helpdesk_killed(scene: &Scene, database: &Database, test: &str) {
     let started = Instant::now();
     let deadline = started + DEADLINE;
-    let mut rng = Rng::seeded(test);
+    let mut schedule = Schedule::seeded(test);
     let port = free_port();
     let mut sonded = scene.spawn_sonded(&scene.sonded_config("direct", port));
     let (kills, backend) = kill_until_delivered(
@@ -159,14 +160,12 @@ async fn helpdesk_killed(scene: &Scene, database: &Database, test: &str) {
         || scene.spawn_backend(port, database),
         Some(&mut sonded),
         scene,
-        &mut rng,
-        (10, 80),
+        &mut schedule,
         deadline,
     )
     .await;
     stop(backend);
-    sonded.kill().expect("SIGKILL");
-    let _ = sonded.wait();
+    stop(sonded);
     assert_exactly_once(database, scene).await;
     eprintln!(
         "{TICKETS} tickets, {TICKETS} SMS: sonde-backend SIGKILLed {kills} times at random; \
@@ -176,8 +175,8 @@ async fn helpdesk_killed(scene: &Scene, database: &Database, test: &str) {
     );
 }
 
-/// Runs `spawn`'s process, SIGKILLs it after a random lifetime in `lifetime_ms` (milliseconds,
-/// from its start) and starts another, until the scene's outbox is empty or [`MAX_KILLS`]; then
+/// Runs `spawn`'s process, SIGKILLs it after a random lifetime (from its start) and starts
+/// another, until the scene's outbox is empty or [`MAX_KILLS`]; then
 /// waits for the last one to let it empty. `survivor`, the other process, must stay up
 /// throughout. Returns the kills and the process still running.
 async fn kill_until_delivered(
@@ -185,15 +184,13 @@ async fn kill_until_delivered(
     mut spawn: impl FnMut() -> Child,
     mut survivor: Option<&mut Child>,
     scene: &Scene,
-    rng: &mut Rng,
-    lifetime_ms: (u64, u64),
+    schedule: &mut Schedule,
     deadline: Instant,
 ) -> (u32, Child) {
     let mut kills = 0;
     let mut process = spawn();
     while scene.pending() > 0 && kills < MAX_KILLS {
-        let lifetime = Duration::from_millis(rng.between(lifetime_ms.0, lifetime_ms.1));
-        tokio::time::sleep(lifetime).await;
+        tokio::time::sleep(schedule.lifetime()).await;
         assert_running(what, &mut process, scene);
         if let Some(survivor) = survivor.as_deref_mut() {
             assert_running("the process not killed", survivor, scene);
@@ -236,13 +233,7 @@ async fn kill_until_delivered(
 /// numbers in the outbox's order.
 async fn assert_exactly_once(database: &Database, scene: &Scene) -> Vec<String> {
     let helpdesk = sonde_backend::db::Store::open(database).await.expect("helpdesk db");
-    let tickets = helpdesk
-        .tickets(&TicketFilter {
-            limit: 10 * TICKETS,
-            ..TicketFilter::default()
-        })
-        .await
-        .expect("tickets");
+    let tickets = all_tickets(&helpdesk).await;
     assert_eq!(tickets.len(), TICKETS, "0 lost, 0 duplicated");
     let mut runs: Vec<RunId> = tickets.iter().map(|t| t.submission.run).collect();
     runs.sort();
@@ -275,14 +266,17 @@ async fn assert_exactly_once(database: &Database, scene: &Scene) -> Vec<String> 
 
 /// (tickets, SMS) the helpdesk holds.
 async fn counts(helpdesk: &sonde_backend::db::Store) -> (usize, usize) {
-    let tickets = helpdesk
-        .tickets(&TicketFilter {
-            limit: 10 * TICKETS,
-            ..TicketFilter::default()
-        })
-        .await
-        .expect("tickets");
-    (tickets.len(), helpdesk.sms(None).await.expect("sms").len())
+    let tickets = all_tickets(helpdesk).await.len();
+    (tickets, helpdesk.sms(None).await.expect("sms").len())
+}
+
+/// Every ticket the helpdesk holds (up to ten times as many as were queued).
+async fn all_tickets(helpdesk: &sonde_backend::db::Store) -> Vec<TicketRecord> {
+    let filter = TicketFilter {
+        limit: 10 * TICKETS,
+        ..TicketFilter::default()
+    };
+    helpdesk.tickets(&filter).await.expect("tickets")
 }
 
 /// A scratch directory with the helpdesk's configuration and an agent state database holding
@@ -596,11 +590,11 @@ impl TestPostgres {
     }
 }
 
-/// A seeded generator for the kill moments (SplitMix64): the seed is printed, and
-/// `SONDE_CRASH_SEED` sets it.
-struct Rng(u64);
+/// The kill schedule: random lifetimes in [`LIFETIME_MS`] from a seeded generator; the seed is
+/// printed, and `SONDE_CRASH_SEED` sets it.
+struct Schedule(crate::wifi::Rng);
 
-impl Rng {
+impl Schedule {
     fn seeded(test: &str) -> Self {
         let seed = std::env::var("SONDE_CRASH_SEED")
             .ok()
@@ -612,20 +606,14 @@ impl Rng {
                 u64::from(nanos) ^ (u64::from(std::process::id()) << 32)
             });
         eprintln!("{test}: seed {seed} (SONDE_CRASH_SEED={seed} replays the kill schedule)");
-        Self(seed)
+        Self(crate::wifi::Rng(seed))
     }
 
-    fn next(&mut self) -> u64 {
-        self.0 = self.0.wrapping_add(0x9e37_79b9_7f4a_7c15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
-        z ^ (z >> 31)
-    }
-
-    /// Uniform in `[low, high]`.
-    fn between(&mut self, low: u64, high: u64) -> u64 {
-        low + self.next() % (high - low + 1)
+    /// The next process's lifetime.
+    fn lifetime(&mut self) -> Duration {
+        let (low, high) = LIFETIME_MS;
+        let span = usize::try_from(high - low + 1).unwrap_or(usize::MAX);
+        Duration::from_millis(low + self.0.below(span) as u64)
     }
 }
 
