@@ -66,7 +66,7 @@ async fn a_sigkilled_sonded_loses_and_duplicates_nothing() {
     let scene = Scene::new("sonded");
     let helpdesk_db = Database::Sqlite(scene.dir.join("helpdesk.db"));
     let port = free_port();
-    let backend = scene.spawn_backend(port, &helpdesk_db);
+    let mut backend = scene.spawn_backend(port, &helpdesk_db);
     wait_for_listener(port, deadline).await;
     let helpdesk = sonde_backend::db::Store::open(&helpdesk_db).await.expect("helpdesk db");
 
@@ -99,7 +99,7 @@ async fn a_sigkilled_sonded_loses_and_duplicates_nothing() {
     let (kills, sonded) = kill_until_delivered(
         "sonded",
         || scene.spawn_sonded(&config),
-        None,
+        &mut backend,
         &scene,
         &mut schedule,
         deadline,
@@ -158,7 +158,7 @@ async fn helpdesk_killed(scene: &Scene, database: &Database, test: &str) {
     let (kills, backend) = kill_until_delivered(
         "sonde-backend",
         || scene.spawn_backend(port, database),
-        Some(&mut sonded),
+        &mut sonded,
         scene,
         &mut schedule,
         deadline,
@@ -182,7 +182,7 @@ async fn helpdesk_killed(scene: &Scene, database: &Database, test: &str) {
 async fn kill_until_delivered(
     what: &str,
     mut spawn: impl FnMut() -> Child,
-    mut survivor: Option<&mut Child>,
+    survivor: &mut Child,
     scene: &Scene,
     schedule: &mut Schedule,
     deadline: Instant,
@@ -192,9 +192,7 @@ async fn kill_until_delivered(
     while scene.pending() > 0 && kills < MAX_KILLS {
         tokio::time::sleep(schedule.lifetime()).await;
         assert_running(what, &mut process, scene);
-        if let Some(survivor) = survivor.as_deref_mut() {
-            assert_running("the process not killed", survivor, scene);
-        }
+        assert_running("the process not killed", survivor, scene);
         if scene.pending() == 0 {
             break;
         }
@@ -216,9 +214,7 @@ async fn kill_until_delivered(
             DEADLINE.as_secs()
         );
         assert_running(what, &mut process, scene);
-        if let Some(survivor) = survivor.as_deref_mut() {
-            assert_running("the process not killed", survivor, scene);
-        }
+        assert_running("the process not killed", survivor, scene);
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
     assert!(
