@@ -54,7 +54,7 @@ const MAX_KILLS: u32 = 40;
 const MIN_KILLS: u32 = 10;
 /// Lifetimes of a process before its SIGKILL, in milliseconds (from its start: some kills land
 /// while it starts, most while it delivers).
-const LIFETIME_MS: (u64, u64) = (10, 80);
+const LIFETIME_MS: (u64, u64) = (5, 60);
 /// Each test fails rather than run longer.
 const DEADLINE: Duration = Duration::from_secs(90);
 
