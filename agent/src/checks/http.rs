@@ -1331,6 +1331,12 @@ pub(crate) async fn client_config(ca_file: Option<&Path>) -> Result<rustls::Clie
             )));
         }
     }
+    tls_client_config(roots)
+}
+
+/// The TLS client on `roots`: ring, TLS 1.3 and 1.2, HTTP/1.1 by ALPN. Every reqwest client of
+/// the agent needs one: reqwest is built without a default crypto provider.
+pub(crate) fn tls_client_config(roots: rustls::RootCertStore) -> Result<rustls::ClientConfig, MeasureError> {
     let provider = Arc::new(rustls::crypto::ring::default_provider());
     let mut config = rustls::ClientConfig::builder_with_provider(provider)
         .with_protocol_versions(&[&rustls::version::TLS13, &rustls::version::TLS12])

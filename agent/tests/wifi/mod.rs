@@ -386,11 +386,11 @@ async fn wifi_kernel_source_reads_nl80211_or_falls_back() {
     }
 }
 
-/// splitmix64: small, deterministic, good enough to drive mutations.
-struct Rng(u64);
+/// splitmix64: small, deterministic, good enough to drive mutations (and the crash tests' kills).
+pub(crate) struct Rng(pub(crate) u64);
 
 impl Rng {
-    fn next(&mut self) -> u64 {
+    pub(crate) fn next(&mut self) -> u64 {
         self.0 = self.0.wrapping_add(0x9e37_79b9_7f4a_7c15);
         let mut z = self.0;
         z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
@@ -398,7 +398,7 @@ impl Rng {
         z ^ (z >> 31)
     }
 
-    fn below(&mut self, n: usize) -> usize {
+    pub(crate) fn below(&mut self, n: usize) -> usize {
         if n == 0 { 0 } else { (self.next() % n as u64) as usize }
     }
 }
