@@ -116,16 +116,10 @@ pub const ATTEMPT_TIMEOUT: Duration = Duration::from_secs(10);
 impl HttpHelpdesk {
     /// A client of the helpdesk at `options.helpdesk` (HTTPS: the Mozilla roots, over ring).
     pub fn new(options: &TicketOptions) -> anyhow::Result<Self> {
-        // reqwest has no crypto provider of its own here (`rustls-no-provider`): without this
-        // configuration, building the client panics.
-        let roots = tokio_rustls::rustls::RootCertStore {
-            roots: webpki_roots::TLS_SERVER_ROOTS.to_vec(),
-        };
         Ok(Self {
-            client: reqwest::Client::builder()
+            client: crate::checks::http::reqwest_builder()?
                 .timeout(ATTEMPT_TIMEOUT)
                 .connect_timeout(Duration::from_secs(5))
-                .tls_backend_preconfigured(crate::checks::http::tls_client_config(roots)?)
                 .build()?,
             url: format!("{}/v1/tickets", options.helpdesk),
             token: options.token.clone(),

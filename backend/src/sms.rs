@@ -73,7 +73,9 @@ impl HttpGateway {
         };
         serde_json::from_str::<serde_json::Value>(&render(&template, &sample))
             .map_err(|e| SmsError(format!("the template does not render to JSON: {e}")))?;
+        let tls = crate::tls::client_config().map_err(|e| SmsError(format!("{e:#}")))?;
         let client = reqwest::Client::builder()
+            .tls_backend_preconfigured(tls)
             .timeout(std::time::Duration::from_secs(10))
             .build()
             .map_err(|e| SmsError(e.to_string()))?;

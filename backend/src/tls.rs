@@ -16,7 +16,7 @@ use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::mpsc;
 use tokio_rustls::rustls::pki_types::pem::PemObject;
 use tokio_rustls::rustls::pki_types::{CertificateDer, PrivateKeyDer};
-use tokio_rustls::rustls::{self, ServerConfig};
+use tokio_rustls::rustls::{self, ClientConfig, ServerConfig};
 use tokio_rustls::server::TlsStream;
 
 /// Longest TLS handshake before the connection is dropped.
@@ -48,6 +48,21 @@ pub fn server_config(cert_pem: &[u8], key_pem: &[u8]) -> anyhow::Result<Arc<Serv
         .context("the key does not match the certificate")?;
     config.alpn_protocols = vec![b"h2".to_vec(), b"http/1.1".to_vec()];
     Ok(Arc::new(config))
+}
+
+/// The TLS client of the backend's own HTTP calls (the SMS provider): ring, TLS 1.3 and 1.2,
+/// the Mozilla roots. reqwest is built without a crypto provider of its own
+/// (`rustls-no-provider`); a client built without this configuration would panic.
+pub fn client_config() -> anyhow::Result<ClientConfig> {
+    let roots = rustls::RootCertStore {
+        roots: webpki_roots::TLS_SERVER_ROOTS.to_vec(),
+    };
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    Ok(ClientConfig::builder_with_provider(provider)
+        .with_protocol_versions(&[&rustls::version::TLS13, &rustls::version::TLS12])
+        .context("TLS versions")?
+        .with_root_certificates(roots)
+        .with_no_client_auth())
 }
 
 /// A listener whose connections are TLS streams, handshaken in the background.

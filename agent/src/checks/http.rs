@@ -1347,6 +1347,16 @@ pub(crate) fn tls_client_config(roots: rustls::RootCertStore) -> Result<rustls::
     Ok(config)
 }
 
+/// A reqwest client builder whose TLS is [`tls_client_config`] on the Mozilla roots. Every
+/// reqwest client of sonde starts from it: reqwest is built without a crypto provider of its
+/// own (`rustls-no-provider`), and building a client without one panics.
+pub fn reqwest_builder() -> Result<reqwest::ClientBuilder, MeasureError> {
+    let roots = rustls::RootCertStore {
+        roots: webpki_roots::TLS_SERVER_ROOTS.to_vec(),
+    };
+    Ok(reqwest::Client::builder().tls_backend_preconfigured(tls_client_config(roots)?))
+}
+
 fn tls_version_name(version: rustls::ProtocolVersion) -> String {
     match version {
         rustls::ProtocolVersion::TLSv1_2 => "1.2".to_owned(),
