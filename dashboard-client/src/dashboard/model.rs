@@ -14,21 +14,8 @@ use crate::eta::EtaClamp;
 /// How many samples a sparkline keeps.
 pub const SERIES_LEN: usize = 120;
 
-/// The checks a technician can run alone, in plan order.
-pub const CHECKS: [CheckId; 12] = [
-    CheckId::Link,
-    CheckId::Gateway,
-    CheckId::InternetLatency,
-    CheckId::Dns,
-    CheckId::Http,
-    CheckId::Path,
-    CheckId::Mtu,
-    CheckId::Throughput,
-    CheckId::Responsiveness,
-    CheckId::Wifi,
-    CheckId::Mobile,
-    CheckId::System,
-];
+/// The checks a technician can run alone: the agent's, in their natural order.
+pub use sonde_agent::plan::AVAILABLE as CHECKS;
 
 /// A key the dashboard understands (decoupled from the terminal library's key type).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -573,9 +560,10 @@ pub(crate) mod tests {
         assert!(model.status.contains("in progress"), "{}", model.status);
         assert_eq!(model.on_key(Key::Char('x')), Some(Command::Cancel));
         model.run_failed("canceled");
-        model.on_key(Key::Down);
-        model.on_key(Key::Down);
-        model.on_key(Key::Down);
+        for _ in 0..4 {
+            model.on_key(Key::Down);
+        }
+        assert_eq!(CHECKS[model.selected], CheckId::Dns);
         let Some(Command::Start(request)) = model.on_key(Key::Enter) else {
             panic!("enter runs the selected check")
         };
