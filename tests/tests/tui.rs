@@ -132,6 +132,7 @@ fn dashboard_runs_a_diagnosis_to_completion_and_shows_its_findings() {
     let screen = tmux.wait_for("finished run", Duration::from_secs(30), |s| {
         s.contains("completed") && s.contains("DNS_RESOLVER_FAILING")
     });
+    eprintln!("the dashboard after the run:\n{screen}");
     for expected in ["gateway", "pass", "dns", "fail", "RTT gateway"] {
         assert!(
             screen.contains(expected),

@@ -20,8 +20,8 @@ pub fn draw(frame: &mut Frame<'_>, model: &Model) {
         .direction(Direction::Vertical)
         .constraints([
             Constraint::Length(3),
-            Constraint::Min(8),
-            Constraint::Min(8),
+            Constraint::Percentage(35),
+            Constraint::Min(10),
             Constraint::Length(2),
         ])
         .split(frame.area());
@@ -150,16 +150,16 @@ fn draw_live(frame: &mut Frame<'_>, area: Rect, model: &Model) {
     for ((label, series), slot) in lines.iter().zip(slots.iter()) {
         let parts = Layout::default()
             .direction(Direction::Horizontal)
-            .constraints([Constraint::Length(30), Constraint::Min(5)])
+            .constraints([Constraint::Length(36), Constraint::Min(5)])
             .split(*slot);
         frame.render_widget(Paragraph::new(label.as_str()), parts[0]);
         if let Some(series) = series {
-            // Sparklines take integers: tenths of the unit keep small RTTs visible. dBm are
+            // Sparklines take integers: hundredths of the unit keep LAN RTTs visible. dBm are
             // negative: shift them so a stronger signal draws taller.
             let data: Vec<u64> = series
                 .samples
                 .iter()
-                .map(|v| if *v < 0.0 { (v + 110.0).max(0.0) } else { *v * 10.0 })
+                .map(|v| if *v < 0.0 { (v + 110.0).max(0.0) } else { *v * 100.0 })
                 .map(|v| v.round() as u64)
                 .collect();
             frame.render_widget(Sparkline::default().data(&data), parts[1]);
@@ -207,6 +207,7 @@ fn draw_findings(frame: &mut Frame<'_>, area: Rect, model: &Model) {
                     finding.title
                 )),
             ]));
+            lines.push(Line::from(format!("    {}", finding.detail)));
             for evidence in &finding.evidence {
                 lines.push(Line::from(format!(
                     "    {}.{} = {}{}",
@@ -272,7 +273,7 @@ fn status_color(status: CheckStatus) -> Color {
 }
 
 fn ms(value: Option<f64>) -> String {
-    value.map_or_else(|| "-".to_owned(), |v| format!("{v:.1} ms"))
+    value.map_or_else(|| "-".to_owned(), |v| format!("{v:.2} ms"))
 }
 
 #[cfg(test)]
@@ -319,8 +320,8 @@ mod tests {
             "pass",
             "fail",
             "no answer",
-            "RTT gateway 2.5 ms, loss 0.0 %",
-            "DNS 12.5 ms",
+            "RTT gateway 2.50 ms, loss 0.0 %",
+            "DNS 12.50 ms",
             "The box does not answer DNS.",
             "100 %",
         ] {
