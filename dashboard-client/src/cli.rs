@@ -692,3 +692,62 @@ impl EventSink for ChannelSink {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use clap::Parser;
+
+    use super::*;
+
+    fn diagnose_args(args: &[&str]) -> DiagnoseArgs {
+        let mut argv = vec!["diagnose"];
+        argv.extend_from_slice(args);
+        DiagnoseArgs::parse_from(argv)
+    }
+
+    #[test]
+    fn the_guided_flow_asks_only_what_the_flags_did_not_say() {
+        let config = Config::default();
+        // Everything asked: the line (mobile), its number, the problem (slow).
+        let mut shown = Vec::new();
+        let (line, problem) = ask_choices(
+            &diagnose_args(&[]),
+            &config,
+            Lang::En,
+            &mut "2\n0612345678\n2\n".as_bytes(),
+            &mut shown,
+        )
+        .expect("io");
+        let line = line.expect("a line");
+        assert_eq!((line.kind, line.id.as_deref()), (LineKind::Mobile, Some("0612345678")));
+        assert_eq!(problem, ProblemKind::Slow);
+        let shown = String::from_utf8_lossy(&shown);
+        assert!(
+            shown.contains("Which line do you want to test?\n *1) The Internet box"),
+            "{shown}"
+        );
+        assert!(shown.contains("What is the problem?\n *1) "), "{shown}");
+
+        // Every answer given as a flag: nothing is read, nothing is asked.
+        let mut shown = Vec::new();
+        let (line, problem) = ask_choices(
+            &diagnose_args(&["--line", "box", "--line-id", "fti/1", "--problem", "wifi"]),
+            &config,
+            Lang::En,
+            &mut "".as_bytes(),
+            &mut shown,
+        )
+        .expect("io");
+        assert_eq!(line.map(|l| l.kind), Some(LineKind::Box));
+        assert_eq!(problem, ProblemKind::Wifi);
+        assert!(shown.is_empty(), "{}", String::from_utf8_lossy(&shown));
+    }
+
+    #[test]
+    fn the_agents_line_is_mobile_for_a_mobile_profile() {
+        let mut config = Config::default();
+        assert_eq!(agent_line(&config), LineKind::Box);
+        config.profile.name = "5g".to_owned();
+        assert_eq!(agent_line(&config), LineKind::Mobile);
+    }
+}
