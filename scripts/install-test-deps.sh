@@ -15,6 +15,8 @@ command -v systemd-analyze >/dev/null 2>&1 || need+=(systemd)
 # The web page's browser test (tests/tests/web.rs) drives a headless Chromium over WebDriver.
 command -v chromium >/dev/null 2>&1 || need+=(chromium)
 command -v chromedriver >/dev/null 2>&1 || need+=(chromium-driver)
+# The dashboard and the guided `sonde diagnose` are driven in a terminal (tests/tests/tui.rs).
+command -v tmux >/dev/null 2>&1 || need+=(tmux)
 if [ ${#need[@]} -gt 0 ]; then
   if [ "$(id -u)" != 0 ]; then
     echo "missing packages: ${need[*]} (install them as root: apt-get install ${need[*]})" >&2

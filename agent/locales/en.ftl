@@ -87,6 +87,16 @@ ui-operator-acts = Your operator must act.
 ui-ticket-queued = Your repair request is registered; a text message will confirm its number.
 ui-ticket-number = Repair request { $number } registered; a confirmation text message was sent to you.
 ui-run-state = Test state: { $state }
+ui-line-question = Which line do you want to test?
+ui-line-box = The Internet box (Internet account)
+ui-line-mobile = Mobile Internet (mobile number)
+ui-line-id-question = Your Internet account or mobile number (Enter to skip)
+ui-problem-question = What is the problem?
+ui-launch = Starting the diagnosis…
+ui-evidence-prompt = Enter: show the technical details · q then Enter: done
+ui-evidence-hint = Technical details: run again with --evidence.
+ui-ticket-acknowledged = Repair request { $number } registered.
+ui-ticket-sms = Confirmation text message sent.
 
 ## Internet findings
 

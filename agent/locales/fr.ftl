@@ -87,6 +87,16 @@ ui-operator-acts = Votre opérateur doit intervenir.
 ui-ticket-queued = Votre demande d'intervention est enregistrée ; un SMS vous confirmera son numéro.
 ui-ticket-number = Demande d'intervention { $number } enregistrée ; un SMS de confirmation vous a été envoyé.
 ui-run-state = État du test : { $state }
+ui-line-question = Quelle ligne voulez-vous tester ?
+ui-line-box = La box Internet (compte Internet)
+ui-line-mobile = L'Internet mobile (numéro de mobile)
+ui-line-id-question = Votre identifiant de compte Internet ou numéro de mobile (Entrée pour passer)
+ui-problem-question = Quel est le problème ?
+ui-launch = Lancement du diagnostic…
+ui-evidence-prompt = Entrée : voir les détails techniques · q puis Entrée : terminer
+ui-evidence-hint = Détails techniques : relancez avec --evidence.
+ui-ticket-acknowledged = Demande d'intervention { $number } enregistrée.
+ui-ticket-sms = SMS de confirmation envoyé.
 
 ## Constats Internet
 

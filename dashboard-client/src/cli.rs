@@ -9,12 +9,16 @@ use anyhow::Context;
 use clap::{Parser, Subcommand, ValueEnum};
 use sonde_agent::EventSink;
 use sonde_agent::config::Config;
-use sonde_protocol::{Event, EventData, FindingCode, Lang, ProblemKind, RunOptions, RunReport, RunRequest, RunState};
+use sonde_protocol::{
+    Event, EventData, FindingCode, Lang, LineKind, LineUnderTest, ProblemKind, RunOptions, RunReport, RunRequest,
+    RunState,
+};
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
 use crate::render::Presenter;
 use crate::{EXIT_COULD_NOT_RUN, EXIT_HEALTHY, EXIT_PROBLEM, remote};
+use sonde_agent::texts::texts;
 
 /// sonde: find out what is wrong with a network connection, and whose side it is on.
 #[derive(Debug, Parser)]
@@ -42,6 +46,10 @@ pub enum Command {
     History(crate::history::HistoryArgs),
     /// Show one past run's report (as `sonde diagnose` printed it, or its JSON).
     Show(crate::history::ShowArgs),
+    /// The technician's live dashboard (a terminal UI): start runs by problem or one check
+    /// alone, watch RTT, loss, DNS latency, throughput and WiFi signal live, read the findings
+    /// with their evidence and the run history. Keys: see docs/dashboard.md.
+    Dashboard(crate::dashboard::DashboardArgs),
     /// Print a shell completion script for sonde (e.g. `sonde completions bash >
     /// /etc/bash_completion.d/sonde`).
     Completions {
@@ -105,9 +113,26 @@ pub const MAX_PING_TARGETS: usize = 100_000;
 /// Arguments of `sonde diagnose`.
 #[derive(Debug, Parser)]
 pub struct DiagnoseArgs {
-    /// The nature of the problem; it selects the checks.
-    #[arg(long, value_enum, default_value = "no-internet")]
-    pub problem: Problem,
+    /// The nature of the problem; it selects the checks. Asked on a terminal; otherwise
+    /// no-internet.
+    #[arg(long, value_enum)]
+    pub problem: Option<Problem>,
+    /// The line to test: the box's Internet access or mobile data. Asked on a terminal (the
+    /// agent's own line first: mobile when its profile is 4g or 5g or a modem is configured).
+    #[arg(long, value_enum)]
+    pub line: Option<LineArg>,
+    /// The line's identifier as the customer knows it: Internet account or mobile number
+    /// (asked on a terminal). A ticket names it.
+    #[arg(long, value_name = "ID")]
+    pub line_id: Option<String>,
+    /// Where the ticket confirmation SMS goes (a phone number), should the operator have to act.
+    #[arg(long, value_name = "PHONE")]
+    pub contact: Option<String>,
+    /// Print the technical details (findings' evidence, every check) after the diagnosis on a
+    /// terminal too; there, without it, they are one keypress away. Output that is not a
+    /// terminal always has them.
+    #[arg(long)]
+    pub evidence: bool,
     /// The threshold profile to judge with: default, ftth, vdsl2, adsl, 4g, 5g (default: the
     /// configured one).
     #[arg(long, value_name = "NAME")]
@@ -174,6 +199,24 @@ impl From<Problem> for ProblemKind {
             Problem::Sites => ProblemKind::Sites,
             Problem::VoipTv => ProblemKind::VoipTv,
             Problem::Mobile => ProblemKind::Mobile,
+        }
+    }
+}
+
+/// `--line` values.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum LineArg {
+    /// The box's Internet access (FTTH, VDSL2, ADSL).
+    Box,
+    /// Mobile data (4G, 5G).
+    Mobile,
+}
+
+impl From<LineArg> for LineKind {
+    fn from(l: LineArg) -> Self {
+        match l {
+            LineArg::Box => LineKind::Box,
+            LineArg::Mobile => LineKind::Mobile,
         }
     }
 }
@@ -264,6 +307,7 @@ pub async fn run(cli: Cli) -> u8 {
         Command::Dns(args) => crate::dns::dns(&args).await,
         Command::History(args) => report_failure("history", crate::history::history(&args).await),
         Command::Show(args) => report_failure("show", crate::history::show(&args).await),
+        Command::Dashboard(args) => report_failure("dashboard", crate::dashboard::dashboard(&args).await),
         Command::Completions { shell } => {
             let mut command = <Cli as clap::CommandFactory>::command();
             clap_complete::generate(shell, &mut command, "sonde", &mut std::io::stdout());
@@ -402,17 +446,32 @@ fn ping_targets(args: &PingArgs) -> anyhow::Result<Vec<std::net::IpAddr>> {
 
 async fn diagnose(args: DiagnoseArgs) -> anyhow::Result<u8> {
     let lang = Lang::from(args.lang);
-    let request = RunRequest {
-        line: None,
-        problem: args.problem.into(),
-        profile: args.profile.clone(),
-        options: RunOptions { lang, checks: None },
-        contact: None,
-    };
     if let Some(path) = &args.junit {
         check_writable_file(path)?;
     }
     let config = Config::discover(args.config.as_deref())?;
+    // The guided flow asks what the flags did not say, only of a person at a terminal.
+    let guided = !args.yes && args.json.is_none() && std::io::stdin().is_terminal() && std::io::stdout().is_terminal();
+    let (line, problem) = if guided {
+        let mut input = std::io::stdin().lock();
+        let mut output = std::io::stdout();
+        let choices = ask_choices(&args, &config, lang, &mut input, &mut output).context("reading the answers")?;
+        let _ = writeln!(output, "\n{}", texts(lang).message("ui-launch", &[]));
+        choices
+    } else {
+        let line = (args.line.is_some() || args.line_id.is_some()).then(|| LineUnderTest {
+            kind: args.line.map_or_else(|| agent_line(&config), LineKind::from),
+            id: args.line_id.clone(),
+        });
+        (line, args.problem.map_or(ProblemKind::NoInternet, ProblemKind::from))
+    };
+    let request = RunRequest {
+        line,
+        problem,
+        profile: args.profile.clone(),
+        options: RunOptions { lang, checks: None },
+        contact: args.contact.clone(),
+    };
     let presenter = Presenter::new(lang, std::io::stderr().is_terminal() && args.json.is_none());
     let cancel = CancellationToken::new();
     let interrupt = cancel.clone();
@@ -426,10 +485,7 @@ async fn diagnose(args: DiagnoseArgs) -> anyhow::Result<u8> {
     let source = async {
         match &args.remote.agent {
             None => {
-                let sink = ChannelSink {
-                    tx: Mutex::new(Some(tx)),
-                    history: crate::history::Recorder::open(&request),
-                };
+                let sink = ChannelSink::new(tx, crate::history::Recorder::open(&request));
                 sonde_agent::run_embedded(request, &config, &sink, cancel.clone())
                     .await
                     .context("cannot plan the run")?;
@@ -471,6 +527,11 @@ async fn diagnose(args: DiagnoseArgs) -> anyhow::Result<u8> {
     match args.json {
         Some(JsonMode::Report) => println!("{}", serde_json::to_string_pretty(&report)?),
         Some(JsonMode::Events) => {}
+        None if guided && !args.evidence => {
+            let color = std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty());
+            print!("{}", crate::render::headline_text(&report, lang, color));
+            show_evidence_on_request(&report, lang);
+        }
         None => print!("{}", crate::render::report_text(&report, lang)),
     }
     if let Some(path) = &args.junit {
@@ -482,6 +543,72 @@ async fn diagnose(args: DiagnoseArgs) -> anyhow::Result<u8> {
         std::fs::write(path, xml).with_context(|| format!("cannot write the JUnit file {}", path.display()))?;
     }
     Ok(exit_code(&report, args.expect.as_ref()))
+}
+
+/// The line and the problem, asked for when the flags did not give them: the line confirmed
+/// (the agent's own first), its identifier, then the nature of the problem.
+fn ask_choices(
+    args: &DiagnoseArgs,
+    config: &Config,
+    lang: Lang,
+    input: &mut dyn std::io::BufRead,
+    output: &mut dyn Write,
+) -> std::io::Result<(Option<LineUnderTest>, ProblemKind)> {
+    let t = texts(lang);
+    let kind = match args.line {
+        Some(line) => LineKind::from(line),
+        None => {
+            let options = [t.message("ui-line-box", &[]), t.message("ui-line-mobile", &[])];
+            let default = usize::from(agent_line(config) == LineKind::Mobile);
+            let question = t.message("ui-line-question", &[]);
+            match crate::prompt::choose(input, output, &question, &options, default)? {
+                1 => LineKind::Mobile,
+                _ => LineKind::Box,
+            }
+        }
+    };
+    let id = match &args.line_id {
+        Some(id) => Some(id.clone()),
+        None => crate::prompt::ask(input, output, &t.message("ui-line-id-question", &[]))?,
+    };
+    let problem = match args.problem {
+        Some(problem) => ProblemKind::from(problem),
+        None => {
+            let options: Vec<String> = ProblemKind::ALL
+                .iter()
+                .map(|p| t.message(&format!("problem-{}", p.as_str()), &[]))
+                .collect();
+            let question = t.message("ui-problem-question", &[]);
+            ProblemKind::ALL[crate::prompt::choose(input, output, &question, &options, 0)?]
+        }
+    };
+    Ok((Some(LineUnderTest { kind, id }), problem))
+}
+
+/// The kind of the agent's own line, from its configuration: mobile when its threshold profile
+/// is a mobile one or a modem is configured.
+fn agent_line(config: &Config) -> LineKind {
+    if matches!(config.profile.name.as_str(), "4g" | "5g") || config.mobile.modem.is_some() {
+        LineKind::Mobile
+    } else {
+        LineKind::Box
+    }
+}
+
+/// After the headline, on a terminal: Enter prints the technical details, `q` (or the end of
+/// the input) leaves without them.
+fn show_evidence_on_request(report: &RunReport, lang: Lang) {
+    let t = texts(lang);
+    let mut stdout = std::io::stdout();
+    let _ = write!(stdout, "\n{} ", t.message("ui-evidence-prompt", &[]));
+    let _ = stdout.flush();
+    let mut answer = String::new();
+    match std::io::stdin().read_line(&mut answer) {
+        Ok(n) if n > 0 && !answer.trim().eq_ignore_ascii_case("q") => {
+            print!("{}", crate::render::evidence_text(report, lang));
+        }
+        _ => println!("\n{}", t.message("ui-evidence-hint", &[])),
+    }
 }
 
 /// Fails early, before a run, when `path` cannot be a file we write: its directory is missing,
@@ -534,9 +661,19 @@ pub fn exit_code(report: &RunReport, expect: Option<&Expect>) -> u8 {
 
 /// Forwards the embedded agent's events to the presenter's channel, and records them in the
 /// local history.
-struct ChannelSink {
+pub(crate) struct ChannelSink {
     tx: Mutex<Option<mpsc::UnboundedSender<Event>>>,
     history: Option<crate::history::Recorder>,
+}
+
+impl ChannelSink {
+    /// A sink sending to `tx` (closed after `run_finished`) and recording in `history`.
+    pub(crate) fn new(tx: mpsc::UnboundedSender<Event>, history: Option<crate::history::Recorder>) -> Self {
+        Self {
+            tx: Mutex::new(Some(tx)),
+            history,
+        }
+    }
 }
 
 impl EventSink for ChannelSink {
@@ -553,5 +690,64 @@ impl EventSink for ChannelSink {
             // Closing the channel ends the presenter's loop.
             *tx = None;
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use clap::Parser;
+
+    use super::*;
+
+    fn diagnose_args(args: &[&str]) -> DiagnoseArgs {
+        let mut argv = vec!["diagnose"];
+        argv.extend_from_slice(args);
+        DiagnoseArgs::parse_from(argv)
+    }
+
+    #[test]
+    fn the_guided_flow_asks_only_what_the_flags_did_not_say() {
+        let config = Config::default();
+        // Everything asked: the line (mobile), its number, the problem (slow).
+        let mut shown = Vec::new();
+        let (line, problem) = ask_choices(
+            &diagnose_args(&[]),
+            &config,
+            Lang::En,
+            &mut "2\n0612345678\n2\n".as_bytes(),
+            &mut shown,
+        )
+        .expect("io");
+        let line = line.expect("a line");
+        assert_eq!((line.kind, line.id.as_deref()), (LineKind::Mobile, Some("0612345678")));
+        assert_eq!(problem, ProblemKind::Slow);
+        let shown = String::from_utf8_lossy(&shown);
+        assert!(
+            shown.contains("Which line do you want to test?\n *1) The Internet box"),
+            "{shown}"
+        );
+        assert!(shown.contains("What is the problem?\n *1) "), "{shown}");
+
+        // Every answer given as a flag: nothing is read, nothing is asked.
+        let mut shown = Vec::new();
+        let (line, problem) = ask_choices(
+            &diagnose_args(&["--line", "box", "--line-id", "fti/1", "--problem", "wifi"]),
+            &config,
+            Lang::En,
+            &mut "".as_bytes(),
+            &mut shown,
+        )
+        .expect("io");
+        assert_eq!(line.map(|l| l.kind), Some(LineKind::Box));
+        assert_eq!(problem, ProblemKind::Wifi);
+        assert!(shown.is_empty(), "{}", String::from_utf8_lossy(&shown));
+    }
+
+    #[test]
+    fn the_agents_line_is_mobile_for_a_mobile_profile() {
+        let mut config = Config::default();
+        assert_eq!(agent_line(&config), LineKind::Box);
+        config.profile.name = "5g".to_owned();
+        assert_eq!(agent_line(&config), LineKind::Mobile);
     }
 }

@@ -58,12 +58,7 @@ pub async fn history(args: &HistoryArgs) -> anyhow::Result<()> {
                 .list(limit)
                 .await?
         }
-        None => match open_local()? {
-            Some(store) => RunList {
-                runs: store.history(limit)?,
-            },
-            None => RunList::default(),
-        },
+        None => local_history(limit)?,
     };
     let text = if args.json {
         serde_json::to_string_pretty(&list)? + "\n"
@@ -71,6 +66,16 @@ pub async fn history(args: &HistoryArgs) -> anyhow::Result<()> {
         history_text(&list.runs)
     };
     print_out(&text)
+}
+
+/// This machine's `limit` most recent runs, newest first (none when there is no history yet).
+pub fn local_history(limit: usize) -> anyhow::Result<RunList> {
+    Ok(match open_local()? {
+        Some(store) => RunList {
+            runs: store.history(limit)?,
+        },
+        None => RunList::default(),
+    })
 }
 
 /// `sonde show RUN`.

@@ -2,15 +2,18 @@
 //! process (the default) or on a `sonded` daemon (`--agent URL`), and presents it.
 //!
 //! `sonde ping` and `sonde dns` measure one target with the checks' own probers. `sonde history`
-//! and `sonde show` read past runs; `sonde completions` and `sonde man` document the CLI.
+//! and `sonde show` read past runs; `sonde dashboard` is the technician's live terminal UI; `sonde completions` and `sonde man` document the CLI.
 //!
 //! Both paths produce the same event stream and the same report; this crate never computes a
 //! verdict, it only presents the agent's.
 
 mod cli;
+pub mod dashboard;
 mod dns;
+mod eta;
 pub mod history;
 pub mod junit;
+mod prompt;
 mod remote;
 mod render;
 

@@ -1,17 +1,23 @@
 //! Presentation: the live progress bar, and the report in plain language.
 
 use std::fmt::Write as _;
-use std::time::Duration;
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
 
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use sonde_agent::texts::texts;
 use sonde_protocol::{Audience, CheckId, Event, EventData, Lang, RunReport, RunState, Threshold, TicketState};
+
+use crate::eta::EtaClamp;
 
 /// Shows a run's progress on stderr while it runs (when stderr is a terminal).
 #[derive(Debug)]
 pub struct Presenter {
     lang: Lang,
     bar: ProgressBar,
+    /// Keeps the shown ETA from jumping backwards (see [`EtaClamp`]).
+    eta: Mutex<EtaClamp>,
+    epoch: Instant,
 }
 
 const BAR_LENGTH: u64 = 1000;
@@ -31,7 +37,12 @@ impl Presenter {
         } else {
             ProgressBar::hidden()
         };
-        Self { lang, bar }
+        Self {
+            lang,
+            bar,
+            eta: Mutex::new(EtaClamp::default()),
+            epoch: Instant::now(),
+        }
     }
 
     /// Updates the display for one event.
@@ -49,11 +60,30 @@ impl Presenter {
             self.bar.set_position(self.bar.position().max(position));
             if let Some(check) = check {
                 let name = step_name(self.lang, check);
+                let now = u64::try_from(self.epoch.elapsed().as_millis()).unwrap_or(u64::MAX);
                 let eta = progress
                     .eta_ms
+                    .map(|ms| match self.eta.lock() {
+                        Ok(mut clamp) => clamp.update(now, ms),
+                        Err(_) => ms,
+                    })
                     .map(|ms| t.message("ui-eta", &[("seconds", (ms.div_ceil(1000)).into())]))
                     .unwrap_or_default();
                 self.bar.set_message(format!("{name} — {eta}"));
+            }
+        }
+        if let EventData::Ticket(ticket) = &event.data {
+            // The ticket's number and the SMS come while the person waits: say so as they do.
+            let line = match (ticket.state, ticket.ticket_number.as_deref()) {
+                (TicketState::Queued, _) if ticket.last_error.is_none() => Some(t.message("ui-ticket-queued", &[])),
+                (TicketState::Acknowledged, Some(number)) => {
+                    Some(t.message("ui-ticket-acknowledged", &[("number", number.into())]))
+                }
+                (TicketState::SmsSent, _) => Some(t.message("ui-ticket-sms", &[])),
+                _ => None,
+            };
+            if let Some(line) = line {
+                self.bar.println(line);
             }
         }
     }
@@ -72,12 +102,24 @@ pub fn step_name(lang: Lang, check: CheckId) -> String {
 /// The report as text for a person: the diagnosis in one sentence, what to do, then the
 /// evidence and every check.
 pub fn report_text(report: &RunReport, lang: Lang) -> String {
+    headline_text(report, lang, false) + &evidence_text(report, lang)
+}
+
+/// The diagnosis in one sentence (bold, red or green with `color`), what to do, and the run's
+/// state when it did not complete.
+pub fn headline_text(report: &RunReport, lang: Lang, color: bool) -> String {
     let t = texts(lang);
     let mut out = String::new();
     let _ = writeln!(out);
     match &report.diagnosis {
         Some(diagnosis) => {
-            let _ = writeln!(out, "{} : {}", t.message("ui-diagnosis", &[]), diagnosis.summary);
+            let summary = if color {
+                let tint = if diagnosis.healthy { "32" } else { "31" };
+                format!("\x1b[1;{tint}m{}\x1b[0m", diagnosis.summary)
+            } else {
+                diagnosis.summary.clone()
+            };
+            let _ = writeln!(out, "{} : {summary}", t.message("ui-diagnosis", &[]));
             let root = diagnosis.findings.iter().find(|f| f.root_cause);
             if let Some(root) = root {
                 let _ = writeln!(out, "\n{}", t.message("ui-what-to-do", &[]));
@@ -102,28 +144,6 @@ pub fn report_text(report: &RunReport, lang: Lang) -> String {
                     None => {}
                 }
             }
-            if !diagnosis.findings.is_empty() {
-                let _ = writeln!(out, "\n{}", t.message("ui-evidence", &[]));
-            }
-            for f in &diagnosis.findings {
-                let _ = writeln!(
-                    out,
-                    "  [{}] {} · {} · {} · {}",
-                    f.code,
-                    f.severity.as_str(),
-                    f.segment.as_str(),
-                    f.actor.as_str(),
-                    f.confidence.as_str()
-                );
-                let _ = writeln!(out, "    {}", f.detail);
-                for e in &f.evidence {
-                    let threshold = threshold_text(e.threshold);
-                    let _ = writeln!(out, "    {}.{} = {}{threshold}", e.check, e.metric, e.value);
-                }
-                for advice in f.actions.iter().filter(|a| a.audience == Audience::Technician) {
-                    let _ = writeln!(out, "    → {}", advice.text);
-                }
-            }
         }
         None => {
             let _ = writeln!(
@@ -140,6 +160,38 @@ pub fn report_text(report: &RunReport, lang: Lang) -> String {
             "{} {reason}",
             t.message("ui-run-state", &[("state", report.state.as_str().into())])
         );
+    }
+    out
+}
+
+/// The technical details: each finding with its evidence and the technician's advice, every
+/// check's status, and the run id.
+pub fn evidence_text(report: &RunReport, lang: Lang) -> String {
+    let t = texts(lang);
+    let mut out = String::new();
+    if let Some(diagnosis) = &report.diagnosis {
+        if !diagnosis.findings.is_empty() {
+            let _ = writeln!(out, "\n{}", t.message("ui-evidence", &[]));
+        }
+        for f in &diagnosis.findings {
+            let _ = writeln!(
+                out,
+                "  [{}] {} · {} · {} · {}",
+                f.code,
+                f.severity.as_str(),
+                f.segment.as_str(),
+                f.actor.as_str(),
+                f.confidence.as_str()
+            );
+            let _ = writeln!(out, "    {}", f.detail);
+            for e in &f.evidence {
+                let threshold = threshold_text(e.threshold);
+                let _ = writeln!(out, "    {}.{} = {}{threshold}", e.check, e.metric, e.value);
+            }
+            for advice in f.actions.iter().filter(|a| a.audience == Audience::Technician) {
+                let _ = writeln!(out, "    → {}", advice.text);
+            }
+        }
     }
     let _ = writeln!(out, "\n{}", t.message("ui-checks", &[]));
     for check in &report.checks {

@@ -16,4 +16,5 @@ mod ping;
 mod scenarios;
 mod throughput;
 mod tickets;
+mod tui;
 mod web;

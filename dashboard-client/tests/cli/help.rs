@@ -28,6 +28,19 @@ fn sonde_history_and_show_help() {
 }
 
 #[test]
+fn sonde_dashboard_help() {
+    insta::assert_snapshot!("sonde_dashboard_help", help(&["dashboard", "--help"]));
+}
+
+#[test]
+fn the_dashboard_needs_a_terminal() {
+    let scratch = Scratch::new("dashboard-no-tty");
+    let out = sonde(&["dashboard"], &scratch.path("history.db"));
+    assert_eq!(out.status.code(), Some(2), "{}", text(&out.stderr));
+    assert!(text(&out.stderr).contains("needs a terminal"), "{}", text(&out.stderr));
+}
+
+#[test]
 fn completions_and_the_manual_cover_every_command() {
     for shell in ["bash", "zsh", "fish"] {
         let script = help(&["completions", shell]);
