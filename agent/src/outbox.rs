@@ -18,6 +18,7 @@ use std::time::{Duration, Instant};
 
 use sonde_protocol::{Diagnosis, EventData, RunRequest, TicketRecord, TicketState, TicketStatus, TicketSubmission};
 use tokio::sync::Notify;
+use tokio_rustls::rustls;
 use tokio_util::sync::CancellationToken;
 
 use crate::config::TicketOptions;
@@ -116,11 +117,20 @@ pub const ATTEMPT_TIMEOUT: Duration = Duration::from_secs(10);
 impl HttpHelpdesk {
     /// A client of the helpdesk at `options.helpdesk`.
     pub fn new(options: &TicketOptions) -> Result<Self, reqwest::Error> {
+        // reqwest is built without a default crypto provider (the checks bring ring): give it
+        // ours, with the Mozilla roots, or building the client panics.
+        let provider = Arc::new(rustls::crypto::ring::default_provider());
+        let roots = rustls::RootCertStore {
+            roots: webpki_roots::TLS_SERVER_ROOTS.to_vec(),
+        };
+        let mut builder = reqwest::Client::builder()
+            .timeout(ATTEMPT_TIMEOUT)
+            .connect_timeout(Duration::from_secs(5));
+        if let Ok(tls) = rustls::ClientConfig::builder_with_provider(provider).with_safe_default_protocol_versions() {
+            builder = builder.tls_backend_preconfigured(tls.with_root_certificates(roots).with_no_client_auth());
+        }
         Ok(Self {
-            client: reqwest::Client::builder()
-                .timeout(ATTEMPT_TIMEOUT)
-                .connect_timeout(Duration::from_secs(5))
-                .build()?,
+            client: builder.build()?,
             url: format!("{}/v1/tickets", options.helpdesk),
             token: options.token.clone(),
         })
@@ -210,6 +220,34 @@ pub fn ticket_for(
         agent_version: agent_version.to_owned(),
         profile: Some(profile.to_owned()),
     })
+}
+
+/// The ticket a run opens when a remediation action did not restore service: the customer
+/// did the self-care, so the operator must act whatever the findings' actors say; `evidence`
+/// (both measurements, [`crate::remediation::ticket_evidence`]) is the evidence summary.
+pub fn ticket_after_remediation(
+    run: sonde_protocol::RunId,
+    request: &RunRequest,
+    after: &Diagnosis,
+    profile: &str,
+    agent_version: &str,
+    evidence: &str,
+) -> Option<TicketSubmission> {
+    let must_act = Diagnosis {
+        operator_must_act: true,
+        ..after.clone()
+    };
+    let mut ticket = ticket_for(run, request, &must_act, profile, agent_version)?;
+    if ticket.findings.is_empty() {
+        ticket.findings = after
+            .findings
+            .iter()
+            .filter(|f| f.severity.rank() > sonde_protocol::Severity::Info.rank())
+            .map(|f| f.code.to_string())
+            .collect();
+    }
+    evidence.clone_into(&mut ticket.evidence);
+    Some(ticket)
 }
 
 /// Compact JSON of a wire value, for the evidence summary.
