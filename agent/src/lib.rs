@@ -26,6 +26,23 @@ use tokio_util::sync::CancellationToken;
 
 pub use runner::{EventSink, RunSpec};
 
+/// A reqwest client builder with TLS on ring and the Mozilla roots. reqwest is built without
+/// a default crypto provider (the checks bring ring), so a plain `Client::builder().build()`
+/// panics: every HTTP client of sonde starts here.
+pub fn http_client() -> reqwest::ClientBuilder {
+    use tokio_rustls::rustls;
+    let provider = std::sync::Arc::new(rustls::crypto::ring::default_provider());
+    let roots = rustls::RootCertStore {
+        roots: webpki_roots::TLS_SERVER_ROOTS.to_vec(),
+    };
+    let builder = reqwest::Client::builder();
+    match rustls::ClientConfig::builder_with_provider(provider).with_safe_default_protocol_versions() {
+        Ok(tls) => builder.tls_backend_preconfigured(tls.with_root_certificates(roots).with_no_client_auth()),
+        // ring supports the default versions; should it not, building the client reports it.
+        Err(_) => builder,
+    }
+}
+
 /// Plans a request: the run spec with a new run id, or why the request cannot run.
 pub fn prepare(request: RunRequest, config: &config::Config) -> Result<RunSpec, plan::PlanError> {
     let config = config.for_request(&request)?;

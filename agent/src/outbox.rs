@@ -18,7 +18,6 @@ use std::time::{Duration, Instant};
 
 use sonde_protocol::{Diagnosis, EventData, RunRequest, TicketRecord, TicketState, TicketStatus, TicketSubmission};
 use tokio::sync::Notify;
-use tokio_rustls::rustls;
 use tokio_util::sync::CancellationToken;
 
 use crate::config::TicketOptions;
@@ -117,18 +116,9 @@ pub const ATTEMPT_TIMEOUT: Duration = Duration::from_secs(10);
 impl HttpHelpdesk {
     /// A client of the helpdesk at `options.helpdesk`.
     pub fn new(options: &TicketOptions) -> Result<Self, reqwest::Error> {
-        // reqwest is built without a default crypto provider (the checks bring ring): give it
-        // ours, with the Mozilla roots, or building the client panics.
-        let provider = Arc::new(rustls::crypto::ring::default_provider());
-        let roots = rustls::RootCertStore {
-            roots: webpki_roots::TLS_SERVER_ROOTS.to_vec(),
-        };
-        let mut builder = reqwest::Client::builder()
+        let builder = crate::http_client()
             .timeout(ATTEMPT_TIMEOUT)
             .connect_timeout(Duration::from_secs(5));
-        if let Ok(tls) = rustls::ClientConfig::builder_with_provider(provider).with_safe_default_protocol_versions() {
-            builder = builder.tls_backend_preconfigured(tls.with_root_certificates(roots).with_no_client_auth());
-        }
         Ok(Self {
             client: builder.build()?,
             url: format!("{}/v1/tickets", options.helpdesk),

@@ -34,7 +34,7 @@ impl Agent {
             value.set_sensitive(true);
             headers.insert(reqwest::header::AUTHORIZATION, value);
         }
-        let http = reqwest::Client::builder()
+        let http = sonde_agent::http_client()
             .connect_timeout(Duration::from_secs(5))
             .default_headers(headers)
             .build()

@@ -13,7 +13,7 @@ use sonde_netsim::require_netsim;
 use sonde_netsim::scenario::Scenario;
 use sonde_protocol::{ActionState, Event, EventData, RemediationOutcome, RunCreated, RunReport, TicketState};
 
-use crate::support::{Daemon, Helpdesk, http};
+use crate::support::{Daemon, Helpdesk, http, run_report};
 
 const AGENT: &str = "127.0.0.1:8792";
 
@@ -35,14 +35,16 @@ fn stale_session(helpdesk: &Helpdesk, persists: bool) -> Network {
     net
 }
 
-fn report(net: &Network, addr: SocketAddr, run: sonde_protocol::RunId) -> RunReport {
-    let (status, body) = net
-        .device
-        .run_inside(move || http(addr, "GET", &format!("/v1/runs/{run}"), None))
-        .expect("thread")
-        .expect("GET report");
-    assert_eq!(status, 200, "{body}");
-    serde_json::from_str(&body).expect("report")
+/// Starts the network (a stale session, `persists` or not), the agent and the run; returns
+/// them with the finished run's report.
+fn run_flow(tag: &str, persists: bool) -> (Helpdesk, Network, Daemon, RunReport) {
+    let helpdesk = Helpdesk::new(tag);
+    let net = stale_session(&helpdesk, persists);
+    let addr: SocketAddr = AGENT.parse().expect("addr");
+    let db = helpdesk.dir.join("sonded.db");
+    let daemon = Daemon::start(&net.device, addr, db.to_str().expect("utf-8 path"));
+    let report = run_to_the_end(&net, addr);
+    (helpdesk, net, daemon, report)
 }
 
 /// Starts the run and waits for its end.
@@ -56,7 +58,7 @@ fn run_to_the_end(net: &Network, addr: SocketAddr) -> RunReport {
     let run = serde_json::from_str::<RunCreated>(&body).expect("created").run;
     let deadline = Instant::now() + Duration::from_secs(120);
     loop {
-        let report = report(net, addr, run);
+        let report = run_report(&net.device, addr, run);
         if report.state.is_terminal() {
             return report;
         }
@@ -101,13 +103,8 @@ fn a_stale_data_session_is_restored_by_a_reconnect_and_no_ticket_is_opened() {
     if !require_netsim("a_stale_data_session_is_restored_by_a_reconnect_and_no_ticket_is_opened") {
         return;
     }
-    let helpdesk = Helpdesk::new("restored");
-    let net = stale_session(&helpdesk, false);
+    let (helpdesk, net, _daemon, report) = run_flow("restored", false);
     let addr: SocketAddr = AGENT.parse().expect("addr");
-    let db = helpdesk.dir.join("sonded.db");
-    let _daemon = Daemon::start(&net.device, addr, db.to_str().expect("utf-8 path"));
-
-    let report = run_to_the_end(&net, addr);
     let remediation = report.remediation.as_ref().expect("a remediation");
     assert_eq!(remediation.action, "reconnect_data_session");
     assert_eq!(
@@ -148,13 +145,8 @@ fn a_modem_that_stays_broken_ends_not_restored_with_one_ticket_holding_both_meas
     if !require_netsim("a_modem_that_stays_broken_ends_not_restored_with_one_ticket_holding_both_measurements") {
         return;
     }
-    let helpdesk = Helpdesk::new("not-restored");
-    let net = stale_session(&helpdesk, true);
+    let (helpdesk, net, _daemon, report) = run_flow("not-restored", true);
     let addr: SocketAddr = AGENT.parse().expect("addr");
-    let db = helpdesk.dir.join("sonded.db");
-    let _daemon = Daemon::start(&net.device, addr, db.to_str().expect("utf-8 path"));
-
-    let report = run_to_the_end(&net, addr);
     let remediation = report.remediation.as_ref().expect("a remediation");
     assert_eq!(
         remediation.outcome,
@@ -185,7 +177,7 @@ fn a_modem_that_stays_broken_ends_not_restored_with_one_ticket_holding_both_meas
     });
     let deadline = Instant::now() + Duration::from_secs(30);
     let number = loop {
-        let report = self::report(&net, addr, report.run);
+        let report = run_report(&net.device, addr, report.run);
         if let Some(number) = report.ticket.as_ref().and_then(|t| t.ticket_number.clone()) {
             break number;
         }
