@@ -171,6 +171,7 @@ pub fn app(state: AppState) -> Router {
         .route("/v1/runs/{id}", get(get_run).delete(cancel_run))
         .route("/v1/runs/{id}/events", get(run_events))
         .route("/v1/runs/{id}/stream-pass", axum::routing::post(stream_pass))
+        .route("/v1/actions", get(list_actions))
         .route("/metrics", get(metrics))
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
@@ -335,11 +336,32 @@ async fn health(State(state): State<AppState>) -> Json<Health> {
 
 async fn create_run(
     State(state): State<AppState>,
+    role: Option<axum::Extension<Role>>,
     JsonBody(request): JsonBody<RunRequest>,
 ) -> Result<Response, Failure> {
     // Every string a client sends is checked before anything reads it.
     security::check_run_request(&request)
         .map_err(|e| Failure::new(StatusCode::BAD_REQUEST, ErrorCode::BadRequest, e.to_string()))?;
+    // A customer confirms remediation only on the mobile line (the flow's one action,
+    // reconnecting the data session, is harmless there); a technician may on any line.
+    let customer = role.is_none_or(|axum::Extension(role)| role == Role::Customer);
+    let on_mobile = request
+        .line
+        .as_ref()
+        .is_none_or(|l| l.kind == sonde_protocol::LineKind::Mobile);
+    if request.options.confirm_actions && customer && !on_mobile {
+        return Err(Failure::new(
+            StatusCode::FORBIDDEN,
+            ErrorCode::Forbidden,
+            "a customer may confirm remediation actions only on a mobile line",
+        ));
+    }
+    if request.options.confirm_actions {
+        tracing::info!(
+            role = if customer { "customer" } else { "technician" },
+            "run requested with remediation confirmed"
+        );
+    }
     let spec = crate::prepare(request, &state.inner.config)
         .map_err(|e| Failure::new(StatusCode::BAD_REQUEST, ErrorCode::BadRequest, e.to_string()))?;
     let run = spec.run;
@@ -396,6 +418,12 @@ async fn create_run(
         Json(created),
     )
         .into_response())
+}
+
+/// `GET /v1/actions`: the remediation actions this agent knows, and whether this host can
+/// perform them.
+async fn list_actions(State(state): State<AppState>) -> Json<sonde_protocol::ActionList> {
+    Json(crate::remediation::catalogue(&state.inner.config.mobile))
 }
 
 /// `GET /v1/runs?limit=N`: the last runs, newest first.
@@ -714,11 +742,29 @@ impl EventSink for StoreSink {
     }
 
     fn open_ticket(&self, spec: &RunSpec, diagnosis: &Diagnosis) -> Option<TicketStatus> {
-        let inner = &self.state.inner;
-        inner.config.tickets.as_ref()?;
+        self.state.inner.config.tickets.as_ref()?;
         let submission =
             crate::outbox::ticket_for(spec.run, &spec.request, diagnosis, &spec.profile.name, AGENT_VERSION)?;
-        match crate::outbox::enqueue(&inner.store, &submission) {
+        self.enqueue(spec, &submission)
+    }
+
+    fn open_ticket_after_remediation(&self, spec: &RunSpec, after: &Diagnosis, evidence: &str) -> Option<TicketStatus> {
+        self.state.inner.config.tickets.as_ref()?;
+        let submission = crate::outbox::ticket_after_remediation(
+            spec.run,
+            &spec.request,
+            after,
+            &spec.profile.name,
+            AGENT_VERSION,
+            evidence,
+        )?;
+        self.enqueue(spec, &submission)
+    }
+}
+
+impl StoreSink {
+    fn enqueue(&self, spec: &RunSpec, submission: &sonde_protocol::TicketSubmission) -> Option<TicketStatus> {
+        match crate::outbox::enqueue(&self.state.inner.store, submission) {
             Ok(status) => Some(status),
             Err(e) => {
                 tracing::error!(run = %spec.run, "cannot queue the ticket: {e}");

@@ -13,6 +13,7 @@ pub mod outbox;
 pub mod plan;
 pub mod profiles;
 pub mod progress;
+pub mod remediation;
 pub mod runner;
 pub mod sd_notify;
 pub mod security;

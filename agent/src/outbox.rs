@@ -212,6 +212,34 @@ pub fn ticket_for(
     })
 }
 
+/// The ticket a run opens when a remediation action did not restore service: the customer
+/// did the self-care, so the operator must act whatever the findings' actors say; `evidence`
+/// (both measurements, [`crate::remediation::ticket_evidence`]) is the evidence summary.
+pub fn ticket_after_remediation(
+    run: sonde_protocol::RunId,
+    request: &RunRequest,
+    after: &Diagnosis,
+    profile: &str,
+    agent_version: &str,
+    evidence: &str,
+) -> Option<TicketSubmission> {
+    let must_act = Diagnosis {
+        operator_must_act: true,
+        ..after.clone()
+    };
+    let mut ticket = ticket_for(run, request, &must_act, profile, agent_version)?;
+    if ticket.findings.is_empty() {
+        ticket.findings = after
+            .findings
+            .iter()
+            .filter(|f| f.severity.rank() > sonde_protocol::Severity::Info.rank())
+            .map(|f| f.code.to_string())
+            .collect();
+    }
+    evidence.clone_into(&mut ticket.evidence);
+    Some(ticket)
+}
+
 /// Compact JSON of a wire value, for the evidence summary.
 fn json(value: &impl serde::Serialize) -> String {
     serde_json::to_string(value).unwrap_or_default()

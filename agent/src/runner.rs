@@ -7,16 +7,18 @@ use std::time::{Duration, Instant};
 
 use futures_util::FutureExt;
 use sonde_protocol::{
-    CheckId, CheckResult, CheckStatus, Diagnosis, Event, EventData, Metric, PROTOCOL_VERSION, Plan, Progress,
-    RunFinished, RunId, RunRequest, RunStarted, RunState, StepFinished, StepProgress, StepStarted, TicketStatus,
-    Timestamp,
+    ActionEvent, ActionState, CheckId, CheckResult, CheckStatus, Diagnosis, Event, EventData, Metric, PROTOCOL_VERSION,
+    Plan, Progress, RemediationOutcome, RunFinished, RunId, RunRequest, RunStarted, RunState, StepFinished,
+    StepProgress, StepStarted, TicketStatus, Timestamp,
 };
 use tokio_util::sync::CancellationToken;
 
+use crate::checks::mobile::ModemAction;
 use crate::checks::{Checks, ProgressSink, unmeasured};
 use crate::config::Profile;
 use crate::diagnose::diagnose;
 use crate::progress::ProgressEstimator;
+use crate::remediation::{self, Remediator};
 
 /// The agent's version, as reported in `run_started`.
 pub const AGENT_VERSION: &str = env!("CARGO_PKG_VERSION");
@@ -29,6 +31,18 @@ pub trait EventSink: Send + Sync {
     /// The diagnosis is made: if the run must open a ticket, commit it durably (the outbox) and
     /// return the `queued` status the runner streams before `run_finished`. Default: no tickets.
     fn open_ticket(&self, _spec: &RunSpec, _diagnosis: &Diagnosis) -> Option<TicketStatus> {
+        None
+    }
+
+    /// A remediation action did not restore service: open the ticket for the diagnosis after
+    /// it, whatever its actor, with `evidence` (both measurements) as its evidence summary.
+    /// Default: no tickets.
+    fn open_ticket_after_remediation(
+        &self,
+        _spec: &RunSpec,
+        _after: &Diagnosis,
+        _evidence: &str,
+    ) -> Option<TicketStatus> {
         None
     }
 }
@@ -67,25 +81,67 @@ pub async fn execute(spec: RunSpec, checks: &dyn Checks, sink: &dyn EventSink, c
         agent_version: AGENT_VERSION.to_owned(),
     }));
 
-    let mut results: Vec<CheckResult> = Vec::with_capacity(spec.plan.steps.len());
-    for (index, step) in spec.plan.steps.iter().enumerate() {
+    let Some(results) = run_steps(&spec.plan, checks, &emitter, &estimator, clock, true, &cancel).await else {
+        return finish(&emitter, RunState::Canceled, Some("canceled by a client"));
+    };
+
+    let diagnosis = diagnose(&results, &spec.profile, spec.request.options.lang);
+    let available = checks.remediator().map(Remediator::available).unwrap_or_default();
+    if let (Some(action), Some(remediator)) = (
+        remediation::propose(&spec.request, &diagnosis, &available),
+        checks.remediator(),
+    ) {
+        let flow = Remediation {
+            spec: &spec,
+            checks,
+            remediator,
+            emitter: &emitter,
+            action,
+        };
+        return flow.run(diagnosis, &estimator, clock, &cancel).await;
+    }
+    let ticket = sink.open_ticket(&spec, &diagnosis);
+    emitter.emit(EventData::Diagnosis(diagnosis));
+    if let Some(ticket) = ticket {
+        emitter.emit(EventData::Ticket(ticket));
+    }
+    finish(&emitter, RunState::Completed, None)
+}
+
+/// Runs the plan's steps in order; `None` when canceled. A `live` pass streams every step
+/// (started, progress, finished) and moves the progress estimator; a re-test streams only the
+/// results, at the progress already reached.
+async fn run_steps(
+    plan: &Plan,
+    checks: &dyn Checks,
+    emitter: &Emitter<'_>,
+    estimator: &Mutex<ProgressEstimator>,
+    clock: Instant,
+    live: bool,
+    cancel: &CancellationToken,
+) -> Option<Vec<CheckResult>> {
+    let mut results: Vec<CheckResult> = Vec::with_capacity(plan.steps.len());
+    for (index, step) in plan.steps.iter().enumerate() {
         if cancel.is_cancelled() {
-            return finish(&emitter, RunState::Canceled, Some("canceled by a client"));
+            return None;
         }
-        let progress = with(&estimator, |e| e.start_step(index, ms(clock)));
-        emitter.emit(EventData::StepStarted(StepStarted {
-            index,
-            check: step.check,
-            progress,
-        }));
+        if live {
+            let progress = with(estimator, |e| e.start_step(index, ms(clock)));
+            emitter.emit(EventData::StepStarted(StepStarted {
+                index,
+                check: step.check,
+                progress,
+            }));
+        }
 
         let reporter = StepReporter {
-            emitter: &emitter,
-            estimator: &estimator,
+            emitter,
+            estimator,
             clock,
             index,
             check: step.check,
             last_report: Mutex::new(None),
+            live,
         };
         let started = Instant::now();
         let timeout = Duration::from_millis(step.timeout_ms);
@@ -112,16 +168,18 @@ pub async fn execute(spec: RunSpec, checks: &dyn Checks, sink: &dyn EventSink, c
                         started,
                     ),
                 },
-                () = cancel.cancelled() => {
-                    return finish(&emitter, RunState::Canceled, Some("canceled by a client"));
-                }
-                _ = ticks.tick() => {
-                    let progress = with(&estimator, |e| e.estimate(ms(clock)));
+                () = cancel.cancelled() => return None,
+                _ = ticks.tick(), if live => {
+                    let progress = with(estimator, |e| e.estimate(ms(clock)));
                     reporter.emit_progress(None, Vec::new(), progress);
                 }
             }
         };
-        let progress = with(&estimator, |e| e.finish_step(ms(clock)));
+        let progress = if live {
+            with(estimator, |e| e.finish_step(ms(clock)))
+        } else {
+            with(estimator, |e| e.estimate(ms(clock)))
+        };
         emitter.emit(EventData::StepFinished(StepFinished {
             index,
             result: result.clone(),
@@ -129,14 +187,107 @@ pub async fn execute(spec: RunSpec, checks: &dyn Checks, sink: &dyn EventSink, c
         }));
         results.push(result);
     }
+    Some(results)
+}
 
-    let diagnosis = diagnose(&results, &spec.profile, spec.request.options.lang);
-    let ticket = sink.open_ticket(&spec, &diagnosis);
-    emitter.emit(EventData::Diagnosis(diagnosis));
-    if let Some(ticket) = ticket {
-        emitter.emit(EventData::Ticket(ticket));
+/// The mobile restoration flow of DESIGN.md §1, once the diagnosis proposed `action`:
+/// confirm → perform → settle → re-test → compare → `restored`, or `not_restored` and a ticket
+/// with both measurements.
+struct Remediation<'a> {
+    spec: &'a RunSpec,
+    checks: &'a dyn Checks,
+    remediator: &'a dyn Remediator,
+    emitter: &'a Emitter<'a>,
+    action: ModemAction,
+}
+
+impl Remediation<'_> {
+    async fn run(
+        self,
+        before: Diagnosis,
+        estimator: &Mutex<ProgressEstimator>,
+        clock: Instant,
+        cancel: &CancellationToken,
+    ) -> RunState {
+        let (spec, emitter, action) = (self.spec, self.emitter, self.action);
+        let name = remediation::action_name(action);
+        let device = self.remediator.device();
+        emitter.emit(EventData::Diagnosis(before.clone()));
+        self.emit(
+            ActionState::Proposed,
+            "the diagnosis points at the mobile data session",
+            None,
+        );
+        if !spec.request.options.confirm_actions {
+            tracing::info!(run = %spec.run, action = name, %device, "action proposed, not confirmed");
+            self.emit(ActionState::Declined, "not confirmed: nothing was done", None);
+            let ticket = emitter.sink.open_ticket(spec, &before);
+            if let Some(ticket) = ticket {
+                emitter.emit(EventData::Ticket(ticket));
+            }
+            return finish(emitter, RunState::Completed, None);
+        }
+        self.emit(ActionState::Confirmed, "confirmed by the client", None);
+        tracing::info!(run = %spec.run, action = name, %device, "performing a confirmed action");
+        self.emit(ActionState::Started, "performing the action", None);
+        let performed = tokio::select! {
+            performed = self.remediator.perform(action) => performed,
+            () = cancel.cancelled() => return finish(emitter, RunState::Canceled, Some("canceled by a client")),
+        };
+        if let Err(error) = performed {
+            tracing::warn!(run = %spec.run, action = name, %device, "action failed: {error}");
+            self.emit(ActionState::Failed, &error, Some(RemediationOutcome::NotRestored));
+            let ticket = emitter.sink.open_ticket(spec, &before);
+            if let Some(ticket) = ticket {
+                emitter.emit(EventData::Ticket(ticket));
+            }
+            return finish(emitter, RunState::Completed, None);
+        }
+        tracing::info!(run = %spec.run, action = name, %device, "action done; re-testing");
+        self.emit(
+            ActionState::Succeeded,
+            "done; waiting for the device, then re-testing",
+            None,
+        );
+        tokio::select! {
+            () = tokio::time::sleep(self.remediator.settle_time(action)) => {}
+            () = cancel.cancelled() => return finish(emitter, RunState::Canceled, Some("canceled by a client")),
+        }
+        let Some(results) = run_steps(&spec.plan, self.checks, emitter, estimator, clock, false, cancel).await else {
+            return finish(emitter, RunState::Canceled, Some("canceled by a client"));
+        };
+        let after = diagnose(&results, &spec.profile, spec.request.options.lang);
+        let outcome = remediation::judge(&after);
+        tracing::info!(run = %spec.run, action = name, %device, outcome = outcome.as_str(), "re-test done");
+        let ticket = match outcome {
+            RemediationOutcome::NotRestored => emitter.sink.open_ticket_after_remediation(
+                spec,
+                &after,
+                &remediation::ticket_evidence(action, &before, &after),
+            ),
+            _ => None,
+        };
+        emitter.emit(EventData::Diagnosis(after));
+        let (state, message) = match outcome {
+            RemediationOutcome::Restored => (ActionState::Succeeded, "service restored"),
+            _ => (ActionState::Failed, "service not restored: the operator must act"),
+        };
+        self.emit(state, message, Some(outcome));
+        if let Some(ticket) = ticket {
+            emitter.emit(EventData::Ticket(ticket));
+        }
+        finish(emitter, RunState::Completed, None)
     }
-    finish(&emitter, RunState::Completed, None)
+
+    fn emit(&self, state: ActionState, message: &str, outcome: Option<RemediationOutcome>) {
+        self.emitter.emit(EventData::Action(ActionEvent {
+            action: remediation::action_name(self.action).to_owned(),
+            state,
+            message: Some(message.to_owned()),
+            device: Some(self.remediator.device()),
+            outcome,
+        }));
+    }
 }
 
 fn finish(emitter: &Emitter<'_>, state: RunState, reason: Option<&str>) -> RunState {
@@ -178,6 +329,8 @@ struct StepReporter<'a> {
     index: usize,
     check: CheckId,
     last_report: Mutex<Option<(Instant, f64)>>,
+    /// A re-test reports no progress.
+    live: bool,
 }
 
 impl StepReporter<'_> {
@@ -197,6 +350,9 @@ impl StepReporter<'_> {
 
 impl ProgressSink for StepReporter<'_> {
     fn report(&self, fraction: f64, metrics: Vec<Metric>) {
+        if !self.live {
+            return;
+        }
         let fraction = if fraction.is_finite() {
             fraction.clamp(0.0, 1.0)
         } else {

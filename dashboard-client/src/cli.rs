@@ -159,9 +159,13 @@ pub struct DiagnoseArgs {
     /// Language of the texts.
     #[arg(long, value_enum, default_value = "fr")]
     pub lang: LangArg,
-    /// Do not ask anything (implied when stdin is not a terminal).
+    /// Do not ask anything (implied when stdin is not a terminal); with `--problem mobile`,
+    /// confirms the remediation action the diagnosis may propose (reconnect the data session).
     #[arg(long, short = 'y')]
     pub yes: bool,
+    /// Refuse every remediation action: the run only proposes them.
+    #[arg(long, conflicts_with = "yes")]
+    pub no_actions: bool,
 }
 
 /// What `--json` prints.
@@ -415,6 +419,35 @@ async fn ping(args: &PingArgs) -> u8 {
     }
 }
 
+/// Whether the run may perform the remediation action its diagnosis proposes: only on the
+/// mobile flow, never with `--no-actions`, always with `--yes`, else the user's answer on a
+/// terminal (asked before the run, so the run itself is never left waiting).
+fn confirm_actions(args: &DiagnoseArgs, problem: ProblemKind, lang: Lang) -> bool {
+    if args.no_actions || problem != ProblemKind::Mobile {
+        return false;
+    }
+    if args.yes {
+        return true;
+    }
+    if !std::io::stdin().is_terminal() || !std::io::stderr().is_terminal() {
+        return false;
+    }
+    let question = match lang {
+        Lang::En => {
+            "If the diagnosis points at the mobile data session, reconnect it (reconnect_data_session) and re-test? [y/N] "
+        }
+        _ => {
+            "Si le diagnostic met en cause la session de données mobiles, la reconnecter (reconnect_data_session) et refaire le test ? [o/N] "
+        }
+    };
+    eprint!("{question}");
+    let mut answer = String::new();
+    if std::io::stdin().read_line(&mut answer).is_err() {
+        return false;
+    }
+    matches!(answer.trim().to_lowercase().as_str(), "y" | "yes" | "o" | "oui")
+}
+
 /// The targets of `sonde ping`: the arguments, then the file's lines.
 fn ping_targets(args: &PingArgs) -> anyhow::Result<Vec<std::net::IpAddr>> {
     let mut targets = args.targets.clone();
@@ -469,7 +502,11 @@ async fn diagnose(args: DiagnoseArgs) -> anyhow::Result<u8> {
         line,
         problem,
         profile: args.profile.clone(),
-        options: RunOptions { lang, checks: None },
+        options: RunOptions {
+            lang,
+            checks: None,
+            confirm_actions: confirm_actions(&args, problem, lang),
+        },
         contact: args.contact.clone(),
     };
     let presenter = Presenter::new(lang, std::io::stderr().is_terminal() && args.json.is_none());

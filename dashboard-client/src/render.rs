@@ -94,6 +94,38 @@ impl Presenter {
     }
 }
 
+/// One line on the remediation action: proposed, declined, or its outcome with the before /
+/// after comparison.
+fn remediation_text(remediation: &sonde_protocol::Remediation, lang: Lang) -> String {
+    use sonde_protocol::{ActionState, RemediationOutcome};
+    let before = remediation
+        .before
+        .as_ref()
+        .map(|d| d.summary.as_str())
+        .unwrap_or_default();
+    let en = lang == Lang::En;
+    let action = &remediation.action;
+    match (remediation.outcome, remediation.state) {
+        (Some(RemediationOutcome::Restored), _) if en => {
+            format!("Action `{action}`: service restored (before: {before})")
+        }
+        (Some(RemediationOutcome::Restored), _) => format!("Action `{action}` : service rétabli (avant : {before})"),
+        (Some(RemediationOutcome::NotRestored), _) if en => {
+            format!("Action `{action}`: service not restored (before: {before}); the operator must act")
+        }
+        (Some(RemediationOutcome::NotRestored), _) => {
+            format!("Action `{action}` : service non rétabli (avant : {before}) ; l'opérateur doit intervenir")
+        }
+        (_, ActionState::Declined) if en => {
+            format!("Proposed action `{action}` not confirmed (run again with --yes to perform it)")
+        }
+        (_, ActionState::Declined) => {
+            format!("Action proposée `{action}` non confirmée (relancez avec --yes pour l'effectuer)")
+        }
+        (_, state) => format!("`{action}`: {}", state.as_str()),
+    }
+}
+
 /// The localised name of a step.
 pub fn step_name(lang: Lang, check: CheckId) -> String {
     texts(lang).message(&format!("check-{check}"), &[])
@@ -143,6 +175,9 @@ pub fn headline_text(report: &RunReport, lang: Lang, color: bool) -> String {
                     }
                     None => {}
                 }
+            }
+            if let Some(remediation) = &report.remediation {
+                let _ = writeln!(out, "\n{}", remediation_text(remediation, lang));
             }
         }
         None => {

@@ -79,11 +79,11 @@ pub use error::{ApiError, ErrorCode};
 pub use event::{
     Event, EventData, Plan, PlanStep, Progress, RunFinished, RunStarted, StepFinished, StepProgress, StepStarted,
 };
-pub use report::{Health, RunCreated, RunList, RunReport, RunSummary, TopFinding};
+pub use report::{Health, Remediation, RunCreated, RunList, RunReport, RunSummary, TopFinding};
 pub use request::{Lang, LineKind, LineUnderTest, ProblemKind, RunId, RunOptions, RunRequest, RunState};
 pub use ticket::{
-    ActionEvent, ActionState, HelpdeskStatus, SmsRecord, TicketRecord, TicketState, TicketStatus, TicketStatusUpdate,
-    TicketSubmission,
+    ActionEvent, ActionInfo, ActionList, ActionState, HelpdeskStatus, RemediationOutcome, SmsRecord, TicketRecord,
+    TicketState, TicketStatus, TicketStatusUpdate, TicketSubmission,
 };
 
 /// The protocol version carried in every envelope's `v` field.

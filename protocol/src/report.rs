@@ -4,8 +4,8 @@ use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
 use crate::{
-    CheckResult, Diagnosis, Event, EventData, Finding, FindingCode, Plan, ProblemKind, RunId, RunRequest, RunState,
-    Severity, TicketStatus, Timestamp,
+    ActionEvent, ActionState, CheckResult, Diagnosis, Event, EventData, Finding, FindingCode, Plan, ProblemKind,
+    RemediationOutcome, RunId, RunRequest, RunState, Severity, TicketStatus, Timestamp,
 };
 
 /// Everything known about a run: `GET /v1/runs/{id}`, and what `sonde diagnose --json` prints.
@@ -40,6 +40,11 @@ pub struct RunReport {
     /// The ticket, when one was opened.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub ticket: Option<TicketStatus>,
+    /// The remediation action of the run's flow, when one was proposed. Then `diagnosis`,
+    /// `findings` and `checks` are the re-test's (after the action) and `remediation.before`
+    /// holds the first diagnosis. Added in protocol v1, issue 8.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub remediation: Option<Remediation>,
     /// The plan that ran.
     #[serde(default)]
     pub plan: Plan,
@@ -65,6 +70,7 @@ impl RunReport {
             checks: Vec::new(),
             diagnosis: None,
             ticket: None,
+            remediation: None,
             plan: Plan::default(),
             agent_version: String::new(),
             last_seq: 0,
@@ -85,10 +91,35 @@ impl RunReport {
                 self.plan = started.plan.clone();
                 self.agent_version.clone_from(&started.agent_version);
             }
-            EventData::StepFinished(finished) => self.checks.push(finished.result.clone()),
+            EventData::StepFinished(finished) => {
+                // A re-test's result replaces the same check's result from before the action.
+                match self.checks.iter_mut().find(|c| c.id == finished.result.id) {
+                    Some(earlier) if self.remediation.is_some() => *earlier = finished.result.clone(),
+                    _ => self.checks.push(finished.result.clone()),
+                }
+            }
             EventData::Diagnosis(diagnosis) => {
+                if let Some(remediation) = self.remediation.as_mut()
+                    && remediation.before.is_none()
+                {
+                    remediation.before = self.diagnosis.take();
+                }
                 self.findings.clone_from(&diagnosis.findings);
                 self.diagnosis = Some(diagnosis.clone());
+            }
+            EventData::Action(action) => {
+                let remediation = self.remediation.get_or_insert_with(|| Remediation::new(action));
+                remediation.action.clone_from(&action.action);
+                remediation.state = action.state;
+                if action.device.is_some() {
+                    remediation.device.clone_from(&action.device);
+                }
+                if action.outcome.is_some() {
+                    remediation.outcome = action.outcome;
+                }
+                if action.message.is_some() {
+                    remediation.message.clone_from(&action.message);
+                }
             }
             EventData::Ticket(ticket) => self.ticket = Some(ticket.clone()),
             EventData::RunFinished(finished) => {
@@ -96,7 +127,42 @@ impl RunReport {
                 self.reason.clone_from(&finished.reason);
                 self.finished_at = Some(event.ts);
             }
-            EventData::StepStarted(_) | EventData::StepProgress(_) | EventData::Action(_) | EventData::Unknown => {}
+            EventData::StepStarted(_) | EventData::StepProgress(_) | EventData::Unknown => {}
+        }
+    }
+}
+
+/// The remediation of a run's flow, folded from its `action` events (added in protocol v1,
+/// issue 8).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, JsonSchema)]
+pub struct Remediation {
+    /// The action's name (`reconnect_data_session`…).
+    pub action: String,
+    /// Its last state.
+    pub state: ActionState,
+    /// The device acted on.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub device: Option<String>,
+    /// Its last message.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub message: Option<String>,
+    /// `restored` or `not_restored`, once re-tested.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub outcome: Option<RemediationOutcome>,
+    /// The diagnosis before the action (the report's `diagnosis` is the one after).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub before: Option<Diagnosis>,
+}
+
+impl Remediation {
+    fn new(first: &ActionEvent) -> Self {
+        Self {
+            action: first.action.clone(),
+            state: first.state,
+            device: None,
+            message: None,
+            outcome: None,
+            before: None,
         }
     }
 }

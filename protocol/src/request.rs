@@ -148,6 +148,12 @@ pub struct RunOptions {
     pub lang: Lang,
     /// Run only these checks (in plan order). Absent: the problem kind's plan.
     pub checks: Option<Vec<CheckId>>,
+    /// The client confirms, in advance, the remediation action the diagnosis may propose
+    /// (reconnect the mobile data session): the run performs it, re-tests and reports
+    /// `restored` or `not_restored`. `false`: the action is only proposed (`declined`).
+    /// Added in protocol v1, issue 8.
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub confirm_actions: bool,
 }
 
 /// Language of human-readable texts.

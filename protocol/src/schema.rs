@@ -6,8 +6,8 @@
 use schemars::{JsonSchema, Schema, generate::SchemaSettings};
 
 use crate::{
-    ApiError, Event, Health, RunCreated, RunList, RunReport, RunRequest, SmsRecord, TicketRecord, TicketStatusUpdate,
-    TicketSubmission,
+    ActionList, ApiError, Event, Health, RunCreated, RunList, RunReport, RunRequest, SmsRecord, TicketRecord,
+    TicketStatusUpdate, TicketSubmission,
 };
 
 /// Every top-level wire document: the file name under `protocol/schema/` and its schema.
@@ -24,6 +24,7 @@ pub fn all() -> Vec<(&'static str, Schema)> {
         ("ticket-record.schema.json", generate::<TicketRecord>()),
         ("ticket-status-update.schema.json", generate::<TicketStatusUpdate>()),
         ("sms-record.schema.json", generate::<SmsRecord>()),
+        ("action-list.schema.json", generate::<ActionList>()),
     ]
 }
 

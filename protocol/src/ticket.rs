@@ -40,7 +40,11 @@ pub enum TicketState {
     Unknown,
 }
 
-/// A remediation action's progress.
+/// A remediation action's progress: payload of the `action` event.
+///
+/// An action the run's flow offers goes `proposed → confirmed → started → succeeded | failed`
+/// (or `proposed → declined` when the client did not confirm it); the flow's re-test then
+/// ends with one more `succeeded` or `failed` event carrying the `outcome`.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize, JsonSchema)]
 pub struct ActionEvent {
     /// The action's name (`reconnect_data_session`, `reset_modem`…).
@@ -50,6 +54,13 @@ pub struct ActionEvent {
     /// What happened, in plain language.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub message: Option<String>,
+    /// The device acted on (`modem 192.0.2.1:502`). Added in protocol v1, issue 8.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub device: Option<String>,
+    /// The verdict of the re-test after the action, on the flow's last event. Added in
+    /// protocol v1, issue 8.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub outcome: Option<RemediationOutcome>,
 }
 
 /// States of a remediation action.
@@ -57,6 +68,13 @@ pub struct ActionEvent {
 #[serde(rename_all = "snake_case")]
 #[non_exhaustive]
 pub enum ActionState {
+    /// The diagnosis suggests it; it waits for the client's confirmation. Added in protocol v1,
+    /// issue 8.
+    Proposed,
+    /// The client confirmed it. Added in protocol v1, issue 8.
+    Confirmed,
+    /// The client did not confirm it: nothing was done. Added in protocol v1, issue 8.
+    Declined,
     /// Asked for, running.
     Started,
     /// Done.
@@ -66,6 +84,73 @@ pub enum ActionState {
     /// A state this client does not know.
     #[serde(other)]
     Unknown,
+}
+
+impl ActionState {
+    /// The name used on the wire.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ActionState::Proposed => "proposed",
+            ActionState::Confirmed => "confirmed",
+            ActionState::Declined => "declined",
+            ActionState::Started => "started",
+            ActionState::Succeeded => "succeeded",
+            ActionState::Failed => "failed",
+            ActionState::Unknown => "unknown",
+        }
+    }
+}
+
+/// Whether service came back after a remediation action, judged by re-running the checks.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "snake_case")]
+#[non_exhaustive]
+pub enum RemediationOutcome {
+    /// The re-test is healthy: no ticket (a queued one is marked resolved by self-care).
+    Restored,
+    /// The fault is still there: a ticket is opened with the before and after measurements.
+    NotRestored,
+    /// An outcome this client does not know.
+    #[serde(other)]
+    Unknown,
+}
+
+impl RemediationOutcome {
+    /// The name used on the wire.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            RemediationOutcome::Restored => "restored",
+            RemediationOutcome::NotRestored => "not_restored",
+            RemediationOutcome::Unknown => "unknown",
+        }
+    }
+}
+
+/// A remediation action this agent can perform: an entry of `GET /v1/actions` (added in
+/// protocol v1, issue 8).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+pub struct ActionInfo {
+    /// The action's name, as in `action` events.
+    pub action: String,
+    /// What it does, in plain language.
+    pub description: String,
+    /// Whether this host can perform it.
+    pub available: bool,
+    /// Why not, when it cannot; or the device it acts on.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub detail: Option<String>,
+    /// Whether a customer may trigger it (with explicit confirmation); technicians may trigger
+    /// any available action.
+    #[serde(default)]
+    pub customer_allowed: bool,
+}
+
+/// Answer to `GET /v1/actions` (added in protocol v1, issue 8).
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+pub struct ActionList {
+    /// Every action the agent knows, available here or not.
+    #[serde(default)]
+    pub actions: Vec<ActionInfo>,
 }
 
 /// A diagnosis ticket as the agent posts it to the helpdesk: `POST /v1/tickets` with an

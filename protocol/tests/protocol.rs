@@ -104,6 +104,29 @@ fn event_stream_fixtures_deserialize_and_fold_into_reports() {
 }
 
 #[test]
+fn a_remediation_stream_folds_into_before_and_after() {
+    let path = crate_dir().join("tests/fixtures/v1/events/remediation-restored.jsonl");
+    let text = fs::read_to_string(path).expect("fixture");
+    let events: Vec<Event> = text.lines().map(|l| serde_json::from_str(l).expect("event")).collect();
+    let mut report = RunReport::new(events[0].run, RunRequest::default(), events[0].ts);
+    events.iter().for_each(|e| report.apply(e));
+    assert!(report.request.options.confirm_actions);
+    let remediation = report.remediation.expect("remediation folded");
+    assert_eq!(remediation.action, "reconnect_data_session");
+    assert_eq!(remediation.outcome, Some(sonde_protocol::RemediationOutcome::Restored));
+    assert_eq!(remediation.device.as_deref(), Some("modem 192.0.2.1:502"));
+    assert!(
+        remediation.before.is_some_and(|d| !d.healthy),
+        "the first diagnosis is kept"
+    );
+    assert!(
+        report.diagnosis.is_some_and(|d| d.healthy),
+        "the report shows the re-test"
+    );
+    assert!(report.findings.is_empty());
+}
+
+#[test]
 fn report_fixtures_deserialize() {
     for (path, text) in fixtures("reports") {
         let parsed: Result<RunReport, _> = serde_json::from_str(&text);

@@ -371,6 +371,23 @@ impl Network {
                 .with_context(|| format!("start `{program}`"))?;
             network.processes.push(Process(child));
         }
+        // A stale data session carries nothing: the access link is out until the modem's data
+        // session is re-established (a reconnect or reboot action, or a new state).
+        if let Some(modem) = &network.modem {
+            // Only an outage the modem caused is lifted: a scenario's own outage stays.
+            let links = network.links.clone();
+            let forced = AtomicBool::new(false);
+            modem.on_data_session(move |carrying| {
+                let Some(access) = links.get("access") else { return };
+                if carrying != forced.load(Ordering::SeqCst) {
+                    return;
+                }
+                forced.store(!carrying, Ordering::SeqCst);
+                let (mut up, mut down) = access.impairments();
+                (up.outage, down.outage) = (!carrying, !carrying);
+                access.set(up, down);
+            });
+        }
         network._timeline = start_timeline(scenario, network.links.clone());
         Ok(network)
     }

@@ -13,6 +13,7 @@ mod netsim;
 mod path;
 mod peers;
 mod ping;
+mod remediation;
 mod scenarios;
 mod throughput;
 mod tickets;

@@ -98,6 +98,7 @@ pub(crate) fn state() -> ModemState {
         tx_bytes: 9_876_543,
         sim_slot: 1,
         stale_data_session: false,
+        stale_data_session_persists: false,
     }
 }
 

@@ -10,21 +10,11 @@ use sonde_netsim::emulator::Impairment;
 use sonde_netsim::network::Network;
 use sonde_netsim::require_netsim;
 use sonde_netsim::scenario::Scenario;
-use sonde_protocol::{Event, EventData, RunCreated, RunReport, TicketState};
+use sonde_protocol::{Event, EventData, RunCreated, TicketState};
 
-use crate::support::{Daemon, Helpdesk, http};
+use crate::support::{Daemon, Helpdesk, http, run_report};
 
 const AGENT: &str = "127.0.0.1:8790";
-
-fn report(net: &Network, addr: SocketAddr, run: sonde_protocol::RunId) -> RunReport {
-    let (status, body) = net
-        .device
-        .run_inside(move || http(addr, "GET", &format!("/v1/runs/{run}"), None))
-        .expect("thread")
-        .expect("GET report");
-    assert_eq!(status, 200, "{body}");
-    serde_json::from_str(&body).expect("report")
-}
 
 #[test]
 fn a_ticket_queued_on_a_cut_line_is_delivered_once_when_the_line_heals() {
@@ -60,7 +50,7 @@ fn a_ticket_queued_on_a_cut_line_is_delivered_once_when_the_line_heals() {
     // Diagnosed; the ticket waits: the helpdesk is beyond the cut line.
     let deadline = Instant::now() + Duration::from_secs(60);
     let queued = loop {
-        let report = report(&net, addr, run);
+        let report = run_report(&net.device, addr, run);
         if report.state.is_terminal() && report.ticket.as_ref().is_some_and(|t| t.last_error.is_some()) {
             break report;
         }
@@ -85,7 +75,7 @@ fn a_ticket_queued_on_a_cut_line_is_delivered_once_when_the_line_heals() {
         .expect("heal");
     let deadline = Instant::now() + Duration::from_secs(30);
     let number = loop {
-        let report = report(&net, addr, run);
+        let report = run_report(&net.device, addr, run);
         if let Some(number) = report.ticket.as_ref().and_then(|t| t.ticket_number.clone()) {
             assert_eq!(report.ticket.as_ref().map(|t| t.state), Some(TicketState::SmsSent));
             break number;

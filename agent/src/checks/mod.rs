@@ -54,6 +54,12 @@ pub trait Checks: Send + Sync {
     /// Runs `check` to completion. Never panics and never fails: an outcome that could not be
     /// measured is a result with status `error` and a reason.
     fn run<'a>(&'a self, check: CheckId, progress: &'a dyn ProgressSink) -> BoxFuture<'a, CheckResult>;
+
+    /// What performs remediation actions on this host's devices (the mobile modem), if
+    /// anything can. Default: nothing.
+    fn remediator(&self) -> Option<&dyn crate::remediation::Remediator> {
+        None
+    }
 }
 
 /// Why a check could not measure. Becomes status `error` with this text as the reason.
@@ -158,6 +164,7 @@ pub fn worst(statuses: impl IntoIterator<Item = CheckStatus>) -> CheckStatus {
 pub struct SystemChecks {
     config: Config,
     facts: Mutex<Facts>,
+    remediator: Option<crate::remediation::ModemRemediator>,
 }
 
 /// What earlier checks of a run learned that later ones need.
@@ -172,6 +179,7 @@ impl SystemChecks {
     /// Checks judged and tuned by `config`.
     pub fn new(config: Config) -> Self {
         Self {
+            remediator: crate::remediation::ModemRemediator::new(&config.mobile),
             config,
             facts: Mutex::new(Facts::default()),
         }
@@ -366,5 +374,11 @@ impl Checks for SystemChecks {
                 ),
             }
         })
+    }
+
+    fn remediator(&self) -> Option<&dyn crate::remediation::Remediator> {
+        self.remediator
+            .as_ref()
+            .map(|r| r as &dyn crate::remediation::Remediator)
     }
 }

@@ -271,6 +271,8 @@ impl Model {
             options: RunOptions {
                 lang: self.lang,
                 checks: check.map(|c| vec![c]),
+                // A technician's run never acts on the device by itself.
+                confirm_actions: false,
             },
             ..RunRequest::default()
         }))

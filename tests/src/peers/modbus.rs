@@ -117,6 +117,7 @@ pub enum Mode {
 /// tx-bytes = 9876543           # mobile data sent today (on the active SIM)
 /// sim-slot = 1                 # active SIM slot, 1 or 2
 /// stale-data-session = false   # the data session is up but carries nothing until reconnected
+/// stale-data-session-persists = false  # reconnects and reboots do not clear it (operator fault)
 /// ```
 ///
 /// Values that a map's encoding cannot hold are saturated (e.g. `rx-bytes` above 2³²−1 shows
@@ -152,6 +153,9 @@ pub struct ModemState {
     /// action clears this. Not shown in any register: the scenario's link reflects it, and a
     /// re-test after the remediation sees the difference.
     pub stale_data_session: bool,
+    /// Reconnects and reboots do not clear `stale_data_session`: the fault is in the operator's
+    /// network, and the mobile flow must end "not restored".
+    pub stale_data_session_persists: bool,
 }
 
 impl Default for ModemState {
@@ -171,6 +175,7 @@ impl Default for ModemState {
             tx_bytes: 0,
             sim_slot: 1,
             stale_data_session: false,
+            stale_data_session_persists: false,
         }
     }
 }
@@ -882,6 +887,15 @@ impl Handle {
     /// `state.uptime_s`.
     pub fn set_state(&self, state: ModemState) {
         *lock(&self.modem.live) = Live::new(state, Instant::now());
+        self.modem.notify_data_session();
+    }
+
+    /// Calls `observer` now and whenever the state or an action may have changed whether the
+    /// data session carries traffic (`false` while `stale-data-session` holds). The network
+    /// ties its access link to it, so a stale session really stops traffic.
+    pub fn on_data_session(&self, observer: impl Fn(bool) + Send + Sync + 'static) {
+        *lock(&self.modem.data_session) = Some(Box::new(observer));
+        self.modem.notify_data_session();
     }
 
     /// How many Modbus requests arrived, in any mode (unanswered ones too).
@@ -905,6 +919,7 @@ pub fn spawn(ns: &Netns, addr: SocketAddr, map: RegisterMap, state: ModemState, 
         live: Mutex::new(Live::new(state, Instant::now())),
         actions: Mutex::new(Vec::new()),
         requests: AtomicU64::new(0),
+        data_session: Mutex::new(None),
     });
     let served = modem.clone();
     let bind = move || {
@@ -927,13 +942,22 @@ pub fn spawn(ns: &Netns, addr: SocketAddr, map: RegisterMap, state: ModemState, 
 const GARBAGE: &[u8] = &[0x07, 0xDE, 0xAD];
 
 /// The modem's state, shared by the handle and the connections.
-#[derive(Debug)]
 struct Modem {
     map: RegisterMap,
     mode: Mutex<Mode>,
     live: Mutex<Live>,
     actions: Mutex<Vec<String>>,
     requests: AtomicU64,
+    data_session: Mutex<Option<DataSessionObserver>>,
+}
+
+/// Told whether the data session carries traffic, each time that may have changed.
+type DataSessionObserver = Box<dyn Fn(bool) + Send + Sync>;
+
+impl fmt::Debug for Modem {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Modem").field("map", &self.map).finish_non_exhaustive()
+    }
 }
 
 /// The scripted state and when it was set (the uptime counts from then).
@@ -959,9 +983,11 @@ impl Live {
     fn apply(&mut self, effect: Effect, now: Instant) {
         match effect {
             Effect::None => {}
-            Effect::ReconnectDataSession => self.state.stale_data_session = false,
+            Effect::ReconnectDataSession => {
+                self.state.stale_data_session &= self.state.stale_data_session_persists;
+            }
             Effect::Reboot => {
-                self.state.stale_data_session = false;
+                self.state.stale_data_session &= self.state.stale_data_session_persists;
                 self.state.uptime_s = 0;
                 self.set_at = now;
             }
@@ -1055,11 +1081,23 @@ impl Modem {
     }
 
     fn trigger(&self, actions: &[&Action], now: Instant) {
-        let mut live = lock(&self.live);
-        let mut log = lock(&self.actions);
-        for action in actions {
-            live.apply(action.effect, now);
-            log.push(action.name.to_owned());
+        {
+            let mut live = lock(&self.live);
+            let mut log = lock(&self.actions);
+            for action in actions {
+                live.apply(action.effect, now);
+                log.push(action.name.to_owned());
+            }
+        }
+        if !actions.is_empty() {
+            self.notify_data_session();
+        }
+    }
+
+    fn notify_data_session(&self) {
+        let carrying = !lock(&self.live).state.stale_data_session;
+        if let Some(observer) = lock(&self.data_session).as_ref() {
+            observer(carrying);
         }
     }
 }
@@ -1243,6 +1281,7 @@ mod tests {
             tx_bytes: 9_876_543,
             sim_slot: 1,
             stale_data_session: false,
+            stale_data_session_persists: false,
         }
     }
 
@@ -1439,6 +1478,7 @@ mod tests {
             live: Mutex::new(Live::new(state, now)),
             actions: Mutex::new(Vec::new()),
             requests: AtomicU64::new(0),
+            data_session: Mutex::new(None),
         }
     }
 

@@ -252,6 +252,16 @@ impl Drop for Helpdesk {
     }
 }
 
+/// `GET /v1/runs/{run}` of the agent at `addr`, from inside `ns`.
+pub fn run_report(ns: &Netns, addr: SocketAddr, run: sonde_protocol::RunId) -> RunReport {
+    let (status, body) = ns
+        .run_inside(move || http(addr, "GET", &format!("/v1/runs/{run}"), None))
+        .expect("thread")
+        .expect("GET report");
+    assert_eq!(status, 200, "{body}");
+    serde_json::from_str(&body).expect("report")
+}
+
 /// A minimal HTTP/1.1 exchange (`Connection: close`), for tests that must speak from inside a
 /// namespace thread. Returns the status and the body.
 pub fn http(addr: SocketAddr, method: &str, path: &str, body: Option<&str>) -> std::io::Result<(u16, String)> {

@@ -1,0 +1,209 @@
+//! The mobile restoration flow end to end (DESIGN.md §1): a 4G router whose data session is
+//! stale (registered, good signal, but nothing passes until the session is reconnected — the
+//! simulated access link is out while it lasts). `sonded` diagnoses it, reconnects the data
+//! session through the modem's Modbus registers (confirmed by the request), re-tests and
+//! compares: `restored` and no ticket, or — when the modem stays broken — `not_restored` and
+//! exactly one ticket at the helpdesk carrying both measurements.
+
+use std::net::SocketAddr;
+use std::time::{Duration, Instant};
+
+use sonde_netsim::network::Network;
+use sonde_netsim::require_netsim;
+use sonde_netsim::scenario::Scenario;
+use sonde_protocol::{ActionState, Event, EventData, RemediationOutcome, RunCreated, RunReport, TicketState};
+
+use crate::support::{Daemon, Helpdesk, http, run_report};
+
+const AGENT: &str = "127.0.0.1:8792";
+
+const REQUEST: &str = r#"{"line":{"kind":"mobile","id":"0612345678"},"problem":"mobile","contact":"+33612345678","options":{"lang":"en","confirm_actions":true}}"#;
+
+/// A stale data session on a Teltonika router, with the helpdesk on the Internet; `persists`:
+/// reconnecting does not help.
+fn stale_session(helpdesk: &Helpdesk, persists: bool) -> Network {
+    let scenario: Scenario = toml::from_str(&format!(
+        "[network]\nnat = true\n[peers.modem]\nmap = \"teltonika-rutos\"\n[peers.modem.state]\n\
+         stale-data-session = true\nstale-data-session-persists = {persists}\n{}",
+        helpdesk.scenario_peer()
+    ))
+    .expect("scenario");
+    let net = Network::up(&scenario).expect("network up");
+    let mut config = std::fs::read_to_string(net.sonde_config()).expect("sonde config");
+    config.push_str(&helpdesk.agent_tickets());
+    std::fs::write(net.sonde_config(), config).expect("write sonde config");
+    net
+}
+
+/// Starts the network (a stale session, `persists` or not), the agent and the run; returns
+/// them with the finished run's report.
+fn run_flow(tag: &str, persists: bool) -> (Helpdesk, Network, Daemon, RunReport) {
+    let helpdesk = Helpdesk::new(tag);
+    let net = stale_session(&helpdesk, persists);
+    let addr: SocketAddr = AGENT.parse().expect("addr");
+    let db = helpdesk.dir.join("sonded.db");
+    let daemon = Daemon::start(&net.device, addr, db.to_str().expect("utf-8 path"));
+    let report = run_to_the_end(&net, addr);
+    (helpdesk, net, daemon, report)
+}
+
+/// Starts the run and waits for its end.
+fn run_to_the_end(net: &Network, addr: SocketAddr) -> RunReport {
+    let (status, body) = net
+        .device
+        .run_inside(move || http(addr, "POST", "/v1/runs", Some(REQUEST)))
+        .expect("thread")
+        .expect("POST");
+    assert_eq!(status, 201, "{body}");
+    let run = serde_json::from_str::<RunCreated>(&body).expect("created").run;
+    let deadline = Instant::now() + Duration::from_secs(120);
+    loop {
+        let report = run_report(&net.device, addr, run);
+        if report.state.is_terminal() {
+            return report;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the run did not end: {:?}",
+            report.remediation
+        );
+        std::thread::sleep(Duration::from_millis(250));
+    }
+}
+
+/// The states of the run's `action` events, in order.
+fn action_states(net: &Network, addr: SocketAddr, run: sonde_protocol::RunId) -> Vec<ActionState> {
+    let (status, body) = net
+        .device
+        .run_inside(move || http(addr, "GET", &format!("/v1/runs/{run}/events"), None))
+        .expect("thread")
+        .expect("GET events");
+    assert_eq!(status, 200);
+    body.lines()
+        .filter_map(|l| l.strip_prefix("data:"))
+        .map(|d| serde_json::from_str::<Event>(d.trim()).expect("event"))
+        .filter_map(|e| match e.data {
+            EventData::Action(a) => Some(a.state),
+            _ => None,
+        })
+        .collect()
+}
+
+fn helpdesk_tickets(helpdesk: &Helpdesk) -> Vec<sonde_protocol::TicketRecord> {
+    let db = sonde_backend::db::Db::open(&helpdesk.database).expect("helpdesk db");
+    db.tickets(&sonde_backend::db::TicketFilter {
+        limit: 10,
+        ..Default::default()
+    })
+    .expect("tickets")
+}
+
+#[test]
+fn a_stale_data_session_is_restored_by_a_reconnect_and_no_ticket_is_opened() {
+    if !require_netsim("a_stale_data_session_is_restored_by_a_reconnect_and_no_ticket_is_opened") {
+        return;
+    }
+    let (helpdesk, net, _daemon, report) = run_flow("restored", false);
+    let addr: SocketAddr = AGENT.parse().expect("addr");
+    let remediation = report.remediation.as_ref().expect("a remediation");
+    assert_eq!(remediation.action, "reconnect_data_session");
+    assert_eq!(
+        remediation.outcome,
+        Some(RemediationOutcome::Restored),
+        "{remediation:?}"
+    );
+    let before = remediation.before.as_ref().expect("the diagnosis before");
+    assert!(!before.healthy, "the stale session broke the Internet: {before:?}");
+    assert!(
+        report.diagnosis.as_ref().is_some_and(|d| d.healthy),
+        "healthy after the reconnect: {:?}",
+        report.findings.iter().map(|f| f.code).collect::<Vec<_>>()
+    );
+    assert_eq!(
+        net.modem().expect("modem").actions(),
+        ["mobile-data-off", "mobile-data-on"]
+    );
+    assert!(report.ticket.is_none(), "{:?}", report.ticket);
+    assert_eq!(
+        action_states(&net, addr, report.run),
+        [
+            ActionState::Proposed,
+            ActionState::Confirmed,
+            ActionState::Started,
+            ActionState::Succeeded,
+            ActionState::Succeeded,
+        ]
+    );
+    // Nothing reached the helpdesk (which is reachable again now).
+    std::thread::sleep(Duration::from_secs(1));
+    assert!(helpdesk_tickets(&helpdesk).is_empty());
+    drop(net);
+}
+
+#[test]
+fn a_modem_that_stays_broken_ends_not_restored_with_one_ticket_holding_both_measurements() {
+    if !require_netsim("a_modem_that_stays_broken_ends_not_restored_with_one_ticket_holding_both_measurements") {
+        return;
+    }
+    let (helpdesk, net, _daemon, report) = run_flow("not-restored", true);
+    let addr: SocketAddr = AGENT.parse().expect("addr");
+    let remediation = report.remediation.as_ref().expect("a remediation");
+    assert_eq!(
+        remediation.outcome,
+        Some(RemediationOutcome::NotRestored),
+        "{remediation:?}"
+    );
+    assert!(remediation.before.as_ref().is_some_and(|d| !d.healthy));
+    assert!(report.diagnosis.as_ref().is_some_and(|d| !d.healthy));
+    assert_eq!(
+        net.modem().expect("modem").actions(),
+        ["mobile-data-off", "mobile-data-on"]
+    );
+    // Opened, not delivered yet: the helpdesk is beyond the still-broken session.
+    assert!(
+        report
+            .ticket
+            .as_ref()
+            .is_some_and(|t| matches!(t.state, TicketState::Queued | TicketState::Sent) && t.ticket_number.is_none()),
+        "{:?}",
+        report.ticket
+    );
+
+    // The operator repairs the session; the queued ticket goes through, once.
+    let modem = net.modem().expect("modem");
+    modem.set_state(sonde_netsim::peers::modbus::ModemState {
+        stale_data_session: false,
+        ..modem.state()
+    });
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let number = loop {
+        let report = run_report(&net.device, addr, report.run);
+        if let Some(number) = report.ticket.as_ref().and_then(|t| t.ticket_number.clone()) {
+            break number;
+        }
+        assert!(Instant::now() < deadline, "not delivered: {:?}", report.ticket);
+        std::thread::sleep(Duration::from_millis(200));
+    };
+    // The stream (complete once the ticket is settled) ends the flow not restored.
+    assert_eq!(
+        action_states(&net, addr, report.run).last(),
+        Some(&ActionState::Failed),
+        "the flow ends not restored"
+    );
+    let tickets = helpdesk_tickets(&helpdesk);
+    assert_eq!(tickets.len(), 1, "exactly one ticket");
+    assert_eq!(tickets[0].number, number);
+    let submission = &tickets[0].submission;
+    assert_eq!(submission.line, "0612345678");
+    assert!(
+        submission.findings.iter().any(|f| f == "INTERNET_UNREACHABLE"),
+        "{submission:?}"
+    );
+    let evidence = &submission.evidence;
+    assert!(
+        evidence.starts_with("self-care `reconnect_data_session` did not restore service; before: ")
+            && evidence.contains("; after: INTERNET_UNREACHABLE"),
+        "{evidence}"
+    );
+    drop(net);
+}
