@@ -14,6 +14,7 @@ pub mod plan;
 pub mod profiles;
 pub mod progress;
 pub mod runner;
+pub mod schedule;
 pub mod sd_notify;
 pub mod security;
 pub mod store;
