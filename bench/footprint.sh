@@ -41,7 +41,8 @@ if [ "${1:-}" = "--inside" ]; then
   exit 0
 fi
 
-cargo build --release -q -p sonde-agent -p sonde-dashboard -p sonde-backend -p sonde-netsim
+# FOOTPRINT_NO_BUILD=1 measures the binaries already built.
+[ -n "${FOOTPRINT_NO_BUILD:-}" ] || cargo build --release -q -p sonde-agent -p sonde-dashboard -p sonde-backend -p sonde-netsim
 work=$(mktemp -d)
 chmod 0755 "$work"
 trap 'rm -rf "$work"' EXIT
