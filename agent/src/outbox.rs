@@ -115,11 +115,21 @@ pub const ATTEMPT_TIMEOUT: Duration = Duration::from_secs(10);
 
 impl HttpHelpdesk {
     /// A client of the helpdesk at `options.helpdesk`.
-    pub fn new(options: &TicketOptions) -> Result<Self, reqwest::Error> {
+    pub fn new(options: &TicketOptions) -> anyhow::Result<Self> {
+        use tokio_rustls::rustls;
+        // reqwest is built without a default crypto provider: hand it ring and the Mozilla roots,
+        // as the checks do (without this, building the client panics).
+        let tls = rustls::ClientConfig::builder_with_provider(Arc::new(rustls::crypto::ring::default_provider()))
+            .with_protocol_versions(&[&rustls::version::TLS13, &rustls::version::TLS12])?
+            .with_root_certificates(rustls::RootCertStore {
+                roots: webpki_roots::TLS_SERVER_ROOTS.to_vec(),
+            })
+            .with_no_client_auth();
         Ok(Self {
             client: reqwest::Client::builder()
                 .timeout(ATTEMPT_TIMEOUT)
                 .connect_timeout(Duration::from_secs(5))
+                .tls_backend_preconfigured(tls)
                 .build()?,
             url: format!("{}/v1/tickets", options.helpdesk),
             token: options.token.clone(),
