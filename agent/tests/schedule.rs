@@ -9,20 +9,17 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use axum::Router;
-use axum::body::Body;
-use axum::http::{Request, StatusCode, header};
+use axum::http::StatusCode;
 use http_body_util::BodyExt;
 use sonde_agent::api::{AppState, app};
 use sonde_agent::checks::{BoxFuture, Checks, ProgressSink};
 use sonde_agent::config::Config;
 use sonde_agent::schedule::{self, CounterSample, LineCounters};
-use sonde_agent::security;
 use sonde_agent::store::Store;
 use sonde_protocol::{CheckId, CheckResult, CheckStatus, Metric, RoundOutcome, ScheduleHistory};
 use tower::ServiceExt;
 
-const CUSTOMER_TOKEN: &str = "customer-secret-0123456789";
-const TECHNICIAN_TOKEN: &str = "technician-secret-9876543210";
+use crate::security::{CUSTOMER_TOKEN, TECHNICIAN_TOKEN, hex, request};
 
 /// Checks that pass (or fail, when `failing` is set) after `delay`.
 struct FakeChecks {
@@ -95,10 +92,6 @@ struct Agent {
     failing: Arc<AtomicBool>,
 }
 
-fn hex(token: &str) -> String {
-    security::hash_token(token).iter().map(|b| format!("{b:02x}")).collect()
-}
-
 fn agent(delay: Duration) -> Agent {
     let text = format!(
         "[api]\ncustomer-tokens = [\"{}\"]\ntechnician-tokens = [\"{}\"]\n\
@@ -130,20 +123,10 @@ fn agent(delay: Duration) -> Agent {
 }
 
 async fn send(app: &Router, method: &str, uri: &str, token: Option<&str>) -> (StatusCode, Vec<u8>) {
-    let mut builder = Request::builder()
-        .method(method)
-        .uri(uri)
-        .header(header::HOST, "127.0.0.1:8790");
-    if let Some(token) = token {
-        builder = builder.header(header::AUTHORIZATION, format!("Bearer {token}"));
-    }
-    if method == "POST" {
-        builder = builder.header(header::CONTENT_TYPE, "application/json");
-    }
     let body = if method == "POST" { "{}" } else { "" };
     let response = app
         .clone()
-        .oneshot(builder.body(Body::from(body)).expect("request"))
+        .oneshot(request(method, uri, token, body))
         .await
         .expect("infallible");
     let status = response.status();
