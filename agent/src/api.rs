@@ -20,8 +20,8 @@ use futures_util::Stream;
 use serde::Deserialize;
 use serde::de::DeserializeOwned;
 use sonde_protocol::{
-    ApiError, Diagnosis, ErrorCode, Event, EventData, Health, RunCreated, RunId, RunList, RunReport, RunRequest,
-    RunState, TicketStatus, Timestamp,
+    ApiError, Diagnosis, ErrorCode, Event, EventData, Health, LineLoad, RoundOutcome, RunCreated, RunId, RunList,
+    RunReport, RunRequest, RunState, ScheduleHistory, ScheduledCheck, TicketStatus, Timestamp,
 };
 use tokio::sync::{Notify, OwnedSemaphorePermit, Semaphore, watch};
 use tokio_util::sync::CancellationToken;
@@ -70,6 +70,10 @@ struct Inner {
     /// Issues and checks the event-stream passes of the web page (`None`: no random source, so
     /// no pass is issued and browsers need the daemon without tokens).
     passes: Option<security::StreamPasses>,
+    /// The scheduled round in progress, if any: a client's run cancels it. Locked after `active`.
+    scheduled: Mutex<Option<CancellationToken>>,
+    /// The scheduled rounds' history and alert.
+    monitor: Mutex<crate::schedule::Monitor>,
 }
 
 #[derive(Clone)]
@@ -89,6 +93,8 @@ impl AppState {
                 requests: Arc::new(Semaphore::new(api.max_requests)),
                 streams: Arc::new(Semaphore::new(api.max_event_streams)),
                 metrics: Mutex::new(Metrics::default()),
+                scheduled: Mutex::new(None),
+                monitor: Mutex::new(crate::schedule::Monitor::new(&config.schedule)),
                 store: Arc::new(store),
                 config,
                 checks,
@@ -144,19 +150,84 @@ impl AppState {
         self.inner.changed.subscribe()
     }
 
-    /// Cancels the run in progress, if any (used at shutdown).
+    /// Cancels the run in progress, if any, and the scheduled round (used at shutdown).
     pub fn cancel_active(&self) {
-        if let Some(active) = self.active().as_ref() {
+        let active = self.active();
+        if let Some(active) = active.as_ref() {
             active.cancel.cancel();
+        }
+        if let Some(round) = lock(&self.inner.scheduled).take() {
+            round.cancel();
         }
     }
 
-    fn active(&self) -> std::sync::MutexGuard<'_, Option<ActiveRun>> {
-        self.inner
-            .active
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    /// The agent's configuration.
+    pub fn config(&self) -> &Config {
+        &self.inner.config
     }
+
+    /// Starts the scheduler (`[schedule]`) reading `counters`; it ends with `shutdown`. Nothing
+    /// is spawned when the schedule is off.
+    pub fn spawn_scheduler(&self, counters: Box<dyn crate::schedule::LineCounters>, shutdown: CancellationToken) {
+        if self.inner.config.schedule.interval.is_some() {
+            tokio::spawn(crate::schedule::run(self.clone(), counters, shutdown));
+        }
+    }
+
+    /// Takes the slot for a scheduled round: `None` while a run is in progress. The token is
+    /// canceled when a client starts a run meanwhile.
+    pub fn begin_scheduled(&self) -> Option<CancellationToken> {
+        let active = self.active();
+        if active.is_some() {
+            return None;
+        }
+        let token = CancellationToken::new();
+        *lock(&self.inner.scheduled) = Some(token.clone());
+        Some(token)
+    }
+
+    /// Frees the slot taken by [`Self::begin_scheduled`].
+    pub fn end_scheduled(&self, token: &CancellationToken) {
+        // One scheduler, one round at a time: the slot holds this round's token or nothing (a
+        // client's run took it).
+        let _active = self.active();
+        token.cancel();
+        *lock(&self.inner.scheduled) = None;
+    }
+
+    /// The checks a scheduled round runs (the same factory as runs).
+    pub fn scheduled_checks(&self) -> Box<dyn Checks> {
+        (self.inner.checks)(&self.inner.config)
+    }
+
+    /// Records a scheduled round in the history.
+    pub fn record_round(
+        &self,
+        at: Timestamp,
+        outcome: RoundOutcome,
+        line: Option<LineLoad>,
+        checks: Vec<ScheduledCheck>,
+    ) {
+        for check in &checks {
+            lock(&self.inner.metrics).record_result(check.id, check.duration_ms, &check.metrics);
+        }
+        lock(&self.inner.monitor).record(at, outcome, line, checks);
+    }
+
+    /// The scheduled rounds' history (`GET /v1/history`).
+    pub fn schedule_history(&self) -> ScheduleHistory {
+        lock(&self.inner.monitor).history()
+    }
+
+    fn active(&self) -> std::sync::MutexGuard<'_, Option<ActiveRun>> {
+        lock(&self.inner.active)
+    }
+}
+
+/// Locks a mutex whose data stays consistent even if a holder panicked (each update is one
+/// assignment or one fold).
+fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    mutex.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
 }
 
 /// The router of protocol v1.
@@ -172,6 +243,7 @@ pub fn app(state: AppState) -> Router {
         .route("/v1/runs/{id}/events", get(run_events))
         .route("/v1/runs/{id}/stream-pass", axum::routing::post(stream_pass))
         .route("/v1/actions", get(list_actions))
+        .route("/v1/history", get(schedule_history))
         .route("/metrics", get(metrics))
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
@@ -306,9 +378,10 @@ fn unix_now() -> u64 {
         .map_or(0, |d| d.as_secs())
 }
 
-/// The least role an endpoint needs. The history lists every client's runs: technicians only.
+/// The least role an endpoint needs. The histories list every client's runs and the line's
+/// monitoring: technicians only.
 fn required_role(method: &axum::http::Method, path: &str) -> Role {
-    if path == "/metrics" || (path == "/v1/runs" && method == axum::http::Method::GET) {
+    if path == "/metrics" || path == "/v1/history" || (path == "/v1/runs" && method == axum::http::Method::GET) {
         Role::Technician
     } else {
         Role::Customer
@@ -392,6 +465,11 @@ async fn create_run(
             .store
             .create_run(run, &spec.request, Timestamp::now())
             .map_err(Failure::internal)?;
+        // A client is never refused for a scheduled round: the round is canceled instead.
+        if let Some(round) = lock(&state.inner.scheduled).take() {
+            tracing::info!(%run, "a run was requested: the scheduled round is canceled");
+            round.cancel();
+        }
         *active = Some(ActiveRun {
             run,
             cancel: cancel.clone(),
@@ -457,6 +535,11 @@ async fn list_runs(
     }
     let runs = state.inner.store.history(limit).map_err(Failure::internal)?;
     Ok(Json(RunList { runs }))
+}
+
+/// `GET /v1/history`: the scheduled rounds, oldest first, and the alert state.
+async fn schedule_history(State(state): State<AppState>) -> Json<ScheduleHistory> {
+    Json(state.schedule_history())
 }
 
 async fn get_run(State(state): State<AppState>, Path(id): Path<String>) -> Result<Json<RunReport>, Failure> {
@@ -614,16 +697,38 @@ impl EventStream {
 async fn metrics(State(state): State<AppState>) -> Response {
     let inner = &state.inner;
     let streams = inner.config.api.max_event_streams - inner.streams.available_permits();
-    let text = inner
-        .metrics
-        .lock()
-        .unwrap_or_else(std::sync::PoisonError::into_inner)
-        .render(streams, state.active_run().is_some());
+    let outbox = match inner.store.outbox_depth() {
+        Ok(depth) => Some(depth),
+        Err(e) => {
+            tracing::error!("cannot count the outbox: {e}");
+            None
+        }
+    };
+    let schedule = (inner.config.schedule.interval.is_some()).then(|| lock(&inner.monitor).alert());
+    let text = lock(&inner.metrics).render(&Gauges {
+        sse_clients: streams,
+        running: state.active_run().is_some(),
+        outbox_depth: outbox,
+        schedule,
+    });
     (
         [(header::CONTENT_TYPE, "text/plain; version=0.0.4; charset=utf-8")],
         text,
     )
         .into_response()
+}
+
+/// Values `/metrics` reads at the time of the request.
+#[derive(Debug, Default)]
+pub struct Gauges {
+    /// Progress streams open.
+    pub sse_clients: usize,
+    /// Whether a run is in progress.
+    pub running: bool,
+    /// Tickets not yet delivered (`None`: the store could not say).
+    pub outbox_depth: Option<u64>,
+    /// The scheduled checks' alert (`None`: the schedule is off).
+    pub schedule: Option<crate::schedule::AlertState>,
 }
 
 /// Counters and last values since the agent started, fed by the event stream.
@@ -643,31 +748,45 @@ impl Metrics {
             EventData::RunFinished(finished) => *self.runs.entry(finished.state.to_string()).or_default() += 1,
             EventData::StepFinished(step) => {
                 let result = &step.result;
-                let entry = self.durations.entry(result.id.as_str()).or_default();
-                entry.0 += result.duration_ms as f64 / 1000.0;
-                entry.1 += 1;
-                let wanted: &[(&str, &'static str)] = match result.id {
-                    sonde_protocol::CheckId::Gateway => &[
-                        ("rtt_median_ms", "sonde_last_gateway_rtt_ms"),
-                        ("loss_percent", "sonde_last_gateway_loss_percent"),
-                    ],
-                    sonde_protocol::CheckId::Dns => &[("latency_median_ms", "sonde_last_dns_latency_ms")],
-                    _ => &[],
-                };
-                for (metric, name) in wanted {
-                    if let Some(sonde_protocol::MetricValue::Number(value)) =
-                        result.metrics.iter().find(|m| m.name == *metric).map(|m| &m.value)
-                    {
-                        self.last.insert(name, *value);
-                    }
-                }
+                self.record_result(result.id, result.duration_ms, &result.metrics);
             }
             _ => {}
         }
     }
 
+    /// Takes a check's duration and headline values (from a run or a scheduled round).
+    pub fn record_result(&mut self, id: sonde_protocol::CheckId, duration_ms: u64, metrics: &[sonde_protocol::Metric]) {
+        use sonde_protocol::CheckId;
+        let entry = self.durations.entry(id.as_str()).or_default();
+        entry.0 += duration_ms as f64 / 1000.0;
+        entry.1 += 1;
+        let wanted: &[(&str, &'static str)] = match id {
+            CheckId::Gateway => &[
+                ("rtt_median_ms", "sonde_last_gateway_rtt_ms"),
+                ("loss_percent", "sonde_last_gateway_loss_percent"),
+            ],
+            CheckId::InternetLatency => &[
+                ("rtt_median_ms", "sonde_last_internet_rtt_ms"),
+                ("loss_percent", "sonde_last_internet_loss_percent"),
+            ],
+            CheckId::Dns => &[("latency_median_ms", "sonde_last_dns_latency_ms")],
+            CheckId::Throughput => &[
+                ("download_mbps", "sonde_last_download_mbps"),
+                ("upload_mbps", "sonde_last_upload_mbps"),
+            ],
+            _ => &[],
+        };
+        for (metric, name) in wanted {
+            if let Some(sonde_protocol::MetricValue::Number(value)) =
+                metrics.iter().find(|m| m.name == *metric).map(|m| &m.value)
+            {
+                self.last.insert(name, *value);
+            }
+        }
+    }
+
     /// The Prometheus text exposition.
-    pub fn render(&self, sse_clients: usize, running: bool) -> String {
+    pub fn render(&self, gauges: &Gauges) -> String {
         use std::fmt::Write as _;
         let mut out = String::new();
         let _ = writeln!(
@@ -694,22 +813,66 @@ impl Metrics {
                 "Loss to the gateway in the last gateway check.",
             ),
             (
+                "sonde_last_internet_rtt_ms",
+                "Median RTT to the Internet anchors in the last Internet latency check.",
+            ),
+            (
+                "sonde_last_internet_loss_percent",
+                "Loss to the Internet anchors in the last Internet latency check.",
+            ),
+            (
                 "sonde_last_dns_latency_ms",
                 "Median DNS resolution latency in the last DNS check.",
             ),
+            (
+                "sonde_last_download_mbps",
+                "Download goodput in the last throughput check.",
+            ),
+            ("sonde_last_upload_mbps", "Upload goodput in the last throughput check."),
         ] {
             if let Some(value) = self.last.get(name) {
                 let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} gauge\n{name} {value}");
             }
         }
         let _ = writeln!(out, "# HELP sonde_sse_clients Progress streams open now.");
-        let _ = writeln!(out, "# TYPE sonde_sse_clients gauge\nsonde_sse_clients {sse_clients}");
+        let _ = writeln!(
+            out,
+            "# TYPE sonde_sse_clients gauge\nsonde_sse_clients {}",
+            gauges.sse_clients
+        );
         let _ = writeln!(out, "# HELP sonde_run_in_progress 1 while a run is in progress.");
         let _ = writeln!(
             out,
             "# TYPE sonde_run_in_progress gauge\nsonde_run_in_progress {}",
-            u8::from(running)
+            u8::from(gauges.running)
         );
+        if let Some(depth) = gauges.outbox_depth {
+            let _ = writeln!(
+                out,
+                "# HELP sonde_outbox_depth Tickets queued for the helpdesk, not yet delivered."
+            );
+            let _ = writeln!(out, "# TYPE sonde_outbox_depth gauge\nsonde_outbox_depth {depth}");
+        }
+        if let Some(alert) = gauges.schedule {
+            let _ = writeln!(
+                out,
+                "# HELP sonde_schedule_consecutive_failures Scheduled rounds failed in a row."
+            );
+            let _ = writeln!(
+                out,
+                "# TYPE sonde_schedule_consecutive_failures gauge\nsonde_schedule_consecutive_failures {}",
+                alert.consecutive_failures
+            );
+            let _ = writeln!(
+                out,
+                "# HELP sonde_schedule_alert 1 once alert-after scheduled rounds failed in a row, until one passes."
+            );
+            let _ = writeln!(
+                out,
+                "# TYPE sonde_schedule_alert gauge\nsonde_schedule_alert {}",
+                u8::from(alert.raised)
+            );
+        }
         out
     }
 }

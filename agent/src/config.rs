@@ -44,6 +44,23 @@ pub mod defaults {
     /// How long to wait for each DNS answer.
     pub const DNS_TIMEOUT: Duration = Duration::from_millis(1000);
 
+    /// Minutes between scheduled rounds: 0, off. Off by default: a box sends measurement traffic
+    /// on its own only where its operator chose to (and a test host never does by surprise).
+    pub const SCHEDULE_INTERVAL_MINUTES: u32 = 0;
+    /// The lightweight checks a scheduled round runs: a few dozen packets in all.
+    pub const SCHEDULE_CHECKS: [sonde_protocol::CheckId; 3] = [
+        sonde_protocol::CheckId::Gateway,
+        sonde_protocol::CheckId::Dns,
+        sonde_protocol::CheckId::InternetLatency,
+    ];
+    /// Above this traffic (kbit/s, either direction) the line is busy and a round is skipped:
+    /// a customer's video call is ~1,500 kbit/s, background chatter a few tens.
+    pub const SCHEDULE_BUSY_KBPS: u32 = 500;
+    /// Scheduled rounds kept: a day at 5 minutes, twelve days at an hour.
+    pub const SCHEDULE_HISTORY: u32 = 288;
+    /// Failed rounds in a row that raise the alert (one failure can be a blip).
+    pub const SCHEDULE_ALERT_AFTER: u32 = 3;
+
     /// Public resolvers probed for comparison: Cloudflare's and Quad9's, anycast near most
     /// access networks.
     pub fn dns_public() -> Vec<std::net::IpAddr> {
@@ -115,6 +132,36 @@ pub struct Config {
     pub api: crate::security::ApiOptions,
     /// Where tickets go when the operator must act. `None`: no tickets are opened.
     pub tickets: Option<TicketOptions>,
+    /// Scheduled lightweight checks (`[schedule]`).
+    pub schedule: ScheduleOptions,
+}
+
+/// Scheduled monitoring (`[schedule]`, see `crate::schedule`).
+#[derive(Clone, Debug, PartialEq)]
+pub struct ScheduleOptions {
+    /// Time between rounds; `None`: the schedule is off.
+    pub interval: Option<Duration>,
+    /// The checks a round runs.
+    pub checks: Vec<sonde_protocol::CheckId>,
+    /// A round is skipped when the default-route interface moved more than this (kbit/s, either
+    /// direction) over the sample window before it.
+    pub busy_kbps: u32,
+    /// Rounds kept in the history.
+    pub history: usize,
+    /// Failed rounds in a row that raise the alert.
+    pub alert_after: u32,
+}
+
+impl Default for ScheduleOptions {
+    fn default() -> Self {
+        Self {
+            interval: None,
+            checks: defaults::SCHEDULE_CHECKS.to_vec(),
+            busy_kbps: defaults::SCHEDULE_BUSY_KBPS,
+            history: defaults::SCHEDULE_HISTORY as usize,
+            alert_after: defaults::SCHEDULE_ALERT_AFTER,
+        }
+    }
 }
 
 /// Where and how tickets are delivered (`[tickets]`).
@@ -305,6 +352,24 @@ pub struct RawConfig {
     pub system: RawSystem,
     /// `[api]`: tokens, allowed hosts, limits (see `crate::security`).
     pub api: crate::security::RawApi,
+    /// `[schedule]`: scheduled lightweight checks.
+    pub schedule: RawSchedule,
+}
+
+/// `[schedule]` as written.
+#[derive(Clone, Debug, Default, Deserialize)]
+#[serde(rename_all = "kebab-case", deny_unknown_fields, default)]
+pub struct RawSchedule {
+    /// Minutes between rounds; 0 turns the schedule off.
+    pub interval_minutes: Option<u32>,
+    /// Lightweight checks only: link, gateway, dns, internet_latency, http.
+    pub checks: Option<Vec<sonde_protocol::CheckId>>,
+    /// Busy-line threshold, kbit/s.
+    pub busy_kbps: Option<u32>,
+    /// Rounds kept.
+    pub history: Option<u32>,
+    /// Failed rounds in a row that raise the alert.
+    pub alert_after: Option<u32>,
 }
 
 /// `[gateway]` as written.
@@ -771,8 +836,54 @@ impl Config {
             profile,
             api: crate::security::ApiOptions::from_raw(&raw.api)?,
             tickets: tickets_from_raw(&raw.tickets)?,
+            schedule: schedule_from_raw(&raw.schedule)?,
         })
     }
+}
+
+/// `[schedule]`: only checks that send a few packets may run unattended.
+fn schedule_from_raw(raw: &RawSchedule) -> Result<ScheduleOptions, ConfigError> {
+    let minutes = in_range(
+        "schedule.interval-minutes",
+        raw.interval_minutes.unwrap_or(defaults::SCHEDULE_INTERVAL_MINUTES),
+        0,
+        7 * 24 * 60,
+    )?;
+    let checks = raw.checks.clone().unwrap_or_else(|| defaults::SCHEDULE_CHECKS.to_vec());
+    if checks.is_empty() {
+        return Err(ConfigError::Invalid {
+            key: "schedule.checks",
+            message: "name at least one check (or set interval-minutes = 0)".to_owned(),
+        });
+    }
+    if let Some(heavy) = checks.iter().find(|c| !crate::schedule::is_lightweight(**c)) {
+        return Err(ConfigError::Invalid {
+            key: "schedule.checks",
+            message: format!("`{heavy}` is not a lightweight check (link, gateway, dns, internet_latency, http)"),
+        });
+    }
+    Ok(ScheduleOptions {
+        interval: (minutes > 0).then(|| Duration::from_secs(u64::from(minutes) * 60)),
+        checks,
+        busy_kbps: in_range(
+            "schedule.busy-kbps",
+            raw.busy_kbps.unwrap_or(defaults::SCHEDULE_BUSY_KBPS),
+            1,
+            10_000_000,
+        )?,
+        history: in_range(
+            "schedule.history",
+            raw.history.unwrap_or(defaults::SCHEDULE_HISTORY),
+            1,
+            100_000,
+        )? as usize,
+        alert_after: in_range(
+            "schedule.alert-after",
+            raw.alert_after.unwrap_or(defaults::SCHEDULE_ALERT_AFTER),
+            1,
+            1000,
+        )?,
+    })
 }
 
 /// `[throughput]` and `[line]`: how to measure, and what the line promises.

@@ -151,6 +151,8 @@ async fn serve(config: Config) -> anyhow::Result<()> {
     // The ticket delivery loop runs beside the API, until the daemon stops.
     let shutdown_outbox = CancellationToken::new();
     state.spawn_outbox(shutdown_outbox.clone())?;
+    // Scheduled monitoring (`[schedule]`), when on, until the daemon stops.
+    state.spawn_scheduler(Box::new(crate::schedule::SysfsCounters), shutdown_outbox.clone());
     let served = serve_on(listener, state, notifier, shutdown_signal()).await;
     shutdown_outbox.cancel();
     served

@@ -15,6 +15,7 @@ pub mod profiles;
 pub mod progress;
 pub mod remediation;
 pub mod runner;
+pub mod schedule;
 pub mod sd_notify;
 pub mod security;
 pub mod store;

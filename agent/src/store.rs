@@ -400,6 +400,16 @@ impl Store {
         Ok(())
     }
 
+    /// Tickets queued and not yet delivered (`sonde_outbox_depth`).
+    pub fn outbox_depth(&self) -> Result<u64> {
+        let depth: i64 = self
+            .conn()
+            .query_row("SELECT COUNT(*) FROM outbox WHERE state = 'queued'", [], |row| {
+                row.get(0)
+            })?;
+        Ok(u64::try_from(depth).unwrap_or(0))
+    }
+
     /// Every outbox row's ticket number and state (tests and diagnostics).
     pub fn outbox(&self) -> Result<Vec<(String, Option<String>)>> {
         let conn = self.conn();

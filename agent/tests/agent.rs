@@ -5,6 +5,7 @@ mod api;
 mod diagnosis;
 mod mobile;
 mod outbox_kill;
+mod schedule;
 mod security;
 mod throughput;
 mod tickets;

@@ -21,8 +21,8 @@ use sonde_protocol::{ApiError, CheckId, CheckResult, CheckStatus, ErrorCode, Met
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tower::ServiceExt;
 
-const CUSTOMER_TOKEN: &str = "customer-secret-0123456789";
-const TECHNICIAN_TOKEN: &str = "technician-secret-9876543210";
+pub(crate) const CUSTOMER_TOKEN: &str = "customer-secret-0123456789";
+pub(crate) const TECHNICIAN_TOKEN: &str = "technician-secret-9876543210";
 
 /// Checks that pass after `delay`, counting how many were built (a built check set is the only
 /// way the API ever starts work: zero means nothing ran).
@@ -46,7 +46,7 @@ impl Checks for SlowChecks {
     }
 }
 
-fn hex(token: &str) -> String {
+pub(crate) fn hex(token: &str) -> String {
     security::hash_token(token).iter().map(|b| format!("{b:02x}")).collect()
 }
 
@@ -91,7 +91,7 @@ async fn send(app: &Router, request: Request<Body>) -> (StatusCode, axum::http::
     (status, headers, body)
 }
 
-fn request(method: &str, uri: &str, token: Option<&str>, body: &str) -> Request<Body> {
+pub(crate) fn request(method: &str, uri: &str, token: Option<&str>, body: &str) -> Request<Body> {
     let mut builder = Request::builder()
         .method(method)
         .uri(uri)

@@ -17,6 +17,7 @@
 //! | `GET /v1/runs/{id}/events` | | `text/event-stream` of [`Event`]s |
 //! | `DELETE /v1/runs/{id}` | | `202` + [`RunReport`]; the run ends `canceled` within a second |
 //! | `GET /v1/health` | | [`Health`] |
+//! | `GET /v1/history` | | [`ScheduleHistory`]: the scheduled lightweight checks, their rounds and the alert state; technician role (added in protocol v1, issue 10) |
 //!
 //! Every 4xx/5xx answer has an [`ApiError`] body.
 //!
@@ -68,6 +69,7 @@ mod event;
 pub mod measure;
 mod report;
 mod request;
+mod schedule;
 pub mod schema;
 mod ticket;
 
@@ -81,6 +83,7 @@ pub use event::{
 };
 pub use report::{Health, Remediation, RunCreated, RunList, RunReport, RunSummary, TopFinding};
 pub use request::{Lang, LineKind, LineUnderTest, ProblemKind, RunId, RunOptions, RunRequest, RunState};
+pub use schedule::{LineLoad, RoundOutcome, ScheduleHistory, ScheduledCheck, ScheduledRound};
 pub use ticket::{
     ActionEvent, ActionInfo, ActionList, ActionState, HelpdeskStatus, RemediationOutcome, SmsRecord, TicketRecord,
     TicketState, TicketStatus, TicketStatusUpdate, TicketSubmission,

@@ -6,8 +6,8 @@
 use schemars::{JsonSchema, Schema, generate::SchemaSettings};
 
 use crate::{
-    ActionList, ApiError, Event, Health, RunCreated, RunList, RunReport, RunRequest, SmsRecord, TicketRecord,
-    TicketStatusUpdate, TicketSubmission,
+    ActionList, ApiError, Event, Health, RunCreated, RunList, RunReport, RunRequest, ScheduleHistory, SmsRecord,
+    TicketRecord, TicketStatusUpdate, TicketSubmission,
 };
 
 /// Every top-level wire document: the file name under `protocol/schema/` and its schema.
@@ -18,6 +18,7 @@ pub fn all() -> Vec<(&'static str, Schema)> {
         ("event.schema.json", generate::<Event>()),
         ("run-report.schema.json", generate::<RunReport>()),
         ("run-list.schema.json", generate::<RunList>()),
+        ("schedule-history.schema.json", generate::<ScheduleHistory>()),
         ("api-error.schema.json", generate::<ApiError>()),
         ("health.schema.json", generate::<Health>()),
         ("ticket-submission.schema.json", generate::<TicketSubmission>()),

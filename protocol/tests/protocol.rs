@@ -4,7 +4,7 @@
 use std::fs;
 use std::path::{Path, PathBuf};
 
-use sonde_protocol::{ApiError, Event, EventData, RunList, RunReport, RunRequest};
+use sonde_protocol::{ApiError, Event, EventData, RunList, RunReport, RunRequest, ScheduleHistory};
 
 fn crate_dir() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
@@ -138,6 +138,14 @@ fn report_fixtures_deserialize() {
 fn run_list_fixtures_deserialize() {
     for (path, text) in fixtures("lists") {
         let parsed: Result<RunList, _> = serde_json::from_str(&text);
+        assert!(parsed.is_ok(), "{}: {:?}", name(&path), parsed.err());
+    }
+}
+
+#[test]
+fn schedule_history_fixtures_deserialize() {
+    for (path, text) in fixtures("schedule") {
+        let parsed: Result<ScheduleHistory, _> = serde_json::from_str(&text);
         assert!(parsed.is_ok(), "{}: {:?}", name(&path), parsed.err());
     }
 }
