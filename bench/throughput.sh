@@ -63,7 +63,7 @@ print(f"{rx['bits_per_second'] / 1e6:.2f} {cpu / (total / 1e9):.3f}")
 PY
 }
 
-# sonde ADDR ARGS…: prints "down_mbps up_mbps cpu_s_per_gb streams_down streams_up".
+# sonde ADDR ARGS…: prints "down_mbps up_mbps cpu_s_per_gb streams_down streams_up/counted_at".
 sonde() {
   local addr=$1; shift
   local s0 out; s0=$(ticks "$SERVER_PID")
@@ -77,7 +77,8 @@ d = json.loads(lines[0]); u, s = map(float, lines[-1].split())
 cpu = u + s + (s1 - s0) / hz
 down, up = d.get("download") or {}, d.get("upload") or {}
 moved = down.get("bytes", 0) + up.get("bytes", 0)
-print(f"{down.get('goodput_mbps') or 0:.2f} {up.get('goodput_mbps') or 0:.2f} {cpu / (moved / 1e9):.3f} {down.get('streams', 0)} {up.get('streams', 0)}")
+# Streams, and where the upload was counted (receiver: sonde's server; sender: fallback).
+print(f"{down.get('goodput_mbps') or 0:.2f} {up.get('goodput_mbps') or 0:.2f} {cpu / (moved / 1e9):.3f} {down.get('streams', 0)} {up.get('streams', 0)}/{up.get('counted_at', '-')}")
 PY
 }
 
