@@ -11,9 +11,9 @@ use std::time::{Duration, Instant};
 use sonde_netsim::network::Network;
 use sonde_netsim::require_netsim;
 use sonde_netsim::scenario::Scenario;
-use sonde_protocol::{ActionState, Event, EventData, RemediationOutcome, RunCreated, RunReport, TicketState};
+use sonde_protocol::{ActionState, Event, EventData, RemediationOutcome, RunReport, TicketState};
 
-use crate::support::{Daemon, Helpdesk, http, run_report};
+use crate::support::{Daemon, Helpdesk, http, run_report, start_run};
 
 const AGENT: &str = "127.0.0.1:8792";
 
@@ -49,13 +49,7 @@ fn run_flow(tag: &str, persists: bool) -> (Helpdesk, Network, Daemon, RunReport)
 
 /// Starts the run and waits for its end.
 fn run_to_the_end(net: &Network, addr: SocketAddr) -> RunReport {
-    let (status, body) = net
-        .device
-        .run_inside(move || http(addr, "POST", "/v1/runs", Some(REQUEST)))
-        .expect("thread")
-        .expect("POST");
-    assert_eq!(status, 201, "{body}");
-    let run = serde_json::from_str::<RunCreated>(&body).expect("created").run;
+    let run = start_run(&net.device, addr, REQUEST);
     let deadline = Instant::now() + Duration::from_secs(120);
     loop {
         let report = run_report(&net.device, addr, run);

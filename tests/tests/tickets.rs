@@ -10,9 +10,9 @@ use sonde_netsim::emulator::Impairment;
 use sonde_netsim::network::Network;
 use sonde_netsim::require_netsim;
 use sonde_netsim::scenario::Scenario;
-use sonde_protocol::{Event, EventData, RunCreated, TicketState};
+use sonde_protocol::{Event, EventData, TicketState};
 
-use crate::support::{Daemon, Helpdesk, http, run_report};
+use crate::support::{Daemon, Helpdesk, http, run_report, start_run};
 
 const AGENT: &str = "127.0.0.1:8790";
 
@@ -39,13 +39,7 @@ fn a_ticket_queued_on_a_cut_line_is_delivered_once_when_the_line_heals() {
     let _daemon = Daemon::start(&net.device, addr, agent_db.to_str().expect("utf-8 path"));
 
     let request = r#"{"line":{"kind":"box","id":"0102030405"},"problem":"no-internet","contact":"+33612345678"}"#;
-    let (status, body) = net
-        .device
-        .run_inside(move || http(addr, "POST", "/v1/runs", Some(request)))
-        .expect("thread")
-        .expect("POST");
-    assert_eq!(status, 201, "{body}");
-    let run = serde_json::from_str::<RunCreated>(&body).expect("created").run;
+    let run = start_run(&net.device, addr, request);
 
     // Diagnosed; the ticket waits: the helpdesk is beyond the cut line.
     let deadline = Instant::now() + Duration::from_secs(60);

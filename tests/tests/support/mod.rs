@@ -253,6 +253,18 @@ impl Drop for Helpdesk {
 }
 
 /// `GET /v1/runs/{run}` of the agent at `addr`, from inside `ns`.
+/// `POST /v1/runs` with `request` from inside `ns`: the new run's id (asserting the 201).
+pub fn start_run(ns: &Netns, addr: SocketAddr, request: &'static str) -> sonde_protocol::RunId {
+    let (status, body) = ns
+        .run_inside(move || http(addr, "POST", "/v1/runs", Some(request)))
+        .expect("thread")
+        .expect("POST");
+    assert_eq!(status, 201, "{body}");
+    serde_json::from_str::<sonde_protocol::RunCreated>(&body)
+        .expect("created")
+        .run
+}
+
 pub fn run_report(ns: &Netns, addr: SocketAddr, run: sonde_protocol::RunId) -> RunReport {
     let (status, body) = ns
         .run_inside(move || http(addr, "GET", &format!("/v1/runs/{run}"), None))
