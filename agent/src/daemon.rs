@@ -256,22 +256,38 @@ async fn shutdown_signal() {
 /// — no timestamp or colour of our own, a `<N>` syslog priority prefix per line (sd-daemon(3)) so
 /// `journalctl -p` filters work; elsewhere as plain text with timestamps.
 fn init_logging() {
-    let filter = tracing_subscriber::EnvFilter::try_from_env("SONDE_LOG")
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
-    let builder = tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_writer(std::io::stderr);
+    use tracing_subscriber::layer::SubscriberExt;
+    use tracing_subscriber::util::SubscriberInitExt;
+    let builder = tracing_subscriber::fmt().with_writer(std::io::stderr);
     let _ = if stderr_is_journal() {
         builder
             .with_ansi(false)
             .event_format(JournalFormat(
                 tracing_subscriber::fmt::format().without_time().with_ansi(false),
             ))
+            .finish()
+            .with(log_filter())
             .try_init()
     } else {
         use std::io::IsTerminal;
-        builder.with_ansi(std::io::stderr().is_terminal()).try_init()
+        builder
+            .with_ansi(std::io::stderr().is_terminal())
+            .finish()
+            .with(log_filter())
+            .try_init()
     };
+}
+
+/// The log filter of `$SONDE_LOG`: a level, then `target=level` directives
+/// (`warn,sonde_agent=debug`); `info` when unset or unreadable. (Not `EnvFilter`: its regular
+/// expressions weigh ~0.2 MiB of code in a daemon meant for a box.)
+fn log_filter() -> tracing_subscriber::filter::Targets {
+    parse_log_filter(std::env::var("SONDE_LOG").ok().as_deref())
+}
+
+fn parse_log_filter(spec: Option<&str>) -> tracing_subscriber::filter::Targets {
+    spec.and_then(|spec| spec.parse().ok())
+        .unwrap_or_else(|| tracing_subscriber::filter::Targets::new().with_default(tracing::Level::INFO))
 }
 
 /// Whether stderr is the journal stream systemd gave us: `$JOURNAL_STREAM` is `DEV:INODE` of it.
@@ -313,5 +329,25 @@ where
         };
         write!(writer, "<{priority}>")?;
         self.0.format_event(ctx, writer, event)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::parse_log_filter;
+    use tracing::Level;
+
+    #[test]
+    fn sonde_log_takes_a_level_then_target_directives() {
+        let filter = parse_log_filter(Some("warn,sonde_agent=debug"));
+        assert!(filter.would_enable("sonde_agent::runner", &Level::DEBUG));
+        assert!(!filter.would_enable("hyper", &Level::INFO));
+        assert!(filter.would_enable("hyper", &Level::WARN));
+        // Unset or unreadable: info.
+        for spec in [None, Some("sonde_agent=loud")] {
+            let filter = parse_log_filter(spec);
+            assert!(filter.would_enable("sonde_agent", &Level::INFO), "{spec:?}");
+            assert!(!filter.would_enable("sonde_agent", &Level::DEBUG), "{spec:?}");
+        }
     }
 }

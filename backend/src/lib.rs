@@ -138,13 +138,20 @@ async fn not_found() -> impl IntoResponse {
 /// Entry point of `sonde-backend`.
 pub fn main() -> ExitCode {
     let args = Args::parse();
-    let _ = tracing_subscriber::fmt()
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_env("SONDE_LOG")
-                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
-        )
-        .with_writer(std::io::stderr)
-        .try_init();
+    {
+        use tracing_subscriber::layer::SubscriberExt;
+        use tracing_subscriber::util::SubscriberInitExt;
+        // `$SONDE_LOG`: a level, then `target=level` directives; `info` when unset or unreadable.
+        let filter = std::env::var("SONDE_LOG")
+            .ok()
+            .and_then(|spec| spec.parse().ok())
+            .unwrap_or_else(|| tracing_subscriber::filter::Targets::new().with_default(tracing::Level::INFO));
+        let _ = tracing_subscriber::fmt()
+            .with_writer(std::io::stderr)
+            .finish()
+            .with(filter)
+            .try_init();
+    }
     let tls = match args.tls_cert.as_deref().zip(args.tls_key.as_deref()) {
         Some((cert, key)) => match tls::load(cert, key) {
             Ok(config) => Some(config),
