@@ -14,7 +14,8 @@
 //!    Saturated goodput is not yet the draft's working conditions: while the loaded latency
 //!    still grows by more than 10 % from one half-second to the next, the queue is still
 //!    filling, and a stream is added; the direction ends only after 1.5 s without growth, and
-//!    the loaded latency is measured from the probes of that last stretch.
+//!    the loaded latency is measured from the probes of that last stretch: the level the queue
+//!    reaches there ([`queue_level`]), not the middle of a drop-tail queue's sawtooth.
 //!    Goodput is the bytes received inside that window over its duration: slow start and the
 //!    ramp are excluded, as iperf3 users exclude them by hand with `--omit`. The download is
 //!    counted here as it arrives; the upload at the server, which reports what it received for
@@ -1355,12 +1356,51 @@ fn foreign_latency(p: &Probes, stat: fn(&[f64]) -> Option<f64>) -> Option<f64> {
     (!parts.is_empty()).then(|| parts.iter().sum::<f64>() / parts.len() as f64)
 }
 
-/// The idle and loaded latencies, and so the added delay (bufferbloat): medians. The delay a
-/// queue adds is what most probes wait; a probe whose SYN or request a full queue dropped
-/// waits a retransmission timeout (a second) instead, and with twenty probes one such loss
-/// would move a mean by 50 ms. Losses weigh in RPM, which keeps the draft's trimmed means.
-fn typical_latency(p: &Probes) -> Option<f64> {
+/// The idle latency: medians. The path's latency without load is what most probes wait; a
+/// probe whose SYN or request was lost waits a retransmission timeout (a second for a SYN)
+/// instead: one such loss among ten handshakes would add 100 ms to their mean.
+fn idle_latency(p: &Probes) -> Option<f64> {
     foreign_latency(p, median)
+}
+
+/// The loaded latency: the level the loaded line's queue reaches, [`queue_level`] of the
+/// probes. Its difference to [`idle_latency`] is the delay the line's buffer adds (bufferbloat).
+fn loaded_latency(p: &Probes) -> Option<f64> {
+    foreign_latency(p, queue_level)
+}
+
+/// Percentile (nearest rank) of the loaded probes that is read as the queue's level. A
+/// drop-tail buffer under loss-based load is full at each loss and drained between losses by
+/// the flows' backoff, so its delay saws between a low that depends on the load (how many
+/// flows, which congestion control, how synchronised their losses: 80 to 105 ms with four
+/// cubic flows in a 256 KiB queue at 20 Mbit/s) and the buffer's full delay, which depends on
+/// the line alone. The median reads the middle of that sawtooth; the 90th percentile its top.
+pub const LOADED_PERCENTILE: f64 = 0.90;
+
+/// Probes above the third quartile plus this many interquartile ranges (Tukey's "far out"
+/// fence) are set aside before [`LOADED_PERCENTILE`] is taken: they waited a retransmission
+/// timeout (at least 200 ms, a second for a SYN) on top of the queue because the full queue
+/// dropped their packet. A queue's own sawtooth never reaches that fence (uniform between a
+/// low and a high, the fence is 1.25 sawtooth heights above its top).
+pub const FAR_OUT_IQR: f64 = 3.0;
+
+/// The level a loaded queue reaches: the [`LOADED_PERCENTILE`] of `values`, those above
+/// Tukey's far-out fence ([`FAR_OUT_IQR`]) set aside. Probes that waited a retransmission do
+/// not move it unless they are a quarter of them or more: then the line is losing, not
+/// queueing, and they count.
+pub fn queue_level(values: &[f64]) -> Option<f64> {
+    let mut sorted = values.to_vec();
+    sorted.sort_by(f64::total_cmp);
+    let (q1, q3) = (nearest_rank(&sorted, 0.25)?, nearest_rank(&sorted, 0.75)?);
+    let fence = q3 + FAR_OUT_IQR * (q3 - q1);
+    sorted.retain(|&v| v <= fence);
+    nearest_rank(&sorted, LOADED_PERCENTILE)
+}
+
+/// The nearest-rank percentile `p` (in (0, 1]) of `sorted`.
+fn nearest_rank(sorted: &[f64], p: f64) -> Option<f64> {
+    let rank = (sorted.len() as f64 * p).ceil() as usize;
+    sorted.get(rank.clamp(1, sorted.len().max(1)) - 1).copied()
 }
 
 /// The draft's RPM: 60000 / (½ foreign + ½ self) with trimmed means; foreign alone without
@@ -1441,7 +1481,7 @@ pub fn evaluate_throughput(samples: &ThroughputSamples, t: &ThroughputThresholds
 
 /// Judges latency under load: RPM, the added delay (bufferbloat) and their grades.
 pub fn evaluate_responsiveness(samples: &ThroughputSamples, t: &ResponsivenessThresholds) -> Evaluation {
-    let idle = typical_latency(&samples.idle);
+    let idle = idle_latency(&samples.idle);
     let loaded: Vec<(&str, &Probes)> = [("down", &samples.download), ("up", &samples.upload)]
         .into_iter()
         .filter_map(|(name, d)| d.as_ref().map(|d| (name, &d.loaded)))
@@ -1451,7 +1491,7 @@ pub fn evaluate_responsiveness(samples: &ThroughputSamples, t: &ResponsivenessTh
     let mut worst_dir: Option<(f64, &Probes)> = None;
     let mut lost = samples.idle.lost;
     for (name, probes) in &loaded {
-        let latency = typical_latency(probes);
+        let latency = loaded_latency(probes);
         metrics.push(Metric::new(format!("loaded_latency_{name}_ms"), latency.map(round2)));
         lost += probes.lost;
         if let Some(l) = latency
@@ -1670,7 +1710,7 @@ mod tests {
     }
 
     #[test]
-    fn a_retransmitted_probe_does_not_move_the_typical_latency() {
+    fn a_retransmitted_probe_moves_neither_latency() {
         assert_eq!(median(&[]), None);
         assert_eq!(median(&[3.0, 1.0, 2.0]), Some(2.0));
         assert_eq!(median(&[4.0, 1.0, 2.0, 3.0]), Some(2.5));
@@ -1682,9 +1722,56 @@ mod tests {
             http_ms: vec![20.0; 18],
             ..Probes::default()
         };
-        assert_eq!(typical_latency(&probes), Some(20.0));
+        assert_eq!(idle_latency(&probes), Some(20.0));
+        assert_eq!(loaded_latency(&probes), Some(20.0));
         // RPM, the draft's figure, still feels it (18 probes: nothing is trimmed).
         assert!(rpm(&probes).is_some_and(|r| r < 60_000.0 / 40.0), "{:?}", rpm(&probes));
+    }
+
+    /// Probes read evenly across a drop-tail queue's sawtooth, from `low` to `high` ms.
+    fn sawtooth(low: f64, high: f64, n: u32) -> Vec<f64> {
+        (0..n)
+            .map(|i| low + (high - low) * f64::from(i) / f64::from(n - 1))
+            .collect()
+    }
+
+    #[test]
+    fn the_loaded_latency_reads_the_top_of_a_drop_tail_sawtooth() {
+        // Four cubic flows in a 256 KiB queue at 20 Mbit/s (full: 104.86 ms) saw between 82
+        // and 104.9 ms: the median reads the middle, more than 5 % short of the buffer.
+        let probes = sawtooth(82.0, 104.86, 16);
+        let full = 104.86;
+        let middle = median(&probes).expect("probes");
+        assert!(full - middle > 0.05 * full, "{middle}");
+        let level = queue_level(&probes).expect("probes");
+        assert!(level <= full && full - level < 0.02 * full, "{level}");
+        // A retransmitted SYN (1 s) and a retransmitted GET (an RTO of 300 ms) in the same run
+        // are set aside; the level stays on the sawtooth.
+        let mut lossy = probes.clone();
+        lossy.extend([1104.0, 404.0]);
+        assert_eq!(queue_level(&lossy), Some(level));
+        // A flat queue reads its level whatever the percentile.
+        assert_eq!(queue_level(&[6.5; 12]), Some(6.5));
+    }
+
+    #[test]
+    fn far_out_probes_are_set_aside_only_while_they_are_few() {
+        assert_eq!(queue_level(&[]), None);
+        assert_eq!(queue_level(&[7.0]), Some(7.0));
+        // Five probes, the fewest a direction keeps: one retransmission is set aside.
+        assert_eq!(queue_level(&[20.0, 21.0, 20.0, 1020.0, 19.0]), Some(21.0));
+        // The ninetieth percentile by nearest rank: the 9th of ten.
+        let ten: Vec<f64> = (1..=10).map(f64::from).collect();
+        assert_eq!(queue_level(&ten), Some(9.0));
+        // When most probes wait a retransmission the line is losing, not queueing: they count.
+        let mut losing = vec![20.0; 4];
+        losing.extend([1020.0; 4]);
+        assert_eq!(queue_level(&losing), Some(1020.0));
+        // Nor does the fence cut a wide but genuine spread: a queue between 10 and 200 ms.
+        assert_eq!(
+            queue_level(&sawtooth(10.0, 200.0, 20)),
+            Some(sawtooth(10.0, 200.0, 20)[17])
+        );
     }
 
     #[test]
