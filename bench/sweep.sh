@@ -13,8 +13,12 @@ ROUNDS=${1:-5}
 for tool in fping /usr/bin/time ip; do
   command -v "$tool" >/dev/null || { echo "bench/sweep.sh needs $tool (apt-get install fping time iproute2)" >&2; exit 2; }
 done
-cargo build --release -q -p sonde-dashboard
-SONDE=$PWD/target/release/sonde
+# The box build of `sonde` (scripts/build-box.sh: static, start-up code first); SONDE=path
+# measures another build, e.g. SONDE=target/release/sonde for the plain (dynamic) one.
+if [ -z "${SONDE:-}" ]; then
+  scripts/build-box.sh sonde
+  SONDE=${CARGO_TARGET_DIR:-$PWD/target}/box/sonde
+fi
 P=sonde-bench-$$-prober R=sonde-bench-$$-responder
 work=$(mktemp -d)
 cleanup() { ip netns del "$P" 2>/dev/null || true; ip netns del "$R" 2>/dev/null || true; rm -rf "$work"; }
