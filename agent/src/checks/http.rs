@@ -1347,7 +1347,7 @@ pub(crate) fn tls_client_config(roots: rustls::RootCertStore) -> Result<rustls::
     Ok(config)
 }
 
-/// A reqwest client builder whose TLS is [`tls_client_config`] on the Mozilla roots. Every
+/// A reqwest client builder whose TLS is `tls_client_config` on the Mozilla roots. Every
 /// reqwest client of sonde starts from it: reqwest is built without a crypto provider of its
 /// own (`rustls-no-provider`), and building a client without one panics.
 pub fn reqwest_builder() -> Result<reqwest::ClientBuilder, MeasureError> {

@@ -82,7 +82,7 @@ pub struct Model {
     pub running: bool,
     /// Overall fraction done, 0 to 1.
     pub fraction: f64,
-    /// The ETA shown, in ms (smoothed, see [`EtaClamp`]).
+    /// The ETA shown, in ms (smoothed, see `EtaClamp`).
     pub eta_ms: Option<u64>,
     eta: EtaClamp,
     /// The step running now.
