@@ -188,7 +188,7 @@ struct Evidence {
     resolvers_timed_out: bool,
 }
 
-#[derive(Clone, Copy, Debug)]
+#[derive(Clone, Debug)]
 struct Current {
     index: usize,
     started_ms: u64,
@@ -200,6 +200,8 @@ struct Current {
     unanswered: u32,
     /// The largest RTT its live reports carried.
     rtt_max_ms: Option<f64>,
+    /// Answers per probe stream (a method and a `target`, when reports name one).
+    streams: Vec<(String, u32)>,
 }
 
 impl ProgressEstimator {
@@ -241,6 +243,7 @@ impl ProgressEstimator {
             answered: 0,
             unanswered: 0,
             rtt_max_ms: None,
+            streams: Vec::new(),
         });
         self.estimate(now_ms)
     }
@@ -253,6 +256,10 @@ impl ProgressEstimator {
             current.reported = fraction.clamp(0.0, 1.0);
             current.reported_at_ms = now_ms;
         }
+        let target = metrics
+            .iter()
+            .find(|m| m.name == "target")
+            .and_then(|m| m.value.as_str());
         for metric in metrics {
             if !matches!(metric.name.as_str(), "rtt_ms" | "tcp_connect_ms" | "latency_ms") {
                 continue;
@@ -261,6 +268,13 @@ impl ProgressEstimator {
                 MetricValue::Number(ms) if ms.is_finite() && ms >= 0.0 => {
                     current.answered += 1;
                     current.rtt_max_ms = Some(current.rtt_max_ms.map_or(ms, |m| m.max(ms)));
+                    if let Some(target) = target {
+                        let stream = format!("{} {target}", metric.name);
+                        match current.streams.iter_mut().find(|(s, _)| *s == stream) {
+                            Some((_, answered)) => *answered += 1,
+                            None => current.streams.push((stream, 1)),
+                        }
+                    }
                 }
                 MetricValue::Missing => current.unanswered += 1,
                 _ => {}
@@ -288,7 +302,7 @@ impl ProgressEstimator {
 
     /// The estimate at `now_ms`.
     pub fn estimate(&mut self, now_ms: u64) -> Progress {
-        let next = self.current.map_or(self.finished, |c| c.index + 1);
+        let next = self.current.as_ref().map_or(self.finished, |c| c.index + 1);
         if self.current.is_none() && next >= self.steps.len() {
             self.last_fraction = 1.0;
             return Progress {
@@ -296,7 +310,7 @@ impl ProgressEstimator {
                 eta_ms: Some(0),
             };
         }
-        let running = self.current.map_or(0.0, |c| self.left_of_running(&c, now_ms));
+        let running = self.current.as_ref().map_or(0.0, |c| self.left_of_running(c, now_ms));
         let later: f64 = self
             .steps
             .iter()
@@ -339,15 +353,21 @@ impl ProgressEstimator {
         (timing.role == Role::Probes && timing.reach == reach).then_some(current)
     }
 
-    /// Loss of `reach` as seen so far. A running probe step's own loss counts when it probes a
-    /// single target (the gateway), or when nothing answers it: loss spread over several
-    /// targets may be one target that is down (an IPv6 path), which says nothing of the others.
+    /// Loss of `reach` as seen so far, for the steps after the running one. A running probe
+    /// step tells when nothing answers it (the path is down), else by its loss over the
+    /// targets that answer: one target that never answers (an IPv6 path that is down) says
+    /// nothing of the paths the later steps take. Reports that name no target count whole on
+    /// the home network (one gateway), not beyond.
     fn loss(&self, reach: Reach, now_ms: u64) -> f64 {
         let running = |r: Reach| {
-            self.running_probes(r)
-                .and_then(|c| self.step_loss(c, now_ms))
-                .filter(|p| r == Reach::Lan || *p >= DOWN_LOSS)
-                .unwrap_or(0.0)
+            let Some(c) = self.running_probes(r) else { return 0.0 };
+            match self.step_loss(c, now_ms) {
+                Some(p) if p >= DOWN_LOSS => p,
+                own => self
+                    .answering_loss(c, now_ms)
+                    .or(own.filter(|_| r == Reach::Lan))
+                    .unwrap_or(0.0),
+            }
         };
         let lan = self.seen.lan_loss.max(running(Reach::Lan));
         match reach {
@@ -376,6 +396,21 @@ impl ProgressEstimator {
         };
         let done = c.reported;
         Some((((due - done).max(0.0) + done * lost_share) / due.max(done)).clamp(0.0, 1.0))
+    }
+
+    /// The loss a running probe step shows on the probe streams that answered at least once:
+    /// of the probes each should have had answered by now, the share that was not.
+    fn answering_loss(&self, c: &Current, now_ms: u64) -> Option<f64> {
+        let (timing, _) = self.steps.get(c.index)?;
+        let schedule = timing.schedule?;
+        let elapsed = now_ms.saturating_sub(c.started_ms) as f64;
+        let late = 2.0 * self.rtt_ms(timing.reach) + LATE_MS;
+        let due = schedule.share_sent_by(elapsed - late) * f64::from(schedule.rounds);
+        if due < 1.0 || c.streams.is_empty() {
+            return None;
+        }
+        let answered: f64 = c.streams.iter().map(|(_, n)| f64::from(*n).min(due)).sum();
+        Some((1.0 - answered / (due * c.streams.len() as f64)).clamp(0.0, 1.0))
     }
 
     /// What a step not started yet is expected to take, as seen at `now_ms`.
@@ -417,7 +452,8 @@ impl ProgressEstimator {
 
     /// When the running step is expected to end, in ms after its start.
     fn running_end_ms(&self, timing: &StepTiming, c: &Current, elapsed: f64, now_ms: u64) -> f64 {
-        if !timing.phases.is_empty() && !(self.seen.unroutable && timing.reach != Reach::Local) {
+        let offline = self.seen.unroutable && timing.reach != Reach::Local;
+        if !timing.phases.is_empty() && !offline {
             return self.phased_end_ms(timing, c, elapsed, now_ms);
         }
         let rtt = self.rtt_ms(timing.reach);
@@ -504,10 +540,13 @@ impl Evidence {
                     Reach::Local => {}
                 }
             }
-            Role::Resolvers if measured || result.status == CheckStatus::Error => {
-                if step.unanswered > 0 && took_ms >= 0.9 * timing.loss_wait_ms {
-                    self.resolvers_timed_out = true;
-                }
+            // A query that got no answer within a timeout: the resolvers let names time out.
+            Role::Resolvers
+                if result.status != CheckStatus::Skipped
+                    && step.unanswered > 0
+                    && took_ms >= 0.9 * timing.loss_wait_ms =>
+            {
+                self.resolvers_timed_out = true;
             }
             _ => {}
         }
@@ -712,6 +751,46 @@ mod tests {
         let healthy = 2.0 + 3.0 * 20.0;
         let expected = healthy + (1.0 - 0.75f64.powi(4)) * (2000.0 - healthy);
         assert!((eta(finished) - expected).abs() < 1.0, "{finished:?} vs {expected}");
+    }
+
+    #[test]
+    fn loss_beyond_the_gateway_counts_on_the_targets_that_answer() {
+        let anchors = StepTiming {
+            schedule: Some(ProbeSchedule {
+                rounds: 10,
+                interval_ms: 100.0,
+            }),
+            paced_ms: 900.0,
+            loss_wait_ms: 1900.0,
+            waits_ms: vec![1900.0],
+            silent_ms: 1900.0,
+            unroutable_ms: 900.0,
+            ..probes(Reach::Internet)
+        };
+        let timings = [anchors, web()];
+        let run = |answers: &dyn Fn(u64, &str) -> bool| {
+            let mut p = ProgressEstimator::new(&plan(&timings), &timings);
+            p.start_step(0, 0);
+            let mut ended = 0u32;
+            for k in 0..5u64 {
+                for target in ["192.0.2.1", "2001:db8::1"] {
+                    if answers(k, target) {
+                        ended += 1;
+                        let metrics = [Metric::new("rtt_ms", 10.0), Metric::new("target", target)];
+                        p.observe(f64::from(ended) / 20.0, &metrics, k * 100 + 10);
+                    }
+                }
+            }
+            eta(p.estimate(480))
+        };
+        let clean = run(&|_, _| true);
+        // One target never answers: the step waits its timeout, the web step is not expected
+        // to lose anything.
+        let one_down = run(&|_, target| target == "192.0.2.1");
+        // Both answer one probe in two: the web step is expected to lose a packet.
+        let lossy = run(&|k, _| k % 2 == 0);
+        assert!(one_down > clean + 500.0, "{one_down} vs {clean}");
+        assert!(lossy > one_down + 1000.0, "{lossy} vs {one_down}");
     }
 
     #[test]
