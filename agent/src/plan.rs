@@ -362,7 +362,7 @@ fn step_timing(check: CheckId, config: &Config) -> StepTiming {
     }
 }
 
-/// A step sending `count` probes `interval` apart to each of `targets` targets, each probe
+/// A step sending `count` probes `interval` apart on each of `targets` streams, each probe
 /// waiting at most `timeout`: it ends one RTT after its last probe, or when its last lost probe
 /// times out.
 fn probes(reach: Reach, count: u32, interval: Duration, timeout: Duration, targets: u32) -> StepTiming {
@@ -377,6 +377,7 @@ fn probes(reach: Reach, count: u32, interval: Duration, timeout: Duration, targe
         paced_ms: sending,
         round_trips: 1.0,
         schedule: Some(ProbeSchedule {
+            streams: targets,
             rounds: count,
             interval_ms: ms(interval),
         }),

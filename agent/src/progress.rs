@@ -53,7 +53,9 @@ pub enum Role {
 /// timeout says so.
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub struct ProbeSchedule {
-    /// Probes per target.
+    /// Probe streams (targets × methods), each reporting under its own `target`.
+    pub streams: u32,
+    /// Probes per stream.
     pub rounds: u32,
     /// Time between two probes to one target.
     pub interval_ms: f64,
@@ -200,6 +202,10 @@ struct Current {
     unanswered: u32,
     /// The largest RTT its live reports carried.
     rtt_max_ms: Option<f64>,
+    /// Whether that RTT holds for the step: the first replies come from the nearest targets,
+    /// so only once every probe stream answered, or a reply came after every stream's first
+    /// probe had time to be answered.
+    rtt_settled: bool,
     /// Answers per probe stream (a method and a `target`, when reports name one).
     streams: Vec<(String, u32)>,
 }
@@ -243,6 +249,7 @@ impl ProgressEstimator {
             answered: 0,
             unanswered: 0,
             rtt_max_ms: None,
+            rtt_settled: false,
             streams: Vec::new(),
         });
         self.estimate(now_ms)
@@ -252,6 +259,11 @@ impl ProgressEstimator {
     /// for every report, also those not passed on to clients: each probe's outcome counts.
     pub fn observe(&mut self, fraction: f64, metrics: &[Metric], now_ms: u64) {
         let Some(current) = self.current.as_mut() else { return };
+        let streams = self
+            .steps
+            .get(current.index)
+            .and_then(|(t, _)| t.schedule)
+            .map_or(usize::MAX, |s| s.streams as usize);
         if fraction.is_finite() && fraction.clamp(0.0, 1.0) > current.reported {
             current.reported = fraction.clamp(0.0, 1.0);
             current.reported_at_ms = now_ms;
@@ -267,7 +279,8 @@ impl ProgressEstimator {
             match metric.value {
                 MetricValue::Number(ms) if ms.is_finite() && ms >= 0.0 => {
                     current.answered += 1;
-                    current.rtt_max_ms = Some(current.rtt_max_ms.map_or(ms, |m| m.max(ms)));
+                    let max = current.rtt_max_ms.map_or(ms, |m| m.max(ms));
+                    current.rtt_max_ms = Some(max);
                     if let Some(target) = target {
                         let stream = format!("{} {target}", metric.name);
                         match current.streams.iter_mut().find(|(s, _)| *s == stream) {
@@ -275,6 +288,8 @@ impl ProgressEstimator {
                             None => current.streams.push((stream, 1)),
                         }
                     }
+                    let elapsed = now_ms.saturating_sub(current.started_ms) as f64;
+                    current.rtt_settled |= elapsed >= 2.0 * max + LATE_MS || current.streams.len() >= streams;
                 }
                 MetricValue::Missing => current.unanswered += 1,
                 _ => {}
@@ -336,13 +351,15 @@ impl ProgressEstimator {
             Reach::Lan => self
                 .seen
                 .lan_rtt_ms
-                .or_else(|| self.running_probes(Reach::Lan).and_then(|c| c.rtt_max_ms))
+                .or_else(|| self.running_rtt_ms(Reach::Lan, PRIOR_LAN_RTT_MS))
                 .unwrap_or(PRIOR_LAN_RTT_MS),
-            Reach::Internet => self
-                .seen
-                .internet_rtt_ms
-                .or_else(|| self.running_probes(Reach::Internet).and_then(|c| c.rtt_max_ms))
-                .unwrap_or(PRIOR_INTERNET_RTT_MS.max(lan)),
+            Reach::Internet => {
+                let prior = PRIOR_INTERNET_RTT_MS.max(lan);
+                self.seen
+                    .internet_rtt_ms
+                    .or_else(|| self.running_rtt_ms(Reach::Internet, prior))
+                    .unwrap_or(prior)
+            }
         }
     }
 
@@ -351,6 +368,14 @@ impl ProgressEstimator {
         let current = self.current.as_ref()?;
         let (timing, _) = self.steps.get(current.index)?;
         (timing.role == Role::Probes && timing.reach == reach).then_some(current)
+    }
+
+    /// The RTT of a running probe step: its largest so far once settled; before, at least that
+    /// (some targets have yet to answer), the prior when that is more.
+    fn running_rtt_ms(&self, reach: Reach, prior: f64) -> Option<f64> {
+        let c = self.running_probes(reach)?;
+        let max = c.rtt_max_ms?;
+        Some(if c.rtt_settled { max } else { max.max(prior) })
     }
 
     /// Loss of `reach` as seen so far, for the steps after the running one. A running probe
@@ -377,16 +402,26 @@ impl ProgressEstimator {
         }
     }
 
-    /// The loss a running probe step shows: probes that should have been answered by now and
-    /// were not, and those its reports said were lost.
+    /// The loss a running probe step shows: of the probes that should have been answered by
+    /// now (sent more than two RTTs and [`LATE_MS`] ago), the share that was not — counted per
+    /// probe stream when the reports name their target, else from how far its fraction lags.
     fn step_loss(&self, c: &Current, now_ms: u64) -> Option<f64> {
         let (timing, _) = self.steps.get(c.index)?;
         let schedule = timing.schedule?;
         let elapsed = now_ms.saturating_sub(c.started_ms) as f64;
         let late = 2.0 * self.rtt_ms(timing.reach) + LATE_MS;
         let due = schedule.share_sent_by(elapsed - late);
+        if due <= 0.0 {
+            return None;
+        }
+        if !c.streams.is_empty() {
+            let rounds = due * f64::from(schedule.rounds);
+            let streams = f64::from(schedule.streams).max(c.streams.len() as f64);
+            let answered: f64 = c.streams.iter().map(|(_, n)| f64::from(*n).min(rounds)).sum();
+            return Some((1.0 - answered / (rounds * streams)).clamp(0.0, 1.0));
+        }
         let reports = c.answered + c.unanswered;
-        if due <= 0.0 || (reports == 0 && c.reported >= due) {
+        if reports == 0 && c.reported >= due {
             return None;
         }
         let lost_share = if reports > 0 {
@@ -583,6 +618,7 @@ mod tests {
             paced_ms: 950.0,
             round_trips: 1.0,
             schedule: Some(ProbeSchedule {
+                streams: 1,
                 rounds: 20,
                 interval_ms: 50.0,
             }),
@@ -757,6 +793,7 @@ mod tests {
     fn loss_beyond_the_gateway_counts_on_the_targets_that_answer() {
         let anchors = StepTiming {
             schedule: Some(ProbeSchedule {
+                streams: 2,
                 rounds: 10,
                 interval_ms: 100.0,
             }),
@@ -791,6 +828,32 @@ mod tests {
         let lossy = run(&|k, _| k % 2 == 0);
         assert!(one_down > clean + 500.0, "{one_down} vs {clean}");
         assert!(lossy > one_down + 1000.0, "{lossy} vs {one_down}");
+    }
+
+    #[test]
+    fn the_first_reply_does_not_settle_the_rtt() {
+        let two_targets = StepTiming {
+            schedule: Some(ProbeSchedule {
+                streams: 2,
+                rounds: 20,
+                interval_ms: 50.0,
+            }),
+            ..probes(Reach::Internet)
+        };
+        let timings = [two_targets, web()];
+        let reply = |target: &str| [Metric::new("rtt_ms", 0.3), Metric::new("target", target)];
+        let mut p = ProgressEstimator::new(&plan(&timings), &timings);
+        p.start_step(0, 0);
+        let prior = eta(p.estimate(2));
+        // The nearest target answers first: later steps are still taken at the prior RTT
+        // (a slower reply would have raised it).
+        let first = eta(p.step_progress(0.05, &reply("192.0.2.1"), 2));
+        assert!((first - prior).abs() < 1.0, "{first} vs {prior}");
+        // Once every target answered, the RTT is the step's: the web step's three round trips
+        // shrink from 3 × 20 ms to 3 × 0.3 ms.
+        let settled = eta(p.step_progress(0.1, &reply("2001:db8::1"), 3));
+        let gain = 3.0 * (20.0 - 0.3);
+        assert!(prior - settled > gain, "{settled} vs {prior}");
     }
 
     #[test]
