@@ -474,6 +474,36 @@ mod tests {
     }
 
     #[test]
+    fn estimates_follow_the_configuration() {
+        let request = RunRequest::default();
+        let mut config = Config::default();
+        let before = plan_for(&request, &config).expect("default plan");
+        config.gateway.probes *= 2;
+        config.latency.interval *= 2;
+        let after = plan_for(&request, &config).expect("default plan");
+        let grew = |check| {
+            let of = |plan: &Plan| {
+                plan.steps
+                    .iter()
+                    .find(|s| s.check == check)
+                    .map(|s| s.estimated_ms as i64)
+                    .expect("step")
+            };
+            of(&after) - of(&before)
+        };
+        // 20 more probes 50 ms apart; 9 intervals of 100 ms more.
+        assert!((grew(CheckId::Gateway) - 1000).abs() <= 1, "{}", grew(CheckId::Gateway));
+        assert!(
+            (grew(CheckId::InternetLatency) - 900).abs() <= 1,
+            "{}",
+            grew(CheckId::InternetLatency)
+        );
+        assert_eq!(grew(CheckId::Dns), 0);
+        let timings = timings_for(&after, &config);
+        assert_eq!(timings.len(), after.steps.len());
+    }
+
+    #[test]
     fn unknown_problem_is_refused() {
         let request = RunRequest {
             problem: ProblemKind::Unknown,
