@@ -9,6 +9,7 @@
 #
 # Run as root:  bench/eta.sh [SCENARIO…]
 #   SONDE_BIN_DIR=target/debug bench/eta.sh   uses binaries already built instead of a release build
+#   SONDE_ETA_KEEP=DIR bench/eta.sh           keeps each scenario's event stream in DIR/NAME.jsonl
 set -euo pipefail
 cd "$(dirname "$0")/.."
 [ "$(id -u)" = 0 ] || { echo "bench/eta.sh needs root (network namespaces)" >&2; exit 2; }
@@ -25,8 +26,13 @@ scenarios=("$@")
 if [ ${#scenarios[@]} -eq 0 ]; then
   scenarios=(tests/scenarios/*.toml)
 fi
-work=$(mktemp -d)
-trap 'rm -rf "$work"' EXIT
+if [ -n "${SONDE_ETA_KEEP:-}" ]; then
+  work=$SONDE_ETA_KEEP
+  mkdir -p "$work"
+else
+  work=$(mktemp -d)
+  trap 'rm -rf "$work"' EXIT
+fi
 
 for file in "${scenarios[@]}"; do
   [ -f "$file" ] || { echo "no such scenario: $file" >&2; exit 2; }

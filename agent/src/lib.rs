@@ -31,11 +31,13 @@ pub use runner::{EventSink, RunSpec};
 pub fn prepare(request: RunRequest, config: &config::Config) -> Result<RunSpec, plan::PlanError> {
     let config = config.for_request(&request)?;
     let plan = plan::plan_for(&request, &config)?;
+    let timings = plan::timings_for(&plan, &config);
     Ok(RunSpec {
         run: RunId::new(),
         request,
         plan,
         profile: config.profile.clone(),
+        timings,
     })
 }
 

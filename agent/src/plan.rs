@@ -4,7 +4,10 @@ use std::time::Duration;
 
 use sonde_protocol::{CheckId, Plan, PlanStep, ProblemKind, RunRequest};
 
+use crate::checks::http::Host;
+use crate::checks::throughput;
 use crate::config::Config;
+use crate::progress::{ProbeSchedule, Reach, Role, StepTiming, TimedPhase};
 
 /// Why a request cannot be planned.
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
@@ -65,33 +68,44 @@ pub fn plan_for(request: &RunRequest, config: &Config) -> Result<Plan, PlanError
         }
         None => checks_for(request.problem)?.to_vec(),
     };
-    let timings: Vec<(Duration, Duration)> = checks
-        .iter()
-        .map(|c| {
-            // Responsiveness is judged from the throughput check's load when both run.
-            if *c == CheckId::Responsiveness && checks.contains(&CheckId::Throughput) {
-                (Duration::from_millis(20), timing(*c, config).1)
-            } else {
-                timing(*c, config)
-            }
-        })
-        .collect();
-    let total: Duration = timings.iter().map(|(estimate, _)| *estimate).sum();
-    let total_secs = total.as_secs_f64().max(1e-3);
+    let timings = step_timings(&checks, config);
+    let estimates: Vec<u64> = timings.iter().map(|t| t.prior_ms().round().max(0.0) as u64).collect();
+    let total: u64 = estimates.iter().sum();
+    let total_ms = (total as f64).max(1.0);
     let steps = checks
         .iter()
-        .zip(&timings)
-        .map(|(check, (estimate, timeout))| PlanStep {
+        .zip(&estimates)
+        .map(|(check, estimate)| PlanStep {
             check: *check,
-            weight: estimate.as_secs_f64() / total_secs,
-            estimated_ms: millis(*estimate),
-            timeout_ms: millis(*timeout),
+            weight: *estimate as f64 / total_ms,
+            estimated_ms: *estimate,
+            timeout_ms: millis(timeout(*check, config)),
         })
         .collect();
     Ok(Plan {
         steps,
-        estimated_ms: millis(total),
+        estimated_ms: total,
     })
+}
+
+/// How each step of `plan` spends its time under `config`, for the progress estimate.
+pub fn timings_for(plan: &Plan, config: &Config) -> Vec<StepTiming> {
+    let checks: Vec<CheckId> = plan.steps.iter().map(|s| s.check).collect();
+    step_timings(&checks, config)
+}
+
+fn step_timings(checks: &[CheckId], config: &Config) -> Vec<StepTiming> {
+    checks
+        .iter()
+        .map(|c| {
+            // Responsiveness is judged from the throughput check's load when both run.
+            if *c == CheckId::Responsiveness && checks.contains(&CheckId::Throughput) {
+                StepTiming::fixed(0.0)
+            } else {
+                step_timing(*c, config)
+            }
+        })
+        .collect()
 }
 
 /// The checks each problem kind runs. "No Internet" stays fast; "slow" and "calls/TV" add the
@@ -127,116 +141,253 @@ fn checks_for(problem: ProblemKind) -> Result<&'static [CheckId], PlanError> {
     }
 }
 
-/// Share of the gap between a check's typical and worst durations that its estimate includes.
-/// People run a diagnosis because something is wrong, so steps often meet timeouts; an estimate
-/// of the healthy case alone would leave the progress bar sitting at 99 % while they do.
-const TROUBLE_ALLOWANCE: f64 = 0.25;
-
-/// (estimated duration, timeout) of a check under this configuration.
-fn timing(check: CheckId, config: &Config) -> (Duration, Duration) {
-    let (typical, worst, timeout) = match check {
-        CheckId::Link => (
-            Duration::from_millis(50),
-            Duration::from_millis(50),
-            Duration::from_secs(5),
-        ),
+/// The runner's timeout for a check under this configuration: past the longest the check may
+/// take, so that only a check that hangs is cut.
+fn timeout(check: CheckId, config: &Config) -> Duration {
+    match check {
+        CheckId::Link | CheckId::System => Duration::from_secs(5),
         CheckId::Gateway => {
             let g = &config.gateway;
-            let sending = g.interval * g.probes.saturating_sub(1);
-            // Replies from a healthy gateway arrive within milliseconds of the last send; a
-            // silent one keeps the last probe waiting its whole timeout.
-            (
-                sending + Duration::from_millis(20),
-                sending + g.timeout,
-                sending + g.timeout + Duration::from_secs(2),
-            )
+            g.interval * g.probes.saturating_sub(1) + g.timeout + Duration::from_secs(2)
         }
         CheckId::Dns => {
             let d = &config.dns;
-            // Resolvers run concurrently, queries one after the other; a healthy resolver
-            // answers in tens of milliseconds, a dead one is dropped after two timeouts.
-            (
-                Duration::from_millis(50) * d.queries,
-                d.timeout * 2,
-                d.timeout * d.queries + Duration::from_secs(2),
-            )
+            d.timeout * d.queries + Duration::from_secs(2)
         }
-        CheckId::Http => {
-            let h = &config.http;
-            (
-                Duration::from_millis(200),
-                h.check_timeout,
-                h.check_timeout + Duration::from_secs(2),
-            )
-        }
+        CheckId::Http => config.http.check_timeout + Duration::from_secs(2),
         CheckId::Path => {
             let p = &config.path;
-            let rounds = p.interval * p.rounds.saturating_sub(1);
-            (
-                rounds + p.timeout.min(Duration::from_millis(100)),
-                rounds + p.timeout,
-                rounds + p.timeout + Duration::from_secs(3),
-            )
+            p.interval * p.rounds.saturating_sub(1) + p.timeout + Duration::from_secs(3)
         }
         CheckId::Mtu => {
             let m = &config.mtu;
-            (
-                Duration::from_millis(300),
-                m.max_duration,
-                m.max_duration + m.timeout + Duration::from_secs(2),
-            )
+            m.max_duration + m.timeout + Duration::from_secs(2)
         }
         CheckId::Wifi => {
             let w = &config.wifi;
-            let sampling = w.interval * w.samples.saturating_sub(1);
-            (
-                sampling + Duration::from_millis(10),
-                sampling + Duration::from_millis(10),
-                sampling + Duration::from_secs(3),
-            )
+            w.interval * w.samples.saturating_sub(1) + Duration::from_secs(3)
         }
         CheckId::InternetLatency => {
             let l = &config.latency;
-            // Anchors and both methods run concurrently; a nearby anchor answers in tens of
-            // milliseconds, an unreachable one keeps the last probe waiting its timeout.
-            let sending = l.interval * l.probes.saturating_sub(1);
-            (
-                sending + Duration::from_millis(50),
-                sending + l.timeout,
-                (sending + l.timeout) * 2 + Duration::from_secs(2),
-            )
+            (l.interval * l.probes.saturating_sub(1) + l.timeout) * 2 + Duration::from_secs(2)
         }
         CheckId::Mobile => {
             let m = &config.mobile;
-            // A handful of reads on the LAN; a silent modem costs the connect timeout, or one
-            // read's, and the check stops at the first failure.
             let blocks = u32::try_from(m.map.blocks().len()).unwrap_or(u32::MAX);
-            (
-                Duration::from_millis(50),
-                m.timeout * 2,
-                m.timeout * blocks.saturating_add(2) + Duration::from_secs(2),
-            )
+            m.timeout * blocks.saturating_add(2) + Duration::from_secs(2)
         }
-        CheckId::System => (
-            Duration::from_millis(50),
-            Duration::from_millis(200),
-            Duration::from_secs(5),
-        ),
         CheckId::Throughput | CheckId::Responsiveness => {
             let t = &config.throughput;
             let directions = if t.upload { 2 } else { 1 };
-            // A healthy line is stable after ~4 s a direction; a troubled one runs to the cap.
-            let idle = t.probe_interval.min(Duration::from_millis(50)) * t.idle_probes;
-            (
-                idle + Duration::from_secs(4) * directions,
-                idle + t.max_duration * directions,
-                t.timeout * (t.idle_probes + 2) + t.max_duration * directions + Duration::from_secs(5),
-            )
+            t.timeout * (t.idle_probes + 2) + t.max_duration * directions + Duration::from_secs(5)
         }
-        _ => (Duration::from_secs(1), Duration::from_secs(1), Duration::from_secs(10)),
+        _ => Duration::from_secs(10),
+    }
+}
+
+/// Roughly how many routers answer before the destination: the last round of the path check
+/// spreads its probes over them. Calibrated on the scenario matrix (3–4 hops); a longer path
+/// adds at most `interval × hops / max_hops` to the estimate, a few hundred milliseconds.
+const TYPICAL_HOPS: u32 = 4;
+/// Reading WiFi station data (nl80211 or a snapshot file), a modem's registers, the system's
+/// state: a few milliseconds each, measured on the scenario matrix.
+const LOCAL_READ_MS: f64 = 5.0;
+
+/// How a check spends its time under this configuration (see [`StepTiming`]): derived from
+/// its probe counts, intervals and timeouts, so that the estimate follows the configuration.
+fn step_timing(check: CheckId, config: &Config) -> StepTiming {
+    let ms = |d: Duration| d.as_secs_f64() * 1000.0;
+    let internet = |round_trips: f64| StepTiming {
+        reach: Reach::Internet,
+        round_trips,
+        ..StepTiming::fixed(0.0)
     };
-    let estimate = typical + worst.saturating_sub(typical).mul_f64(TROUBLE_ALLOWANCE);
-    (estimate, timeout)
+    match check {
+        CheckId::Link => StepTiming {
+            role: Role::Routes,
+            ..StepTiming::fixed(1.0)
+        },
+        CheckId::System => StepTiming::fixed(1.0),
+        CheckId::Wifi => {
+            let w = &config.wifi;
+            StepTiming::fixed(ms(w.interval * w.samples.saturating_sub(1)) + LOCAL_READ_MS)
+        }
+        CheckId::Gateway => {
+            let g = &config.gateway;
+            probes(Reach::Lan, g.probes, g.interval, g.timeout, 1)
+        }
+        CheckId::InternetLatency => {
+            let l = &config.latency;
+            // Each anchor by ICMP and by TCP connect.
+            let targets = u32::try_from(l.anchors.len() * 2).unwrap_or(u32::MAX);
+            probes(Reach::Internet, l.probes, l.interval, l.timeout, targets)
+        }
+        CheckId::Dns => {
+            let d = &config.dns;
+            let queries = f64::from(d.queries.max(1));
+            let system = d.resolvers.as_ref().map_or(1, Vec::len);
+            let resolvers = (system + d.public.len()) as f64;
+            // Resolvers side by side, each asked A and AAAA side by side, the queries of a
+            // series one after the other. A lost query or answer costs one timeout; a resolver
+            // that does not answer is dropped after two.
+            let timeout = ms(d.timeout);
+            let dropped = timeout * queries.min(2.0);
+            StepTiming {
+                role: Role::Resolvers,
+                exposed_packets: 2.0 * 2.0 * queries * resolvers,
+                loss_wait_ms: timeout,
+                waits_ms: (2..=d.queries.max(2)).map(|n| timeout * f64::from(n)).collect(),
+                silent_ms: dropped,
+                ..internet(queries)
+            }
+        }
+        CheckId::Http => {
+            let h = &config.http;
+            let names = h
+                .targets
+                .iter()
+                .chain(&h.portal_probe)
+                .filter(|u| matches!(u.host(), Host::Name(_)))
+                .count();
+            let cap = |d: Duration| ms(d.min(h.check_timeout));
+            // A target that does not answer: its connect times out, then the probe of its
+            // other port; one that accepts and never answers: the response timeout.
+            let mut waits = vec![
+                cap(h.dns_timeout),
+                cap(h.connect_timeout),
+                cap(h.response_timeout),
+                cap(h.connect_timeout * 2),
+                ms(h.check_timeout),
+            ];
+            waits.sort_by(f64::total_cmp);
+            waits.dedup();
+            let resolution = if names > 0 { h.dns_timeout } else { Duration::ZERO };
+            StepTiming {
+                role: if names > 0 {
+                    Role::ResolvesNames {
+                        timeout_ms: cap(h.dns_timeout),
+                    }
+                } else {
+                    Role::Other
+                },
+                // The system resolver asks A and AAAA for each name: a lost query or answer
+                // waits out the resolution timeout.
+                exposed_packets: 4.0 * names as f64,
+                loss_wait_ms: cap(h.dns_timeout),
+                waits_ms: waits,
+                silent_ms: cap(resolution.max(h.connect_timeout * 2)),
+                // Connect, TLS handshake, request: one round trip each, the targets side by side.
+                ..internet(3.0)
+            }
+        }
+        CheckId::Path => {
+            let p = &config.path;
+            let rounds = ms(p.interval * p.rounds.saturating_sub(1));
+            let gap = ms(p.interval) / f64::from(p.max_hops.max(1));
+            let paced = rounds + gap * f64::from(TYPICAL_HOPS.min(u32::from(p.max_hops)).saturating_sub(1));
+            let silent = rounds + gap * f64::from(p.max_hops.saturating_sub(1)) + ms(p.timeout);
+            StepTiming {
+                paced_ms: paced,
+                // A probe of the last round lost waits its timeout.
+                exposed_packets: 2.0 * f64::from(TYPICAL_HOPS),
+                loss_wait_ms: paced + ms(p.timeout),
+                waits_ms: vec![paced + ms(p.timeout)],
+                silent_ms: silent,
+                unroutable_ms: paced,
+                ..internet(1.0)
+            }
+        }
+        CheckId::Mtu => {
+            let m = &config.mtu;
+            // The small probe and one at the largest size go together: everything passes in
+            // one round trip. Until an RTT is known a probe waits `timeout`; a search that
+            // meets silence runs up to `max_duration`, and a step under way may add a timeout.
+            StepTiming {
+                exposed_packets: 4.0,
+                loss_wait_ms: ms(m.timeout),
+                waits_ms: vec![ms(m.timeout), ms(m.max_duration), ms(m.max_duration + m.timeout)],
+                silent_ms: ms(m.timeout),
+                ..internet(1.0)
+            }
+        }
+        CheckId::Mobile => {
+            let m = &config.mobile;
+            if m.modem.is_none() {
+                // Skipped: no modem configured.
+                return StepTiming::fixed(0.0);
+            }
+            // Connect, then one read per register block; the check stops at the first failure.
+            let exchanges = (m.map.blocks().len() + 1) as f64;
+            StepTiming {
+                reach: Reach::Lan,
+                paced_ms: LOCAL_READ_MS,
+                round_trips: exchanges,
+                exposed_packets: 2.0 * exchanges,
+                loss_wait_ms: ms(m.timeout),
+                waits_ms: vec![ms(m.timeout), ms(m.timeout * 2)],
+                silent_ms: ms(m.timeout),
+                ..StepTiming::fixed(0.0)
+            }
+        }
+        CheckId::Throughput | CheckId::Responsiveness => {
+            let t = &config.throughput;
+            if t.server.is_none() {
+                // Skipped: no measurement server configured.
+                return StepTiming::fixed(0.0);
+            }
+            let typical = ms(throughput::typical_direction(t));
+            let phases: Vec<TimedPhase> = throughput::direction_shares(t)
+                .into_iter()
+                .map(|(from, width)| TimedPhase {
+                    from,
+                    width,
+                    typical_ms: typical,
+                    cap_ms: ms(t.max_duration),
+                })
+                .collect();
+            let directions = phases.len() as f64;
+            StepTiming {
+                paced_ms: typical * directions,
+                // Each idle probe connects, then fetches the small object.
+                round_trips: 2.0 * f64::from(t.idle_probes),
+                loss_wait_ms: typical * directions,
+                waits_ms: vec![ms(t.max_duration) * directions],
+                // A server that does not answer: its configuration fetch times out.
+                silent_ms: ms(t.timeout),
+                phases,
+                ..internet(0.0)
+            }
+        }
+        _ => StepTiming::fixed(1000.0),
+    }
+}
+
+/// A step sending `count` probes `interval` apart on each of `targets` streams, each probe
+/// waiting at most `timeout`: it ends one RTT after its last probe, or when its last lost probe
+/// times out.
+fn probes(reach: Reach, count: u32, interval: Duration, timeout: Duration, targets: u32) -> StepTiming {
+    let ms = |d: Duration| d.as_secs_f64() * 1000.0;
+    let sending = ms(interval * count.saturating_sub(1));
+    let waited = sending + ms(timeout);
+    // A probe lost within its timeout of the last send makes the step wait past its end.
+    let late = (ms(timeout) / ms(interval).max(1e-3)).ceil().min(f64::from(count));
+    StepTiming {
+        reach,
+        role: Role::Probes,
+        paced_ms: sending,
+        round_trips: 1.0,
+        schedule: Some(ProbeSchedule {
+            streams: targets,
+            rounds: count,
+            interval_ms: ms(interval),
+        }),
+        exposed_packets: 2.0 * late * f64::from(targets),
+        loss_wait_ms: waited,
+        waits_ms: vec![waited],
+        silent_ms: waited,
+        unroutable_ms: sending,
+        phases: Vec::new(),
+    }
 }
 
 fn millis(d: Duration) -> u64 {
@@ -320,6 +471,36 @@ mod tests {
         assert_eq!(checks.last(), Some(&CheckId::System));
         assert!(plan.estimated_ms < 10_000, "{}", plan.estimated_ms);
         assert!(plan.steps.iter().all(|s| s.timeout_ms > s.estimated_ms));
+    }
+
+    #[test]
+    fn estimates_follow_the_configuration() {
+        let request = RunRequest::default();
+        let mut config = Config::default();
+        let before = plan_for(&request, &config).expect("default plan");
+        config.gateway.probes *= 2;
+        config.latency.interval *= 2;
+        let after = plan_for(&request, &config).expect("default plan");
+        let grew = |check| {
+            let of = |plan: &Plan| {
+                plan.steps
+                    .iter()
+                    .find(|s| s.check == check)
+                    .map(|s| s.estimated_ms as i64)
+                    .expect("step")
+            };
+            of(&after) - of(&before)
+        };
+        // 20 more probes 50 ms apart; 9 intervals of 100 ms more.
+        assert!((grew(CheckId::Gateway) - 1000).abs() <= 1, "{}", grew(CheckId::Gateway));
+        assert!(
+            (grew(CheckId::InternetLatency) - 900).abs() <= 1,
+            "{}",
+            grew(CheckId::InternetLatency)
+        );
+        assert_eq!(grew(CheckId::Dns), 0);
+        let timings = timings_for(&after, &config);
+        assert_eq!(timings.len(), after.steps.len());
     }
 
     #[test]

@@ -17,7 +17,7 @@ use crate::checks::mobile::ModemAction;
 use crate::checks::{Checks, ProgressSink, unmeasured};
 use crate::config::Profile;
 use crate::diagnose::diagnose;
-use crate::progress::ProgressEstimator;
+use crate::progress::{ProgressEstimator, StepTiming};
 use crate::remediation::{self, Remediator};
 
 /// The agent's version, as reported in `run_started`.
@@ -58,6 +58,9 @@ pub struct RunSpec {
     pub plan: Plan,
     /// Thresholds for the diagnosis.
     pub profile: Profile,
+    /// How each step of the plan spends its time (see `crate::plan::timings_for`); empty: each
+    /// step is taken to last its published estimate.
+    pub timings: Vec<StepTiming>,
 }
 
 /// How often a running step's progress is refreshed when the check itself says nothing.
@@ -74,7 +77,7 @@ pub async fn execute(spec: RunSpec, checks: &dyn Checks, sink: &dyn EventSink, c
         next_seq: Mutex::new(1),
         sink,
     };
-    let estimator = Mutex::new(ProgressEstimator::new(&spec.plan));
+    let estimator = Mutex::new(ProgressEstimator::new(&spec.plan, &spec.timings));
     emitter.emit(EventData::RunStarted(RunStarted {
         request: spec.request.clone(),
         plan: spec.plan.clone(),
@@ -176,7 +179,7 @@ async fn run_steps(
             }
         };
         let progress = if live {
-            with(estimator, |e| e.finish_step(ms(clock)))
+            with(estimator, |e| e.finish_step(&result, ms(clock)))
         } else {
             with(estimator, |e| e.estimate(ms(clock)))
         };
@@ -358,6 +361,9 @@ impl ProgressSink for StepReporter<'_> {
         } else {
             0.0
         };
+        // Every report counts for the estimate (each probe's outcome); clients get them at
+        // most every MIN_REPORT_INTERVAL.
+        with(self.estimator, |e| e.observe(fraction, &metrics, ms(self.clock)));
         {
             let Ok(mut last) = self.last_report.lock() else { return };
             if last.is_some_and(|(at, _)| at.elapsed() < MIN_REPORT_INTERVAL) && fraction < 1.0 {
@@ -365,7 +371,7 @@ impl ProgressSink for StepReporter<'_> {
             }
             *last = Some((Instant::now(), fraction));
         }
-        let progress = with(self.estimator, |e| e.step_progress(fraction, ms(self.clock)));
+        let progress = with(self.estimator, |e| e.estimate(ms(self.clock)));
         self.emit_progress(Some(fraction), metrics, progress);
     }
 }
@@ -453,6 +459,7 @@ mod tests {
                 estimated_ms: total,
             },
             profile: Profile::default(),
+            timings: Vec::new(),
         }
     }
 

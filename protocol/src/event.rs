@@ -164,9 +164,10 @@ pub struct Plan {
 pub struct PlanStep {
     /// The check this step runs.
     pub check: CheckId,
-    /// Share of the whole run's progress this step accounts for (the weights sum to 1).
+    /// Share of the run's estimated duration this step accounts for (the weights sum to 1).
     pub weight: f64,
-    /// Estimated duration, in milliseconds.
+    /// Estimated duration, in milliseconds, before anything is measured (the progress estimate
+    /// then follows what the run observes).
     pub estimated_ms: u64,
     /// The step is cut (status `error`) past this many milliseconds.
     pub timeout_ms: u64,

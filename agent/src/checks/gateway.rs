@@ -10,7 +10,7 @@
 //! its limit). `error` when the samples hold no probe at all.
 //!
 //! Live progress: one report per probe as it ends, fraction = probes ended / probes, with
-//! `rtt_ms` (missing for a lost probe).
+//! `rtt_ms` (missing for a lost probe) and `target` (text).
 
 use std::net::{IpAddr, Ipv6Addr};
 use std::time::Duration;

@@ -10,6 +10,10 @@
 //!
 //! Status: `fail` with reason "no Internet anchor answered" when none answers by any method;
 //! otherwise the worst judged metric.
+//!
+//! Live progress: one report per probe as it ends, fraction = the mean over the echo requests
+//! (all anchors) and each anchor's TCP connects of probes ended / probes, with `rtt_ms` or
+//! `tcp_connect_ms` (missing for a lost probe) and `target` (the anchor, text).
 
 use std::net::{IpAddr, SocketAddr};
 use std::sync::Mutex;
@@ -225,7 +229,10 @@ async fn tcp_probes<F: Fn(usize, f64, Vec<Metric>) + Sync>(
             report(
                 slot,
                 f64::from(done) / f64::from(options.probes.max(1)),
-                vec![Metric::new("tcp_connect_ms", rtt)],
+                vec![
+                    Metric::new("tcp_connect_ms", rtt),
+                    Metric::new("target", target.ip().to_string()),
+                ],
             );
             probe
         }

@@ -115,12 +115,13 @@ struct Tally<'a> {
 }
 
 impl Tally<'_> {
-    fn probe_ended(&self, rtt_us: Option<u64>) {
+    fn probe_ended(&self, target: Option<IpAddr>, rtt_us: Option<u64>) {
         let ended = self.ended.fetch_add(1, Ordering::Relaxed) + 1;
         let fraction = ended as f64 / self.total.max(1) as f64;
         let rtt_ms = rtt_us.map(|us| us as f64 / 1000.0);
-        self.progress
-            .report(fraction.min(1.0), vec![Metric::new("rtt_ms", rtt_ms)]);
+        let mut metrics = vec![Metric::new("rtt_ms", rtt_ms)];
+        metrics.extend(target.map(|t| Metric::new("target", t.to_string())));
+        self.progress.report(fraction.min(1.0), metrics);
     }
 }
 
@@ -366,7 +367,8 @@ impl<'a> Run<'a> {
             Ok(rtt_us) => probe.rtt_us = Some(rtt_us),
             Err(error) => probe.error = error,
         }
-        tally.probe_ended(probe.rtt_us);
+        let target = self.targets.get(k % self.targets.len().max(1)).copied();
+        tally.probe_ended(target, probe.rtt_us);
     }
 
     fn into_samples(self, socket: super::gateway::SocketKind) -> Vec<PingSamples> {

@@ -367,6 +367,27 @@ pub async fn measure_throughput(
 /// Share of the check's progress taken by the idle probes.
 const IDLE_SHARE: f64 = 0.05;
 
+/// Where each direction's live progress runs, as `(start, width)`: after the idle probes'
+/// [`IDLE_SHARE`], one equal share per direction, in proportion to its time towards
+/// `options.max_duration`. (The progress estimate reads a direction's time from it.)
+pub fn direction_shares(options: &ThroughputOptions) -> Vec<(f64, f64)> {
+    let directions = if options.upload { 2 } else { 1 };
+    let width = (1.0 - IDLE_SHARE) / f64::from(directions);
+    (0..directions)
+        .map(|i| (IDLE_SHARE + width * f64::from(i), width))
+        .collect()
+}
+
+/// How long a direction lasts on a line that settles (the [`Ramp`] with its default
+/// configuration): the first comparison after two intervals, the flat intervals that declare
+/// saturation, the shortest window at working conditions, and one interval more for the
+/// stability test; at most `options.max_duration`.
+pub fn typical_direction(options: &ThroughputOptions) -> Duration {
+    let c = RampConfig::default();
+    let seconds = c.interval * f64::from(2 + c.flat_intervals) + c.min_window.max(c.min_loaded) + c.interval;
+    Duration::from_secs_f64(seconds).min(options.max_duration)
+}
+
 /// The configuration URL of a server: itself when it names one, else `/.well-known/nq` on it.
 pub fn config_url(server: &str) -> String {
     let trimmed = server.trim_end_matches('/');
