@@ -52,5 +52,5 @@ for bin in "${bins[@]}"; do
     echo "$bin: $(cat "$work/$bin.placed")"
   fi
   strip -o "$OUT/$bin" "$TARGET/release/$bin"
-  echo "$bin: $OUT/$bin ($(stat -c %s "$OUT/$bin") bytes, $(file -b "$OUT/$bin" | cut -d, -f1-2))"
+  echo "$bin: $OUT/$bin ($(stat -c %s "$OUT/$bin") bytes, stripped, static)"
 done
