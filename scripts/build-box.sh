@@ -38,17 +38,23 @@ for bin in "${bins[@]}"; do
     sonded) package=sonde-agent ;;
     sonde) package=sonde-dashboard ;;
   esac
+  list=packaging/order/$bin.txt
+  ordering=()
+  if [ "$order" = 1 ] && [ -f "$list" ]; then
+    ordering=(-C "link-arg=-Wl,--symbol-ordering-file=$PWD/$list" -C link-arg=-Wl,--no-warn-symbol-ordering)
+  fi
   # Only the program's own crate gets the flags (`cargo rustc`): given to every crate,
   # crt-static would also apply to the proc-macros, which cannot be linked statically.
-  cargo rustc --release --locked -q -p "$package" --bin "$bin" -- "${STATIC[@]}"
-  list=packaging/order/$bin.txt
-  if [ "$order" = 1 ] && [ -f "$list" ]; then
-    # The order file names functions without the hashes a rebuild changes; this build's
-    # symbols are looked up by the same key, then the program is linked again in that order.
-    nm --defined-only "$TARGET/release/$bin" | python3 scripts/order-key.py resolve "$list" > "$work/$bin.order" \
-      2> "$work/$bin.placed"
-    cargo rustc --release --locked -q -p "$package" --bin "$bin" -- "${STATIC[@]}" \
-      -C "link-arg=-Wl,--symbol-ordering-file=$work/$bin.order" -C link-arg=-Wl,--no-warn-symbol-ordering
+  cargo rustc --release --locked -q -p "$package" --bin "$bin" -- "${STATIC[@]}" "${ordering[@]}"
+  if [ ${#ordering[@]} -gt 0 ]; then
+    # The file's names that this build renamed (a dependency's version, a generic argument)
+    # are looked up by their hash-free form; only when some are found is the program linked
+    # again, in the resolved order.
+    if ! nm --defined-only "$TARGET/release/$bin" | python3 scripts/order-key.py resolve "$list" \
+      > "$work/$bin.order" 2> "$work/$bin.placed"; then
+      cargo rustc --release --locked -q -p "$package" --bin "$bin" -- "${STATIC[@]}" \
+        -C "link-arg=-Wl,--symbol-ordering-file=$work/$bin.order" -C link-arg=-Wl,--no-warn-symbol-ordering
+    fi
     echo "$bin: $(cat "$work/$bin.placed")"
   fi
   strip -o "$OUT/$bin" "$TARGET/release/$bin"

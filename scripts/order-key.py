@@ -11,7 +11,8 @@ mangling, and placing all of them would spread the start-up code again.
 
   order-key.py record OUT < callgrind.out   the functions a callgrind profile ran, first-run order
   order-key.py resolve LIST < nm-output     this build's symbols for the names in LIST, in order;
-                                            a count of what was found goes to stderr
+                                            a count of what was found goes to stderr; exits 1
+                                            when some were found only by their hash-free form
 """
 
 import re
@@ -74,6 +75,8 @@ def resolve(listing: str) -> None:
         f"({exact} by name, {by_name} by name without hash)",
         file=sys.stderr,
     )
+    if by_name:
+        sys.exit(1)
 
 
 if __name__ == "__main__":

@@ -208,8 +208,11 @@ impl AppState {
         line: Option<LineLoad>,
         checks: Vec<ScheduledCheck>,
     ) {
-        for check in &checks {
-            lock(&self.inner.metrics).record_result(check.id, check.duration_ms, &check.metrics);
+        {
+            let mut metrics = lock(&self.inner.metrics);
+            for check in &checks {
+                metrics.record_result(check.id, check.duration_ms, &check.metrics);
+            }
         }
         lock(&self.inner.monitor).record(at, outcome, line, checks);
     }

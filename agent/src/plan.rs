@@ -193,10 +193,14 @@ const TYPICAL_HOPS: u32 = 4;
 /// state: a few milliseconds each, measured on the scenario matrix.
 const LOCAL_READ_MS: f64 = 5.0;
 
+/// A duration in milliseconds, as the estimator counts.
+fn ms(d: Duration) -> f64 {
+    d.as_secs_f64() * 1000.0
+}
+
 /// How a check spends its time under this configuration (see [`StepTiming`]): derived from
 /// its probe counts, intervals and timeouts, so that the estimate follows the configuration.
 fn step_timing(check: CheckId, config: &Config) -> StepTiming {
-    let ms = |d: Duration| d.as_secs_f64() * 1000.0;
     let internet = |round_trips: f64| StepTiming {
         reach: Reach::Internet,
         round_trips,
@@ -366,7 +370,6 @@ fn step_timing(check: CheckId, config: &Config) -> StepTiming {
 /// waiting at most `timeout`: it ends one RTT after its last probe, or when its last lost probe
 /// times out.
 fn probes(reach: Reach, count: u32, interval: Duration, timeout: Duration, targets: u32) -> StepTiming {
-    let ms = |d: Duration| d.as_secs_f64() * 1000.0;
     let sending = ms(interval * count.saturating_sub(1));
     let waited = sending + ms(timeout);
     // A probe lost within its timeout of the last send makes the step wait past its end.

@@ -89,11 +89,9 @@ pub async fn execute(spec: RunSpec, checks: &dyn Checks, sink: &dyn EventSink, c
     };
 
     let diagnosis = diagnose(&results, &spec.profile, spec.request.options.lang);
-    let available = checks.remediator().map(Remediator::available).unwrap_or_default();
-    if let (Some(action), Some(remediator)) = (
-        remediation::propose(&spec.request, &diagnosis, &available),
-        checks.remediator(),
-    ) {
+    if let Some(remediator) = checks.remediator()
+        && let Some(action) = remediation::propose(&spec.request, &diagnosis, &remediator.available())
+    {
         let flow = Remediation {
             spec: &spec,
             checks,

@@ -134,9 +134,11 @@ async fn event_loop(terminal: &mut ratatui::DefaultTerminal, model: &mut Model, 
                 }
             }
             Some(Command::RunAction(action)) => {
-                // The agent lists no remediation action yet, so this is not reachable from the
-                // keys today; say so rather than pretend.
-                model.status = format!("the agent does not run actions yet ({action})");
+                // The dashboard does not load the agent's actions (`GET /v1/actions`), and the
+                // agent runs them only inside a mobile run, after its own confirmation: this is
+                // not reachable from the keys today. Say so rather than pretend.
+                model.status =
+                    format!("{action}: actions run inside a mobile diagnosis; the dashboard cannot start one");
             }
             Some(Command::RefreshHistory) => load_history(source, &tx),
             Some(Command::Quit) => {

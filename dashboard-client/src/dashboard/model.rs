@@ -5,8 +5,7 @@
 use std::collections::{BTreeMap, VecDeque};
 
 use sonde_protocol::{
-    CheckId, CheckStatus, Event, EventData, Lang, MetricValue, ProblemKind, RunOptions, RunReport, RunRequest,
-    RunState, RunSummary,
+    CheckId, CheckStatus, Event, EventData, Lang, ProblemKind, RunOptions, RunReport, RunRequest, RunState, RunSummary,
 };
 
 use crate::eta::EtaClamp;
@@ -159,27 +158,21 @@ impl Model {
             EventData::StepProgress(step) => {
                 self.current = Some(step.check);
                 for metric in &step.metrics {
-                    let MetricValue::Number(value) = metric.value else {
-                        continue;
-                    };
-                    self.live_metric(step.check, &metric.name, value);
+                    if let Some(value) = metric.value.as_f64() {
+                        self.live_metric(step.check, &metric.name, value);
+                    }
                 }
             }
             EventData::StepFinished(step) => {
-                for metric in &step.result.metrics {
-                    let MetricValue::Number(value) = metric.value else {
-                        continue;
-                    };
-                    if metric.name == "loss_percent" {
-                        self.loss.insert(target_name(step.result.id), value);
-                    }
+                if let Some(loss) = step.result.number("loss_percent") {
+                    self.loss.insert(target_name(step.result.id), loss);
                 }
             }
             EventData::Action(action) => {
                 self.status = format!(
                     "action {}: {}{}",
                     action.action,
-                    wire_name(&action.state),
+                    action.state.as_str(),
                     action.message.as_deref().map(|m| format!(" — {m}")).unwrap_or_default()
                 );
             }
