@@ -6,14 +6,14 @@
 //! exactly one ticket at the helpdesk carrying both measurements.
 
 use std::net::SocketAddr;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use sonde_netsim::network::Network;
 use sonde_netsim::require_netsim;
 use sonde_netsim::scenario::Scenario;
-use sonde_protocol::{ActionState, Event, EventData, RemediationOutcome, RunReport, TicketState};
+use sonde_protocol::{ActionState, EventData, RemediationOutcome, RunReport, TicketState};
 
-use crate::support::{Daemon, Helpdesk, http, run_report, start_run};
+use crate::support::{Daemon, Helpdesk, run_events, start_run, wait_report};
 
 const AGENT: &str = "127.0.0.1:8792";
 
@@ -50,32 +50,15 @@ fn run_flow(tag: &str, persists: bool) -> (Helpdesk, Network, Daemon, RunReport)
 /// Starts the run and waits for its end.
 fn run_to_the_end(net: &Network, addr: SocketAddr) -> RunReport {
     let run = start_run(&net.device, addr, REQUEST);
-    let deadline = Instant::now() + Duration::from_secs(120);
-    loop {
-        let report = run_report(&net.device, addr, run);
-        if report.state.is_terminal() {
-            return report;
-        }
-        assert!(
-            Instant::now() < deadline,
-            "the run did not end: {:?}",
-            report.remediation
-        );
-        std::thread::sleep(Duration::from_millis(250));
-    }
+    wait_report(&net.device, addr, run, Duration::from_secs(120), "the run's end", |r| {
+        r.state.is_terminal()
+    })
 }
 
 /// The states of the run's `action` events, in order.
 fn action_states(net: &Network, addr: SocketAddr, run: sonde_protocol::RunId) -> Vec<ActionState> {
-    let (status, body) = net
-        .device
-        .run_inside(move || http(addr, "GET", &format!("/v1/runs/{run}/events"), None))
-        .expect("thread")
-        .expect("GET events");
-    assert_eq!(status, 200);
-    body.lines()
-        .filter_map(|l| l.strip_prefix("data:"))
-        .map(|d| serde_json::from_str::<Event>(d.trim()).expect("event"))
+    run_events(&net.device, addr, run)
+        .into_iter()
         .filter_map(|e| match e.data {
             EventData::Action(a) => Some(a.state),
             _ => None,
@@ -169,15 +152,17 @@ fn a_modem_that_stays_broken_ends_not_restored_with_one_ticket_holding_both_meas
         stale_data_session: false,
         ..modem.state()
     });
-    let deadline = Instant::now() + Duration::from_secs(30);
-    let number = loop {
-        let report = run_report(&net.device, addr, report.run);
-        if let Some(number) = report.ticket.as_ref().and_then(|t| t.ticket_number.clone()) {
-            break number;
-        }
-        assert!(Instant::now() < deadline, "not delivered: {:?}", report.ticket);
-        std::thread::sleep(Duration::from_millis(200));
-    };
+    let number = wait_report(
+        &net.device,
+        addr,
+        report.run,
+        Duration::from_secs(30),
+        "delivered",
+        |r| r.ticket.as_ref().is_some_and(|t| t.ticket_number.is_some()),
+    )
+    .ticket
+    .and_then(|t| t.ticket_number)
+    .expect("ticket number");
     // The stream (complete once the ticket is settled) ends the flow not restored.
     assert_eq!(
         action_states(&net, addr, report.run).last(),

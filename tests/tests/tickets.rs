@@ -4,15 +4,15 @@
 //! confirmation with the ticket number, and the run's event stream shows that number.
 
 use std::net::SocketAddr;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use sonde_netsim::emulator::Impairment;
 use sonde_netsim::network::Network;
 use sonde_netsim::require_netsim;
 use sonde_netsim::scenario::Scenario;
-use sonde_protocol::{Event, EventData, TicketState};
+use sonde_protocol::{EventData, TicketState};
 
-use crate::support::{Daemon, Helpdesk, http, run_report, start_run};
+use crate::support::{Daemon, Helpdesk, run_events, start_run, wait_report};
 
 const AGENT: &str = "127.0.0.1:8790";
 
@@ -42,20 +42,14 @@ fn a_ticket_queued_on_a_cut_line_is_delivered_once_when_the_line_heals() {
     let run = start_run(&net.device, addr, request);
 
     // Diagnosed; the ticket waits: the helpdesk is beyond the cut line.
-    let deadline = Instant::now() + Duration::from_secs(60);
-    let queued = loop {
-        let report = run_report(&net.device, addr, run);
-        if report.state.is_terminal() && report.ticket.as_ref().is_some_and(|t| t.last_error.is_some()) {
-            break report;
-        }
-        assert!(
-            Instant::now() < deadline,
-            "no failed delivery: {:?} {:?}",
-            report.state,
-            report.ticket
-        );
-        std::thread::sleep(Duration::from_millis(200));
-    };
+    let queued = wait_report(
+        &net.device,
+        addr,
+        run,
+        Duration::from_secs(60),
+        "a failed delivery",
+        |r| r.state.is_terminal() && r.ticket.as_ref().is_some_and(|t| t.last_error.is_some()),
+    );
     assert!(
         queued.diagnosis.as_ref().is_some_and(|d| d.operator_must_act),
         "{:?}",
@@ -67,33 +61,19 @@ fn a_ticket_queued_on_a_cut_line_is_delivered_once_when_the_line_heals() {
     // The line heals; the ticket goes through.
     net.set_link("access", Impairment::default(), Impairment::default())
         .expect("heal");
-    let deadline = Instant::now() + Duration::from_secs(30);
-    let number = loop {
-        let report = run_report(&net.device, addr, run);
-        if let Some(number) = report.ticket.as_ref().and_then(|t| t.ticket_number.clone()) {
-            assert_eq!(report.ticket.as_ref().map(|t| t.state), Some(TicketState::SmsSent));
-            break number;
-        }
-        assert!(
-            Instant::now() < deadline,
-            "not delivered after the heal: {:?}",
-            report.ticket
-        );
-        std::thread::sleep(Duration::from_millis(200));
-    };
+    let delivered = wait_report(
+        &net.device,
+        addr,
+        run,
+        Duration::from_secs(30),
+        "delivered after the heal",
+        |r| r.ticket.as_ref().is_some_and(|t| t.ticket_number.is_some()),
+    );
+    assert_eq!(delivered.ticket.as_ref().map(|t| t.state), Some(TicketState::SmsSent));
+    let number = delivered.ticket.and_then(|t| t.ticket_number).expect("ticket number");
 
     // The client's stream shows the number (and closes once the ticket is settled).
-    let (status, body) = net
-        .device
-        .run_inside(move || http(addr, "GET", &format!("/v1/runs/{run}/events"), None))
-        .expect("thread")
-        .expect("GET events");
-    assert_eq!(status, 200);
-    let events: Vec<Event> = body
-        .lines()
-        .filter_map(|l| l.strip_prefix("data:"))
-        .map(|d| serde_json::from_str(d.trim()).expect("event"))
-        .collect();
+    let events = run_events(&net.device, addr, run);
     let numbers: Vec<_> = events
         .iter()
         .filter_map(|e| match &e.data {

@@ -274,6 +274,49 @@ pub fn run_report(ns: &Netns, addr: SocketAddr, run: sonde_protocol::RunId) -> R
     serde_json::from_str(&body).expect("report")
 }
 
+/// Polls `GET /v1/runs/{run}` until `done` holds for the report, which it returns; fails the
+/// test (naming `what`) after `limit`.
+pub fn wait_report(
+    ns: &Netns,
+    addr: SocketAddr,
+    run: sonde_protocol::RunId,
+    limit: Duration,
+    what: &str,
+    done: impl Fn(&RunReport) -> bool,
+) -> RunReport {
+    let deadline = Instant::now() + limit;
+    loop {
+        let report = run_report(ns, addr, run);
+        if done(&report) {
+            return report;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "{what} within {limit:?}: {:?} {:?} {:?}",
+            report.state,
+            report.ticket,
+            report.remediation
+        );
+        // 2.5 polls a second: within the API's rate limit (a burst of 60, then 2 a second) for
+        // the longest wait here, two minutes.
+        std::thread::sleep(Duration::from_millis(400));
+    }
+}
+
+/// The run's events so far, from `GET /v1/runs/{run}/events` (the stream closes once the run and
+/// its ticket are settled).
+pub fn run_events(ns: &Netns, addr: SocketAddr, run: sonde_protocol::RunId) -> Vec<sonde_protocol::Event> {
+    let (status, body) = ns
+        .run_inside(move || http(addr, "GET", &format!("/v1/runs/{run}/events"), None))
+        .expect("thread")
+        .expect("GET events");
+    assert_eq!(status, 200, "{body}");
+    body.lines()
+        .filter_map(|l| l.strip_prefix("data:"))
+        .map(|d| serde_json::from_str(d.trim()).expect("event"))
+        .collect()
+}
+
 /// A minimal HTTP/1.1 exchange (`Connection: close`), for tests that must speak from inside a
 /// namespace thread. Returns the status and the body.
 pub fn http(addr: SocketAddr, method: &str, path: &str, body: Option<&str>) -> std::io::Result<(u16, String)> {
