@@ -68,24 +68,72 @@ pub fn plan_for(request: &RunRequest, config: &Config) -> Result<Plan, PlanError
         }
         None => checks_for(request.problem)?.to_vec(),
     };
+    let after = match request.options.checks {
+        // Only these checks, in this order: one at a time.
+        Some(_) => vec![None; checks.len()],
+        None => side_by_side(&checks),
+    };
     let timings = step_timings(&checks, config);
     let estimates: Vec<u64> = timings.iter().map(|t| t.prior_ms().round().max(0.0) as u64).collect();
-    let total: u64 = estimates.iter().sum();
-    let total_ms = (total as f64).max(1.0);
+    let sum: u64 = estimates.iter().sum();
+    let sum_ms = (sum as f64).max(1.0);
     let steps = checks
         .iter()
         .zip(&estimates)
-        .map(|(check, estimate)| PlanStep {
+        .zip(after)
+        .map(|((check, estimate), after)| PlanStep {
             check: *check,
-            weight: *estimate as f64 / total_ms,
+            weight: *estimate as f64 / sum_ms,
             estimated_ms: *estimate,
             timeout_ms: millis(timeout(*check, config)),
+            after,
         })
         .collect();
-    Ok(Plan {
-        steps,
-        estimated_ms: total,
-    })
+    let mut plan = Plan { steps, estimated_ms: 0 };
+    // The longest chain of steps that wait for one another.
+    let mut ends: Vec<u64> = Vec::with_capacity(plan.steps.len());
+    for (index, step) in plan.steps.iter().enumerate() {
+        let start = plan.predecessors(index).iter().map(|p| ends[*p]).max().unwrap_or(0);
+        ends.push(start + step.estimated_ms);
+    }
+    plan.estimated_ms = ends.into_iter().max().unwrap_or(0);
+    Ok(plan)
+}
+
+/// The probes of the network: the gateway's and the Internet anchors', each on its own
+/// schedule.
+const PROBES: [CheckId; 2] = [CheckId::Gateway, CheckId::InternetLatency];
+
+/// Checks that ask servers on the Internet one exchange at a time — resolvers, web sites, the
+/// path MTU search: they run one after the other, beside the probes.
+const BESIDE_PROBES: [CheckId; 3] = [CheckId::Dns, CheckId::Http, CheckId::Mtu];
+
+/// Each step's `after` for a problem kind's plan. The gateway and Internet latency probes and
+/// the checks of [`BESIDE_PROBES`] that follow them all send a few light packets: they start
+/// together once the home side is read (the link, the radio), the latter one after the other.
+/// The run is shorter, and whatever costs a timeout (a resolver or a site that does not answer,
+/// an anchor that is silent, loss beyond the box) shows from its first second, while the
+/// progress estimate can still account for it. Every other step waits for all the steps before
+/// it: the one after them waits for every lane, and the path and throughput checks have the
+/// line to themselves.
+fn side_by_side(checks: &[CheckId]) -> Vec<Option<Vec<usize>>> {
+    let mut after = vec![None; checks.len()];
+    let Some(first) = checks.iter().position(|c| PROBES.contains(c)) else {
+        return after;
+    };
+    let start: Vec<usize> = first.checked_sub(1).into_iter().collect();
+    let mut lane = start.clone();
+    for (index, check) in checks.iter().enumerate().skip(first + 1) {
+        if PROBES.contains(check) {
+            after[index] = Some(start.clone());
+        } else if BESIDE_PROBES.contains(check) {
+            after[index] = Some(lane);
+            lane = vec![index];
+        } else {
+            break;
+        }
+    }
+    after
 }
 
 /// How each step of `plan` spends its time under `config`, for the progress estimate.
@@ -270,6 +318,7 @@ fn step_timing(check: CheckId, config: &Config) -> StepTiming {
                 role: if names > 0 {
                     Role::ResolvesNames {
                         timeout_ms: cap(h.dns_timeout),
+                        response_ms: cap(h.response_timeout),
                     }
                 } else {
                     Role::Other
@@ -504,6 +553,68 @@ mod tests {
         assert_eq!(grew(CheckId::Dns), 0);
         let timings = timings_for(&after, &config);
         assert_eq!(timings.len(), after.steps.len());
+    }
+
+    #[test]
+    fn dns_and_http_run_beside_the_gateway_and_latency_probes() {
+        let config = Config::default();
+        let plan_of = |problem| {
+            let request = RunRequest {
+                problem,
+                ..RunRequest::default()
+            };
+            plan_for(&request, &config).expect("plan")
+        };
+        let order = |plan: &Plan| -> Vec<(CheckId, Vec<usize>)> {
+            (0..plan.steps.len())
+                .map(|i| (plan.steps[i].check, plan.predecessors(i)))
+                .collect()
+        };
+        let quick = plan_of(ProblemKind::NoInternet);
+        assert_eq!(
+            order(&quick),
+            vec![
+                (CheckId::Link, vec![]),
+                (CheckId::Wifi, vec![0]),
+                (CheckId::Gateway, vec![0, 1]),
+                (CheckId::InternetLatency, vec![1]),
+                (CheckId::Dns, vec![1]),
+                (CheckId::Http, vec![4]),
+                (CheckId::System, vec![0, 1, 2, 3, 4, 5]),
+            ]
+        );
+        // The run lasts its longest lane (the gateway's 20 probes), not the sum of its steps.
+        let sum: u64 = quick.steps.iter().map(|s| s.estimated_ms).sum();
+        let gateway: u64 = [0, 1, 2, 6].iter().map(|i| quick.steps[*i].estimated_ms).sum();
+        assert!(quick.estimated_ms < sum, "{} vs {sum}", quick.estimated_ms);
+        assert_eq!(quick.estimated_ms, gateway);
+
+        // "Some sites": the MTU search follows HTTP in the same lane.
+        let sites = plan_of(ProblemKind::Sites);
+        assert_eq!(sites.steps[6].check, CheckId::Mtu);
+        assert_eq!(sites.predecessors(6), vec![5]);
+        // "Slow": the path and the throughput wait for both lanes, alone on the line.
+        let slow = plan_of(ProblemKind::Slow);
+        assert_eq!(slow.steps[6].check, CheckId::Path);
+        assert_eq!(slow.predecessors(6), (0..6).collect::<Vec<_>>());
+        assert!(slow.steps[7..].iter().all(|s| s.after.is_none()));
+        // "WiFi" has nothing to run beside its probes.
+        assert!(plan_of(ProblemKind::Wifi).steps.iter().all(|s| s.after.is_none()));
+
+        // Checks the client lists run one at a time, in its order.
+        let listed = RunRequest {
+            options: RunOptions {
+                checks: Some(vec![CheckId::Gateway, CheckId::Dns, CheckId::Http]),
+                ..RunOptions::default()
+            },
+            ..RunRequest::default()
+        };
+        let listed = plan_for(&listed, &config).expect("listed");
+        assert!(listed.steps.iter().all(|s| s.after.is_none()));
+        assert_eq!(
+            listed.estimated_ms,
+            listed.steps.iter().map(|s| s.estimated_ms).sum::<u64>()
+        );
     }
 
     #[test]

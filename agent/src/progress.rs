@@ -41,10 +41,14 @@ pub enum Role {
     /// Queries resolvers (`dns`, live `latency_ms`, missing when unanswered): when they time
     /// out, names asked later time out too.
     Resolvers,
-    /// Resolves names with the system resolver, waiting at most `timeout_ms` (`http`).
+    /// Resolves names with the system resolver, waiting at most `timeout_ms`, then fetches
+    /// pages (`http`: live reports name each page's `url`, with `connect_ms` once connected and
+    /// `status` once done). A connected page not answered waits `response_ms` from its connect.
     ResolvesNames {
         /// The resolution timeout.
         timeout_ms: f64,
+        /// How long a connected page may wait for its answer.
+        response_ms: f64,
     },
 }
 
@@ -164,15 +168,21 @@ const TROUBLE_ALLOWANCE: f64 = 0.02;
 const LATE_MS: f64 = 50.0;
 /// Loss from which a path is taken as down: everything on it times out.
 const DOWN_LOSS: f64 = 0.9;
+/// Loss below which a query left unanswered is taken as a resolver that does not answer rather
+/// than a lost packet.
+const QUIET_LOSS: f64 = 0.05;
 
 /// Tracks one run's progress. Times are milliseconds since the run started.
 #[derive(Clone, Debug)]
 pub struct ProgressEstimator {
     /// Each step's timing and the runner's timeout for it.
     steps: Vec<(StepTiming, f64)>,
-    /// Steps finished (they run in plan order).
-    finished: usize,
-    current: Option<Current>,
+    /// The steps each step starts after (see `Plan::predecessors`).
+    predecessors: Vec<Vec<usize>>,
+    /// When each finished step ended.
+    finished_at: Vec<Option<f64>>,
+    /// The steps under way.
+    running: Vec<Current>,
     seen: Evidence,
     last_fraction: f64,
 }
@@ -188,6 +198,8 @@ struct Evidence {
     unroutable: bool,
     /// The resolvers let queries time out.
     resolvers_timed_out: bool,
+    /// The slowest answer a resolver gave.
+    resolver_rtt_ms: Option<f64>,
 }
 
 #[derive(Clone, Debug)]
@@ -208,13 +220,15 @@ struct Current {
     rtt_settled: bool,
     /// Answers per probe stream (a method and a `target`, when reports name one).
     streams: Vec<(String, String, u32)>,
+    /// Pages connected and not answered yet, with when they connected.
+    awaiting: Vec<(String, u64)>,
 }
 
 impl ProgressEstimator {
     /// An estimator for `plan`, at the start of the run. `timings` gives each step's timing;
     /// without them (a plan from elsewhere) each step is taken to last its published estimate.
     pub fn new(plan: &Plan, timings: &[StepTiming]) -> Self {
-        let steps = plan
+        let steps: Vec<(StepTiming, f64)> = plan
             .steps
             .iter()
             .enumerate()
@@ -226,14 +240,22 @@ impl ProgressEstimator {
                 (timing, step.timeout_ms as f64)
             })
             .collect();
-        Self::new_unchecked(steps)
+        let predecessors = (0..steps.len()).map(|i| plan.predecessors(i)).collect();
+        Self::with_order(steps, predecessors)
     }
 
+    /// Steps that run one after the other.
     fn new_unchecked(steps: Vec<(StepTiming, f64)>) -> Self {
+        let predecessors = (0..steps.len()).map(|i| (0..i).collect()).collect();
+        Self::with_order(steps, predecessors)
+    }
+
+    fn with_order(steps: Vec<(StepTiming, f64)>, predecessors: Vec<Vec<usize>>) -> Self {
         Self {
+            finished_at: vec![None; steps.len()],
             steps,
-            finished: 0,
-            current: None,
+            predecessors,
+            running: Vec::new(),
             seen: Evidence::default(),
             last_fraction: 0.0,
         }
@@ -241,7 +263,8 @@ impl ProgressEstimator {
 
     /// Step `index` started at `now_ms`.
     pub fn start_step(&mut self, index: usize, now_ms: u64) -> Progress {
-        self.current = Some(Current {
+        self.running.retain(|c| c.index != index);
+        self.running.push(Current {
             index,
             started_ms: now_ms,
             reported: 0.0,
@@ -251,14 +274,17 @@ impl ProgressEstimator {
             rtt_max_ms: None,
             rtt_settled: false,
             streams: Vec::new(),
+            awaiting: Vec::new(),
         });
         self.estimate(now_ms)
     }
 
-    /// The running step reported `fraction` done at `now_ms`, with its live `metrics`. Call it
-    /// for every report, also those not passed on to clients: each probe's outcome counts.
-    pub fn observe(&mut self, fraction: f64, metrics: &[Metric], now_ms: u64) {
-        let Some(current) = self.current.as_mut() else { return };
+    /// Running step `index` reported `fraction` done at `now_ms`, with its live `metrics`. Call
+    /// it for every report, also those not passed on to clients: each probe's outcome counts.
+    pub fn observe(&mut self, index: usize, fraction: f64, metrics: &[Metric], now_ms: u64) {
+        let Some(current) = self.running.iter_mut().find(|c| c.index == index) else {
+            return;
+        };
         let streams = self
             .steps
             .get(current.index)
@@ -268,10 +294,15 @@ impl ProgressEstimator {
             current.reported = fraction.clamp(0.0, 1.0);
             current.reported_at_ms = now_ms;
         }
-        let target = metrics
-            .iter()
-            .find(|m| m.name == "target")
-            .and_then(|m| m.value.as_str());
+        let named = |name: &str| metrics.iter().find(|m| m.name == name);
+        let target = named("target").and_then(|m| m.value.as_str());
+        if let Some(url) = named("url").and_then(|m| m.value.as_str()) {
+            if named("status").is_some() {
+                current.awaiting.retain(|(u, _)| u != url);
+            } else if named("connect_ms").is_some() {
+                current.awaiting.push((url.to_owned(), now_ms));
+            }
+        }
         for metric in metrics {
             if !matches!(metric.name.as_str(), "rtt_ms" | "tcp_connect_ms" | "latency_ms") {
                 continue;
@@ -304,40 +335,68 @@ impl ProgressEstimator {
     /// runner observes every report but estimates only for those it passes on).
     #[cfg(test)]
     fn step_progress(&mut self, fraction: f64, metrics: &[Metric], now_ms: u64) -> Progress {
-        self.observe(fraction, metrics, now_ms);
+        self.observe_current(fraction, metrics, now_ms);
         self.estimate(now_ms)
     }
 
-    /// The running step finished at `now_ms` with `result`.
-    pub fn finish_step(&mut self, result: &CheckResult, now_ms: u64) -> Progress {
-        if let Some(current) = self.current.take() {
-            if let Some((timing, _)) = self.steps.get(current.index) {
+    /// The tests' shorthand for one step at a time: the last step started reports.
+    #[cfg(test)]
+    fn observe_current(&mut self, fraction: f64, metrics: &[Metric], now_ms: u64) {
+        let index = self.running.last().map_or(0, |c| c.index);
+        self.observe(index, fraction, metrics, now_ms);
+    }
+
+    /// The tests' shorthand for one step at a time: the last step started finishes.
+    #[cfg(test)]
+    fn finish_current(&mut self, result: &CheckResult, now_ms: u64) -> Progress {
+        let index = self.running.last().map_or(0, |c| c.index);
+        self.finish_step(index, result, now_ms)
+    }
+
+    /// Step `index` finished at `now_ms` with `result`.
+    pub fn finish_step(&mut self, index: usize, result: &CheckResult, now_ms: u64) -> Progress {
+        if let Some(at) = self.running.iter().position(|c| c.index == index) {
+            let current = self.running.remove(at);
+            if let Some((timing, _)) = self.steps.get(index) {
                 let took = now_ms.saturating_sub(current.started_ms) as f64;
                 self.seen.learn(timing, &current, result, took);
             }
-            self.finished = self.finished.max(current.index + 1);
+        }
+        if let Some(finished) = self.finished_at.get_mut(index) {
+            *finished = Some(now_ms as f64);
         }
         self.estimate(now_ms)
     }
 
     /// The estimate at `now_ms`.
     pub fn estimate(&mut self, now_ms: u64) -> Progress {
-        let next = self.current.as_ref().map_or(self.finished, |c| c.index + 1);
-        if self.current.is_none() && next >= self.steps.len() {
+        if self.finished_at.iter().all(Option::is_some) {
             self.last_fraction = 1.0;
             return Progress {
                 fraction: 1.0,
                 eta_ms: Some(0),
             };
         }
-        let running = self.current.as_ref().map_or(0.0, |c| self.left_of_running(c, now_ms));
-        let later: f64 = self
-            .steps
-            .iter()
-            .skip(next)
-            .map(|(t, _)| self.expected_ms(t, now_ms))
-            .sum();
-        let eta = (running + later).max(1.0);
+        // When each step is expected to end: a finished one when it did, a running one when
+        // what is left of it is done, a later one its expected duration after the last of the
+        // steps it comes after (the steps come after earlier ones only).
+        let now = now_ms as f64;
+        let mut ends: Vec<f64> = Vec::with_capacity(self.steps.len());
+        for (index, (timing, _)) in self.steps.iter().enumerate() {
+            let end = if let Some(at) = self.finished_at[index] {
+                at
+            } else if let Some(c) = self.running.iter().find(|c| c.index == index) {
+                now + self.left_of_running(c, now_ms)
+            } else {
+                let start = self.predecessors[index]
+                    .iter()
+                    .filter_map(|p| ends.get(*p))
+                    .fold(now, |a, b| a.max(*b));
+                start + self.expected_ms(timing, now_ms)
+            };
+            ends.push(end);
+        }
+        let eta = (ends.iter().fold(now, |a, b| a.max(*b)) - now).max(1.0);
         let elapsed = now_ms as f64;
         // Below 1 until the last step says it is done.
         let fraction = (elapsed / (elapsed + eta)).min(0.999);
@@ -368,11 +427,65 @@ impl ProgressEstimator {
         }
     }
 
-    /// The running step, when it probes `reach` on a schedule.
+    /// The running step that probes `reach` on a schedule, if one does.
     fn running_probes(&self, reach: Reach) -> Option<&Current> {
-        let current = self.current.as_ref()?;
-        let (timing, _) = self.steps.get(current.index)?;
-        (timing.role == Role::Probes && timing.reach == reach).then_some(current)
+        self.running.iter().find(|c| {
+            self.steps
+                .get(c.index)
+                .is_some_and(|(t, _)| t.role == Role::Probes && t.reach == reach)
+        })
+    }
+
+    /// The running step that queries resolvers, if one does.
+    fn running_resolvers(&self) -> Option<(&StepTiming, &Current)> {
+        self.running.iter().find_map(|c| {
+            let (timing, _) = self.steps.get(c.index)?;
+            (timing.role == Role::Resolvers).then_some((timing, c))
+        })
+    }
+
+    /// The slowest answer from a resolver so far, if it is slower than the Internet RTT: the
+    /// round trips of DNS queries, and of names resolved later, take that long.
+    fn resolver_rtt_ms(&self) -> Option<f64> {
+        let running = self.running_resolvers().and_then(|(_, c)| c.rtt_max_ms);
+        let slowest = match (self.seen.resolver_rtt_ms, running) {
+            (Some(a), Some(b)) => Some(a.max(b)),
+            (a, b) => a.or(b),
+        }?;
+        (slowest > self.rtt_ms(Reach::Internet)).then_some(slowest)
+    }
+
+    /// Whether names asked from now on are expected to wait out the resolution timeout: the
+    /// resolvers let queries time out, or the running DNS step is past its healthy end on a
+    /// path that loses nothing (a resolver that does not answer, not a lost packet).
+    fn resolvers_silent(&self, now_ms: u64) -> bool {
+        if self.seen.resolvers_timed_out {
+            return true;
+        }
+        let Some((timing, c)) = self.running_resolvers() else {
+            return false;
+        };
+        let elapsed = now_ms.saturating_sub(c.started_ms) as f64;
+        if c.unanswered > 0 && elapsed >= 0.9 * timing.loss_wait_ms {
+            // What the step will teach when it ends (see `Evidence::learn`).
+            return true;
+        }
+        let rtt = self.rtt_ms(timing.reach);
+        c.reported < 1.0
+            && elapsed > self.healthy_ms(timing) + 2.0 * rtt + LATE_MS
+            && self.loss(timing.reach, now_ms) < QUIET_LOSS
+    }
+
+    /// A step's duration when everything answers, at the RTTs measured so far (queries and
+    /// names at the resolvers' pace when they answer slower than the path).
+    fn healthy_ms(&self, timing: &StepTiming) -> f64 {
+        let rtt = self.rtt_ms(timing.reach);
+        let resolver = self.resolver_rtt_ms();
+        match (timing.role, resolver) {
+            (Role::Resolvers, Some(r)) => timing.healthy_ms(r),
+            (Role::ResolvesNames { .. }, Some(r)) => timing.healthy_ms(rtt) + (r - rtt),
+            _ => timing.healthy_ms(rtt),
+        }
     }
 
     /// The RTT of a running probe step: its largest so far once settled; before, at least that
@@ -455,11 +568,11 @@ impl ProgressEstimator {
 
     /// What a step not started yet is expected to take, as seen at `now_ms`.
     fn expected_ms(&self, timing: &StepTiming, now_ms: u64) -> f64 {
-        self.expected_with_loss(timing, self.loss(timing.reach, now_ms))
+        self.expected_with_loss(timing, self.loss(timing.reach, now_ms), now_ms)
     }
 
-    fn expected_with_loss(&self, timing: &StepTiming, loss: f64) -> f64 {
-        let healthy = timing.healthy_ms(self.rtt_ms(timing.reach));
+    fn expected_with_loss(&self, timing: &StepTiming, loss: f64, now_ms: u64) -> f64 {
+        let healthy = self.healthy_ms(timing);
         if timing.reach == Reach::Local {
             return healthy;
         }
@@ -471,8 +584,8 @@ impl ProgressEstimator {
         }
         let hit = (1.0 - (1.0 - loss).powf(timing.exposed_packets)).max(TROUBLE_ALLOWANCE);
         let mut expected = healthy + hit * (timing.loss_wait_ms - healthy).max(0.0);
-        if let Role::ResolvesNames { timeout_ms } = timing.role
-            && self.seen.resolvers_timed_out
+        if let Role::ResolvesNames { timeout_ms, .. } = timing.role
+            && self.resolvers_silent(now_ms)
         {
             expected = expected.max(timeout_ms);
         }
@@ -497,12 +610,12 @@ impl ProgressEstimator {
             return self.phased_end_ms(timing, c, elapsed, now_ms);
         }
         let rtt = self.rtt_ms(timing.reach);
-        let healthy = timing.healthy_ms(rtt);
+        let healthy = self.healthy_ms(timing);
         let own = self
             .running_probes(timing.reach)
             .and_then(|c| self.step_loss(c, now_ms));
         let loss = self.loss(timing.reach, now_ms).max(own.unwrap_or(0.0));
-        let expected = self.expected_with_loss(timing, loss);
+        let expected = self.expected_with_loss(timing, loss, now_ms);
         if timing.reach == Reach::Local {
             // A local step has no timeout to wait on; one that runs long is only slow.
             return if elapsed < expected { expected } else { 1.5 * elapsed };
@@ -511,9 +624,23 @@ impl ProgressEstimator {
             // On time, or done with its exchanges and concluding.
             return expected.max(elapsed + 1.0);
         }
-        // Past its healthy end, the step waits on a timeout: the next one it can end at. A
-        // lost packet ends it at `loss_wait_ms`, something that does not answer at all at one
-        // of `waits_ms`.
+        // Past its healthy end, the step waits on a timeout. On a path that is down nothing
+        // will answer: it waits them all out.
+        if loss >= DOWN_LOSS && timing.silent_ms + STEP_OVERHEAD_MS > elapsed {
+            return timing.silent_ms + STEP_OVERHEAD_MS;
+        }
+        // A page connected and not answered
+        // waits for its answer until its response timeout.
+        if let Role::ResolvesNames { response_ms, .. } = timing.role
+            && let Some(connected) = c.awaiting.iter().map(|(_, at)| *at).max()
+        {
+            let end = connected.saturating_sub(c.started_ms) as f64 + response_ms + STEP_OVERHEAD_MS;
+            if end > elapsed {
+                return end;
+            }
+        }
+        // Else the next timeout it can end at. A lost packet ends it at `loss_wait_ms`,
+        // something that does not answer at all at one of `waits_ms`.
         let partial_loss = loss > 0.0 && loss < DOWN_LOSS;
         let lost_packet = partial_loss.then_some(timing.loss_wait_ms);
         let down = (loss >= DOWN_LOSS).then_some(timing.silent_ms);
@@ -535,8 +662,7 @@ impl ProgressEstimator {
     fn phased_end_ms(&self, timing: &StepTiming, c: &Current, elapsed: f64, now_ms: u64) -> f64 {
         let Some(i) = timing.phases.iter().rposition(|p| c.reported >= p.from - 1e-9) else {
             // Before the first phase (the idle probes).
-            let healthy = timing.healthy_ms(self.rtt_ms(timing.reach));
-            return healthy.max(elapsed + 1.0);
+            return self.healthy_ms(timing).max(elapsed + 1.0);
         };
         let phase = timing.phases[i];
         let since_report = now_ms.saturating_sub(c.reported_at_ms) as f64;
@@ -580,13 +706,12 @@ impl Evidence {
                     Reach::Local => {}
                 }
             }
-            // A query that got no answer within a timeout: the resolvers let names time out.
-            Role::Resolvers
-                if result.status != CheckStatus::Skipped
-                    && step.unanswered > 0
-                    && took_ms >= 0.9 * timing.loss_wait_ms =>
-            {
-                self.resolvers_timed_out = true;
+            Role::Resolvers if result.status != CheckStatus::Skipped => {
+                // A query that got no answer within a timeout: the resolvers let names time out.
+                if step.unanswered > 0 && took_ms >= 0.9 * timing.loss_wait_ms {
+                    self.resolvers_timed_out = true;
+                }
+                self.resolver_rtt_ms = step.rtt_max_ms.or(self.resolver_rtt_ms);
             }
             _ => {}
         }
@@ -609,6 +734,7 @@ mod tests {
                     weight: *e as f64 / total as f64,
                     estimated_ms: *e,
                     timeout_ms: 60_000,
+                    after: None,
                 })
                 .collect(),
             estimated_ms: total,
@@ -656,7 +782,10 @@ mod tests {
 
     fn web() -> StepTiming {
         StepTiming {
-            role: Role::ResolvesNames { timeout_ms: 2000.0 },
+            role: Role::ResolvesNames {
+                timeout_ms: 2000.0,
+                response_ms: 3000.0,
+            },
             exposed_packets: 4.0,
             loss_wait_ms: 2000.0,
             waits_ms: vec![2000.0, 3000.0, 4000.0],
@@ -704,7 +833,7 @@ mod tests {
         };
         check(p.start_step(0, 0));
         check(p.estimate(500));
-        check(p.finish_step(&passed(), 1000));
+        check(p.finish_current(&passed(), 1000));
         check(p.start_step(1, 1000));
         // The resolvers do not answer: the ETA grows to their timeouts, the bar holds still.
         let before = check(p.estimate(1010));
@@ -713,7 +842,7 @@ mod tests {
         assert!((waiting.fraction - before.fraction).abs() < 1e-9, "{waiting:?}");
         let late = check(p.estimate(2900));
         assert!(late.fraction < 1.0);
-        let end = check(p.finish_step(&passed(), 3000));
+        let end = check(p.finish_current(&passed(), 3000));
         assert_eq!(end.fraction, 1.0);
         assert_eq!(end.eta_ms, Some(0));
     }
@@ -734,7 +863,7 @@ mod tests {
         let mut p = ProgressEstimator::new(&plan(&timings), &timings);
         p.start_step(0, 0);
         for k in 0..10u32 {
-            p.observe(f64::from(k + 1) / 20.0, &rtt(Some(0.5)), u64::from(k) * 50 + 1);
+            p.observe_current(f64::from(k + 1) / 20.0, &rtt(Some(0.5)), u64::from(k) * 50 + 1);
         }
         let half = p.estimate(480);
         // 950 ms of pacing, the last reply, the overhead, the 2 % allowance for a lost probe.
@@ -776,7 +905,7 @@ mod tests {
             for k in 0..19u64 {
                 if lost_every == 0 || k % lost_every != 0 {
                     answered += 1;
-                    p.observe(f64::from(answered) / 20.0, &rtt(Some(0.5)), k * 50 + 1);
+                    p.observe_current(f64::from(answered) / 20.0, &rtt(Some(0.5)), k * 50 + 1);
                 }
             }
             p
@@ -787,7 +916,7 @@ mod tests {
         // Lost probes show before they time out, and beyond the gateway a packet is lost often.
         assert!(lossy_eta > clean + 1000.0, "{lossy_eta} vs {clean}");
         let loss = vec![Metric::new("loss_percent", 25.0)];
-        let finished = lossy.finish_step(&result(CheckId::Gateway, CheckStatus::Fail, loss), 1950);
+        let finished = lossy.finish_current(&result(CheckId::Gateway, CheckStatus::Fail, loss), 1950);
         // Three round trips at the prior 20 ms; one of 4 packets lost with 1 − 0.75⁴ ≈ 68 %.
         let healthy = 2.0 + 3.0 * 20.0;
         let expected = healthy + (1.0 - 0.75f64.powi(4)) * (2000.0 - healthy);
@@ -819,7 +948,7 @@ mod tests {
                     if answers(k, target) {
                         ended += 1;
                         let metrics = [Metric::new("rtt_ms", 10.0), Metric::new("target", target)];
-                        p.observe(f64::from(ended) / 20.0, &metrics, k * 100 + 10);
+                        p.observe_current(f64::from(ended) / 20.0, &metrics, k * 100 + 10);
                     }
                 }
             }
@@ -833,6 +962,112 @@ mod tests {
         let lossy = run(&|k, _| k % 2 == 0);
         assert!(one_down > clean + 500.0, "{one_down} vs {clean}");
         assert!(lossy > one_down + 1000.0, "{lossy} vs {one_down}");
+    }
+
+    /// A gateway probe step, then DNS and HTTP beside it (`after` the step before the gateway:
+    /// none here), then a last step after all of them.
+    fn side_by_side() -> (Plan, Vec<StepTiming>) {
+        let timings = vec![probes(Reach::Lan), resolvers(), web(), StepTiming::fixed(1.0)];
+        let mut plan = plan(&timings);
+        plan.steps[1].after = Some(Vec::new());
+        plan.steps[2].after = Some(vec![1]);
+        (plan, timings)
+    }
+
+    /// The gateway (step 0) answers probes `rounds`, 0.5 ms after each is sent.
+    fn gateway_answers(p: &mut ProgressEstimator, rounds: std::ops::Range<u64>) {
+        for k in rounds {
+            p.observe(0, (k + 1) as f64 / 20.0, &rtt(Some(0.5)), k * 50 + 1);
+        }
+    }
+
+    #[test]
+    fn steps_side_by_side_end_with_the_longer_lane() {
+        let (plan, timings) = side_by_side();
+        let mut p = ProgressEstimator::new(&plan, &timings);
+        p.start_step(0, 0);
+        p.start_step(1, 0);
+        let lanes = eta(p.estimate(0));
+        // The probes' ~0.95 s, not the sum with DNS and HTTP (a few round trips).
+        assert!((950.0..1200.0).contains(&lanes), "{lanes}");
+        let mut sequential = ProgressEstimator::new(&self::plan(&timings), &timings);
+        sequential.start_step(0, 0);
+        assert!(eta(sequential.estimate(0)) > lanes + 100.0);
+
+        // DNS answers fast and finishes; the probes go on: still the probes' lane.
+        p.observe(1, 1.0, &[Metric::new("latency_ms", 1.0)], 10);
+        p.finish_step(1, &passed(), 10);
+        p.start_step(2, 10);
+        gateway_answers(&mut p, 0..2);
+        let left = eta(p.estimate(100));
+        assert!((850.0..1100.0).contains(&left), "{left}");
+    }
+
+    #[test]
+    fn a_resolver_silent_beside_the_probes_predicts_its_timeouts_early() {
+        let (plan, timings) = side_by_side();
+        let mut p = ProgressEstimator::new(&plan, &timings);
+        p.start_step(0, 0);
+        p.start_step(1, 0);
+        // The gateway answers every probe; one resolver answered, another does not.
+        gateway_answers(&mut p, 0..6);
+        p.observe(1, 0.5, &[Metric::new("latency_ms", 1.0)], 5);
+        // 300 ms in, far past three queries at the resolvers' pace on a path losing nothing:
+        // the silent resolver is dropped after two timeouts (2 s), then HTTP waits its 2 s
+        // resolution timeout.
+        let left = eta(p.estimate(300));
+        assert!((3500.0..4000.0).contains(&left), "{left}");
+
+        // Its two timeouts reported (every query done), the step not finished yet: names are
+        // still expected to time out, the bar does not jump ahead.
+        gateway_answers(&mut p, 6..20);
+        p.finish_step(0, &passed(), 952);
+        p.observe(1, 1.0, &[Metric::new("latency_ms", MetricValue::Missing)], 2001);
+        let left = eta(p.estimate(2001));
+        assert!(left > 1900.0, "{left}");
+    }
+
+    #[test]
+    fn a_slow_resolver_is_not_taken_as_silent() {
+        let (plan, timings) = side_by_side();
+        let mut p = ProgressEstimator::new(&plan, &timings);
+        p.start_step(0, 0);
+        p.start_step(1, 0);
+        // Every answer takes 600 ms: three queries in a row, then one more for HTTP's name.
+        gateway_answers(&mut p, 0..14);
+        p.observe(1, 0.3, &[Metric::new("latency_ms", 600.0)], 600);
+        let left = eta(p.estimate(700));
+        let expected = 3.0 * 600.0 - 700.0 + 600.0;
+        assert!((left - expected).abs() < 150.0, "{left} vs {expected}");
+    }
+
+    #[test]
+    fn a_page_connected_and_not_answered_waits_its_response_timeout() {
+        let (plan, timings) = side_by_side();
+        let mut p = ProgressEstimator::new(&plan, &timings);
+        p.start_step(0, 0);
+        p.start_step(1, 0);
+        p.observe(1, 1.0, &[Metric::new("latency_ms", 1.0)], 5);
+        p.finish_step(1, &passed(), 6);
+        p.start_step(2, 6);
+        let page = [
+            Metric::new("url", "https://www.example.com/"),
+            Metric::new("connect_ms", 1.0),
+        ];
+        p.observe(2, 0.0, &page, 8);
+        gateway_answers(&mut p, 0..20);
+        p.finish_step(0, &passed(), 952);
+        // Past its healthy end, before any timeout: the page waits until 3 s after its connect.
+        let left = eta(p.estimate(1000));
+        assert!((left - 2010.0).abs() < 50.0, "{left}");
+        // Answered: the wait is over.
+        let done = [
+            Metric::new("url", "https://www.example.com/"),
+            Metric::new("status", 200u64),
+            Metric::new("latency_ms", 5.0),
+        ];
+        p.observe(2, 1.0, &done, 1100);
+        assert!(eta(p.estimate(1100)) < 100.0);
     }
 
     #[test]
@@ -883,7 +1118,7 @@ mod tests {
         let mut p = ProgressEstimator::new(&plan(&timings), &timings);
         p.start_step(0, 0);
         p.step_progress(0.5, &[Metric::new("latency_ms", None::<f64>)], 1000);
-        let after = p.finish_step(&result(CheckId::Dns, CheckStatus::Fail, Vec::new()), 2000);
+        let after = p.finish_current(&result(CheckId::Dns, CheckStatus::Fail, Vec::new()), 2000);
         assert!((eta(after) - 2000.0).abs() < 1.0, "{after:?}");
     }
 
@@ -903,7 +1138,7 @@ mod tests {
             Metric::new("default_route_v4", false),
             Metric::new("default_route_v6", false),
         ];
-        let after = p.finish_step(&result(CheckId::Link, CheckStatus::Fail, routes), 5);
+        let after = p.finish_current(&result(CheckId::Link, CheckStatus::Fail, routes), 5);
         assert!((eta(after) - (952.0 + 2.0)).abs() < 1.0, "{after:?}");
     }
 
@@ -913,7 +1148,7 @@ mod tests {
         let mut p = ProgressEstimator::new(&plan(&timings), &timings);
         p.start_step(0, 0);
         p.step_progress(0.05, &rtt(Some(80.0)), 80);
-        let later = p.finish_step(
+        let later = p.finish_current(
             &result(
                 CheckId::InternetLatency,
                 CheckStatus::Pass,

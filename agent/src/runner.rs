@@ -6,9 +6,11 @@ use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
 use futures_util::FutureExt;
+use futures_util::StreamExt;
+use futures_util::stream::FuturesUnordered;
 use sonde_protocol::{
     ActionEvent, ActionState, CheckId, CheckResult, CheckStatus, Diagnosis, Event, EventData, Metric, PROTOCOL_VERSION,
-    Plan, Progress, RemediationOutcome, RunFinished, RunId, RunRequest, RunStarted, RunState, StepFinished,
+    Plan, PlanStep, Progress, RemediationOutcome, RunFinished, RunId, RunRequest, RunStarted, RunState, StepFinished,
     StepProgress, StepStarted, TicketStatus, Timestamp,
 };
 use tokio_util::sync::CancellationToken;
@@ -109,9 +111,11 @@ pub async fn execute(spec: RunSpec, checks: &dyn Checks, sink: &dyn EventSink, c
     finish(&emitter, RunState::Completed, None)
 }
 
-/// Runs the plan's steps in order; `None` when canceled. A `live` pass streams every step
-/// (started, progress, finished) and moves the progress estimator; a re-test streams only the
-/// results, at the progress already reached.
+/// Runs the plan's steps, each once the steps it comes after have finished (one at a time
+/// unless the plan says otherwise, see [`Plan::predecessors`]); `None` when canceled. A `live`
+/// pass streams every step (started, progress, finished) and moves the progress estimator; a
+/// re-test streams only the results, at the progress already reached. The results are in the
+/// plan's order.
 async fn run_steps(
     plan: &Plan,
     checks: &dyn Checks,
@@ -121,21 +125,11 @@ async fn run_steps(
     live: bool,
     cancel: &CancellationToken,
 ) -> Option<Vec<CheckResult>> {
-    let mut results: Vec<CheckResult> = Vec::with_capacity(plan.steps.len());
-    for (index, step) in plan.steps.iter().enumerate() {
-        if cancel.is_cancelled() {
-            return None;
-        }
-        if live {
-            let progress = with(estimator, |e| e.start_step(index, ms(clock)));
-            emitter.emit(EventData::StepStarted(StepStarted {
-                index,
-                check: step.check,
-                progress,
-            }));
-        }
-
-        let reporter = StepReporter {
+    let reporters: Vec<StepReporter<'_>> = plan
+        .steps
+        .iter()
+        .enumerate()
+        .map(|(index, step)| StepReporter {
             emitter,
             estimator,
             clock,
@@ -143,41 +137,50 @@ async fn run_steps(
             check: step.check,
             last_report: Mutex::new(None),
             live,
-        };
-        let started = Instant::now();
-        let timeout = Duration::from_millis(step.timeout_ms);
-        let run_check = AssertUnwindSafe(checks.run(step.check, &reporter)).catch_unwind();
-        let run_check = tokio::time::timeout(timeout, run_check);
-        tokio::pin!(run_check);
-        let mut ticks = tokio::time::interval_at(tokio::time::Instant::now() + TICK, TICK);
-        let result = loop {
-            tokio::select! {
-                outcome = &mut run_check => break match outcome {
-                    Ok(Ok(mut result)) => {
-                        // A check reports under its own id; keep the plan's id authoritative.
-                        result.id = step.check;
-                        result
+        })
+        .collect();
+    let predecessors: Vec<Vec<usize>> = (0..plan.steps.len()).map(|i| plan.predecessors(i)).collect();
+    let mut results: Vec<Option<CheckResult>> = vec![None; plan.steps.len()];
+    let mut started = vec![false; plan.steps.len()];
+    let mut running = FuturesUnordered::new();
+    let mut ticks = tokio::time::interval_at(tokio::time::Instant::now() + TICK, TICK);
+    loop {
+        if cancel.is_cancelled() {
+            return None;
+        }
+        for (index, step) in plan.steps.iter().enumerate() {
+            if started[index] || predecessors[index].iter().any(|p| results[*p].is_none()) {
+                continue;
+            }
+            started[index] = true;
+            if live {
+                let progress = with(estimator, |e| e.start_step(index, ms(clock)));
+                emitter.emit(EventData::StepStarted(StepStarted {
+                    index,
+                    check: step.check,
+                    progress,
+                }));
+            }
+            running.push(run_step(index, step, checks, &reporters[index]));
+        }
+        if running.is_empty() {
+            break;
+        }
+        let (index, result) = tokio::select! {
+            Some(done) = running.next() => done,
+            () = cancel.cancelled() => return None,
+            _ = ticks.tick(), if live => {
+                for (index, reporter) in reporters.iter().enumerate() {
+                    if started[index] && results[index].is_none() {
+                        let progress = with(estimator, |e| e.estimate(ms(clock)));
+                        reporter.emit_progress(None, Vec::new(), progress);
                     }
-                    Ok(Err(panic)) => {
-                        tracing::error!(check = %step.check, "check panicked: {}", panic_message(&panic));
-                        unmeasured(step.check, CheckStatus::Error, "internal error in this check (see the agent log)", started)
-                    }
-                    Err(_) => unmeasured(
-                        step.check,
-                        CheckStatus::Error,
-                        format!("timed out after {:.1} s", timeout.as_secs_f64()),
-                        started,
-                    ),
-                },
-                () = cancel.cancelled() => return None,
-                _ = ticks.tick(), if live => {
-                    let progress = with(estimator, |e| e.estimate(ms(clock)));
-                    reporter.emit_progress(None, Vec::new(), progress);
                 }
+                continue;
             }
         };
         let progress = if live {
-            with(estimator, |e| e.finish_step(&result, ms(clock)))
+            with(estimator, |e| e.finish_step(index, &result, ms(clock)))
         } else {
             with(estimator, |e| e.estimate(ms(clock)))
         };
@@ -186,9 +189,44 @@ async fn run_steps(
             result: result.clone(),
             progress,
         }));
-        results.push(result);
+        results[index] = Some(result);
     }
-    Some(results)
+    results.into_iter().collect()
+}
+
+/// Runs one step's check under its timeout; a panic or a timeout becomes an `error` result.
+async fn run_step(
+    index: usize,
+    step: &PlanStep,
+    checks: &dyn Checks,
+    reporter: &StepReporter<'_>,
+) -> (usize, CheckResult) {
+    let started = Instant::now();
+    let timeout = Duration::from_millis(step.timeout_ms);
+    let run_check = AssertUnwindSafe(checks.run(step.check, reporter)).catch_unwind();
+    let result = match tokio::time::timeout(timeout, run_check).await {
+        Ok(Ok(mut result)) => {
+            // A check reports under its own id; keep the plan's id authoritative.
+            result.id = step.check;
+            result
+        }
+        Ok(Err(panic)) => {
+            tracing::error!(check = %step.check, "check panicked: {}", panic_message(&panic));
+            unmeasured(
+                step.check,
+                CheckStatus::Error,
+                "internal error in this check (see the agent log)",
+                started,
+            )
+        }
+        Err(_) => unmeasured(
+            step.check,
+            CheckStatus::Error,
+            format!("timed out after {:.1} s", timeout.as_secs_f64()),
+            started,
+        ),
+    };
+    (index, result)
 }
 
 /// The mobile restoration flow of DESIGN.md §1, once the diagnosis proposed `action`:
@@ -361,7 +399,9 @@ impl ProgressSink for StepReporter<'_> {
         };
         // Every report counts for the estimate (each probe's outcome); clients get them at
         // most every MIN_REPORT_INTERVAL.
-        with(self.estimator, |e| e.observe(fraction, &metrics, ms(self.clock)));
+        with(self.estimator, |e| {
+            e.observe(self.index, fraction, &metrics, ms(self.clock));
+        });
         {
             let Ok(mut last) = self.last_report.lock() else { return };
             if last.is_some_and(|(at, _)| at.elapsed() < MIN_REPORT_INTERVAL) && fraction < 1.0 {
@@ -452,6 +492,7 @@ mod tests {
                         weight: *est as f64 / total as f64,
                         estimated_ms: *est,
                         timeout_ms: 600,
+                        after: None,
                     })
                     .collect(),
                 estimated_ms: total,
@@ -512,6 +553,91 @@ mod tests {
             .filter(|e| matches!(&e.data, EventData::StepProgress(p) if !p.metrics.is_empty()))
             .count();
         assert!(live >= 3, "live metrics reach the stream: {live}");
+    }
+
+    /// Each check passes after a set time.
+    struct Timed;
+
+    impl Checks for Timed {
+        fn run<'a>(&'a self, check: CheckId, _progress: &'a dyn ProgressSink) -> BoxFuture<'a, CheckResult> {
+            Box::pin(async move {
+                let ms = match check {
+                    CheckId::Gateway => 300,
+                    CheckId::Dns | CheckId::Http => 100,
+                    _ => 10,
+                };
+                tokio::time::sleep(Duration::from_millis(ms)).await;
+                CheckResult {
+                    id: check,
+                    status: CheckStatus::Pass,
+                    reason: None,
+                    metrics: Vec::new(),
+                    duration_ms: ms,
+                    samples: None,
+                }
+            })
+        }
+    }
+
+    #[tokio::test]
+    async fn steps_the_plan_puts_side_by_side_run_at_the_same_time() {
+        let mut spec = spec(&[
+            (CheckId::Gateway, 300),
+            (CheckId::Dns, 100),
+            (CheckId::Http, 100),
+            (CheckId::System, 10),
+        ]);
+        for step in &mut spec.plan.steps {
+            step.timeout_ms = 5_000;
+        }
+        spec.plan.steps[1].after = Some(Vec::new());
+        spec.plan.steps[2].after = Some(vec![1]);
+        let sink = Collect::default();
+        let started = Instant::now();
+        let state = execute(spec.clone(), &Timed, &sink, CancellationToken::new()).await;
+        let took = started.elapsed();
+        assert_eq!(state, RunState::Completed);
+        // DNS then HTTP (200 ms) beside the gateway (300 ms), then the last step: not 510 ms.
+        assert!(took < Duration::from_millis(450), "{took:?}");
+
+        let events = sink.0.into_inner().expect("events");
+        let steps: Vec<(&str, usize)> = events
+            .iter()
+            .filter_map(|e| match &e.data {
+                EventData::StepStarted(s) => Some(("started", s.index)),
+                EventData::StepFinished(s) => Some(("finished", s.index)),
+                _ => None,
+            })
+            .collect();
+        assert_eq!(
+            steps,
+            vec![
+                ("started", 0),
+                ("started", 1),
+                ("finished", 1),
+                ("started", 2),
+                ("finished", 2),
+                ("finished", 0),
+                ("started", 3),
+                ("finished", 3),
+            ]
+        );
+        let fractions: Vec<f64> = events
+            .iter()
+            .filter_map(|e| e.data.progress())
+            .map(|p| p.fraction)
+            .collect();
+        assert!(fractions.windows(2).all(|w| w[1] >= w[0]), "{fractions:?}");
+        assert_eq!(fractions.last().copied(), Some(1.0));
+
+        // The report keeps the plan's order, whatever order the steps ended in.
+        let mut report = RunReport::new(spec.run, RunRequest::default(), events[0].ts);
+        events.iter().for_each(|e| report.apply(e));
+        let checks: Vec<CheckId> = report.checks.iter().map(|c| c.id).collect();
+        assert_eq!(
+            checks,
+            vec![CheckId::Gateway, CheckId::Dns, CheckId::Http, CheckId::System]
+        );
     }
 
     #[tokio::test]

@@ -155,8 +155,21 @@ pub struct RunStarted {
 pub struct Plan {
     /// The steps, in the order they run.
     pub steps: Vec<PlanStep>,
-    /// Sum of the steps' estimated durations, in milliseconds.
+    /// Expected duration of the run, in milliseconds, before anything is measured: the steps'
+    /// estimated durations along the longest chain of steps that run one after the other (their
+    /// sum when every step waits for the one before).
     pub estimated_ms: u64,
+}
+
+impl Plan {
+    /// The steps that step `index` starts after: those its `after` lists (earlier steps only),
+    /// else every earlier step.
+    pub fn predecessors(&self, index: usize) -> Vec<usize> {
+        match self.steps.get(index).and_then(|s| s.after.as_ref()) {
+            Some(after) => after.iter().copied().filter(|i| *i < index).collect(),
+            None => (0..index.min(self.steps.len())).collect(),
+        }
+    }
 }
 
 /// One step of a plan.
@@ -171,6 +184,12 @@ pub struct PlanStep {
     pub estimated_ms: u64,
     /// The step is cut (status `error`) past this many milliseconds.
     pub timeout_ms: u64,
+    /// Indices of the earlier steps this step starts after (added in protocol v1, issue 9).
+    /// Absent: after every earlier step, one step at a time. A step whose `after` leaves out a
+    /// step before it runs at the same time as that one: their events interleave, each under
+    /// its own `index`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub after: Option<Vec<usize>>,
 }
 
 /// Overall progress of a run.

@@ -95,7 +95,17 @@ impl RunReport {
                 // A re-test's result replaces the same check's result from before the action.
                 match self.checks.iter_mut().find(|c| c.id == finished.result.id) {
                     Some(earlier) if self.remediation.is_some() => *earlier = finished.result.clone(),
-                    _ => self.checks.push(finished.result.clone()),
+                    _ => {
+                        // Steps that run at the same time may finish out of order: keep the
+                        // plan's order.
+                        let position = |id| self.plan.steps.iter().position(|s| s.check == id);
+                        let at = self
+                            .checks
+                            .iter()
+                            .position(|c| position(c.id).is_some_and(|p| p > finished.index))
+                            .unwrap_or(self.checks.len());
+                        self.checks.insert(at, finished.result.clone());
+                    }
                 }
             }
             EventData::Diagnosis(diagnosis) => {

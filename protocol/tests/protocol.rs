@@ -127,6 +127,41 @@ fn a_remediation_stream_folds_into_before_and_after() {
 }
 
 #[test]
+fn steps_side_by_side_fold_in_plan_order() {
+    // A "no Internet" run on netsim's box-dns-drop: DNS and HTTP beside the gateway and latency
+    // probes, finishing before them.
+    let path = crate_dir().join("tests/fixtures/v1/events/steps-side-by-side.jsonl");
+    let text = fs::read_to_string(path).expect("fixture");
+    let events: Vec<Event> = text.lines().map(|l| serde_json::from_str(l).expect("event")).collect();
+    let mut report = RunReport::new(events[0].run, RunRequest::default(), events[0].ts);
+    events.iter().for_each(|e| report.apply(e));
+    let dns = report
+        .plan
+        .steps
+        .iter()
+        .position(|s| s.check == sonde_protocol::CheckId::Dns);
+    let dns = dns.expect("a dns step");
+    assert!(
+        report.plan.predecessors(dns).len() < dns,
+        "dns runs beside earlier steps"
+    );
+    let finished: Vec<usize> = events
+        .iter()
+        .filter_map(|e| match &e.data {
+            EventData::StepFinished(s) => Some(s.index),
+            _ => None,
+        })
+        .collect();
+    assert!(
+        finished.windows(2).any(|w| w[1] < w[0]),
+        "steps end out of order: {finished:?}"
+    );
+    let planned: Vec<_> = report.plan.steps.iter().map(|s| s.check).collect();
+    let folded: Vec<_> = report.checks.iter().map(|c| c.id).collect();
+    assert_eq!(folded, planned, "the report keeps the plan's order");
+}
+
+#[test]
 fn report_fixtures_deserialize() {
     for (path, text) in fixtures("reports") {
         let parsed: Result<RunReport, _> = serde_json::from_str(&text);

@@ -306,13 +306,13 @@ pub async fn measure_http(options: &HttpOptions, progress: &dyn ProgressSink) ->
         planned: options.targets.len() + usize::from(options.portal_probe.is_some()),
     };
     let targets = join_all(options.targets.iter().map(|url| async {
-        let visit = prober.visit(url, false).await;
+        let visit = prober.visit(url, false, &tracker).await;
         tracker.advance(&visit.exchange);
         visit
     }));
     let portal = async {
         let url = options.portal_probe.as_ref()?;
-        let visit = prober.visit(url, true).await;
+        let visit = prober.visit(url, true, &tracker).await;
         tracker.advance(&visit.exchange);
         Some(visit)
     };
@@ -1048,7 +1048,7 @@ impl Prober<'_> {
         (tokio::time::Instant::now() + limit).min(self.deadline)
     }
 
-    async fn visit(&self, url: &HttpUrl, keep_body: bool) -> Visit {
+    async fn visit(&self, url: &HttpUrl, keep_body: bool, progress: &Progress<'_>) -> Visit {
         let mut visit = Visit {
             exchange: Exchange {
                 url: url.to_string(),
@@ -1075,6 +1075,9 @@ impl Prober<'_> {
             }
         };
         let stream = self.connect(&candidates, &mut visit.exchange).await;
+        if let Some(connect_us) = visit.exchange.connect_us {
+            progress.connected(url, connect_us);
+        }
         let Some(address) = visit.exchange.address else {
             return visit;
         };
@@ -1421,13 +1424,31 @@ struct Progress<'a> {
 }
 
 impl Progress<'_> {
-    fn advance(&self, exchange: &Exchange) {
-        let done = self.done.fetch_add(1, Ordering::Relaxed) + 1;
-        let fraction = if self.planned == 0 {
+    fn fraction(&self, done: usize) -> f64 {
+        if self.planned == 0 {
             1.0
         } else {
             (done as f64 / self.planned as f64).min(1.0)
-        };
+        }
+    }
+
+    /// `url`'s connection is open: what is left of its visit is TLS and the request (the
+    /// progress estimate then knows it waits for an answer, not a name or a connection).
+    fn connected(&self, url: &HttpUrl, connect_us: u64) {
+        let fraction = self.fraction(self.done.load(Ordering::Relaxed));
+        self.sink.report(
+            fraction,
+            vec![
+                Metric::new("url", url.to_string()),
+                Metric::new("connect_ms", connect_us as f64 / 1000.0),
+            ],
+        );
+    }
+
+    /// `exchange`'s visit is over.
+    fn advance(&self, exchange: &Exchange) {
+        let done = self.done.fetch_add(1, Ordering::Relaxed) + 1;
+        let fraction = self.fraction(done);
         let total_us = exchange
             .connect_us
             .zip(exchange.ttfb_us)
@@ -2396,12 +2417,13 @@ mod tests {
     }
 
     #[derive(Default)]
-    struct Recorder(Mutex<Vec<f64>>);
+    /// Each report's fraction, and whether it says a connection opened.
+    struct Recorder(Mutex<Vec<(f64, bool)>>);
 
     impl ProgressSink for Recorder {
-        fn report(&self, fraction: f64, _metrics: Vec<Metric>) {
-            if let Ok(mut fractions) = self.0.lock() {
-                fractions.push(fraction);
+        fn report(&self, fraction: f64, metrics: Vec<Metric>) {
+            if let Ok(mut reports) = self.0.lock() {
+                reports.push((fraction, metrics.iter().any(|m| m.name == "connect_ms")));
             }
         }
     }
@@ -2460,9 +2482,15 @@ mod tests {
         // Each target's other port (80 and 443 for these high ports) was tried on loopback.
         assert_eq!(samples.ports.len(), 2 * 4, "{:?}", samples.ports);
 
-        let fractions = recorder.0.lock().map(|f| f.clone()).unwrap_or_default();
-        assert_eq!(fractions.len(), 4, "one report per URL");
-        assert_eq!(fractions.last().copied(), Some(1.0));
+        let reports = recorder.0.lock().map(|f| f.clone()).unwrap_or_default();
+        let (connects, ends): (Vec<&(f64, bool)>, Vec<_>) = reports.iter().partition(|(_, connect)| *connect);
+        assert_eq!(ends.len(), 4, "one report per URL done: {reports:?}");
+        assert_eq!(
+            connects.len(),
+            3,
+            "one per connection opened (not the refused one): {reports:?}"
+        );
+        assert_eq!(reports.last().map(|(f, _)| *f), Some(1.0));
 
         let evaluation = evaluate_http(&samples, &HttpThresholds::default());
         assert_eq!(evaluation.status, CheckStatus::Fail, "{evaluation:?}");

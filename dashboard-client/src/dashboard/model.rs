@@ -389,6 +389,7 @@ pub(crate) mod tests {
             weight: 0.5,
             estimated_ms: 1000,
             timeout_ms: 5000,
+            after: None,
         }
     }
 
