@@ -640,7 +640,6 @@ mod tests {
         assert!(report.diagnosis.is_some_and(|d| d.healthy), "healthy after");
 
         // Without the request, a healthy line gets no action at all.
-        let mut spec = spec;
         spec.request.options.action = None;
         spec.request.options.confirm_actions = true;
         let (sink, modem) = (Collect::default(), HealthyModem::default());
