@@ -184,7 +184,7 @@ fn dashboard_runs_a_chosen_remediation_action_after_confirmation() {
     // `n` runs nothing and writes nothing.
     tmux.send(&["1"]);
     tmux.wait_for("confirmation", Duration::from_secs(5), |s| {
-        s.contains("run reconnect_data_session on modem") && s.contains("y/n")
+        s.contains("y/n: run reconnect_data_session on modem")
     });
     tmux.send(&["n"]);
     tmux.wait_for("declined", Duration::from_secs(5), |s| {

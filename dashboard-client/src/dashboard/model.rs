@@ -322,8 +322,9 @@ impl Model {
                     }
                 };
                 let action = actions.into_iter().nth(chosen)?;
+                // The question first: a narrow terminal cuts the end of the line.
                 self.status = format!(
-                    "run {} on {}? {} — the run measures (mobile), acts, then re-tests · y/n",
+                    "y/n: run {} on {}? {} — the run measures (mobile), acts, then re-tests",
                     action.action,
                     action.detail.as_deref().unwrap_or("this agent's device"),
                     action.description
@@ -350,7 +351,7 @@ impl Model {
         let count = actions.len();
         if let Some(action) = actions.get(index) {
             self.status = format!(
-                "action {}/{count}: {} — {} · a ↑↓: next · 1-{count} enter: choose · esc: cancel",
+                "action {}/{count}: {} (a ↑↓: next · 1-{count} enter: choose · esc: cancel) — {}",
                 index + 1,
                 action.action,
                 action.description
@@ -766,7 +767,7 @@ pub(crate) mod tests {
         assert!(
             model
                 .status
-                .starts_with("run reset_modem on modem 192.0.2.1:502 (teltonika-rutos)? reset_modem described"),
+                .starts_with("y/n: run reset_modem on modem 192.0.2.1:502 (teltonika-rutos)? reset_modem described"),
             "{}",
             model.status
         );
