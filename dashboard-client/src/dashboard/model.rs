@@ -10,6 +10,7 @@ use sonde_protocol::{
 };
 
 use crate::eta::EtaClamp;
+use crate::steps::RunningSteps;
 
 /// How many samples a sparkline keeps.
 pub const SERIES_LEN: usize = 120;
@@ -102,8 +103,8 @@ pub struct Model {
     /// The ETA shown, in ms (smoothed, see `EtaClamp`).
     pub eta_ms: Option<u64>,
     eta: EtaClamp,
-    /// The step running now.
-    pub current: Option<CheckId>,
+    /// The steps running now (several when the runner runs them at the same time).
+    pub steps: RunningSteps,
     /// Live RTT per target: the gateway, the Internet anchors, and RTT under load.
     pub rtt: BTreeMap<&'static str, Series>,
     /// Loss per target, from the finished checks' `loss_percent`.
@@ -139,7 +140,7 @@ impl Model {
             fraction: 0.0,
             eta_ms: None,
             eta: EtaClamp::default(),
-            current: None,
+            steps: RunningSteps::default(),
             rtt: BTreeMap::new(),
             loss: BTreeMap::new(),
             dns_ms: Series::default(),
@@ -163,15 +164,14 @@ impl Model {
             .report
             .get_or_insert_with(|| RunReport::new(event.run, RunRequest::default(), event.ts));
         report.apply(event);
+        self.steps.apply(&event.data);
         if let Some(progress) = event.data.progress() {
             // The agent's fraction never decreases; `max` also ignores a replayed event.
             self.fraction = self.fraction.max(progress.fraction.clamp(0.0, 1.0));
             self.eta_ms = progress.eta_ms.map(|ms| self.eta.update(now_ms, ms));
         }
         match &event.data {
-            EventData::StepStarted(step) => self.current = Some(step.check),
             EventData::StepProgress(step) => {
-                self.current = Some(step.check);
                 for metric in &step.metrics {
                     if let Some(value) = metric.value.as_f64() {
                         self.live_metric(step.check, &metric.name, value);
@@ -193,7 +193,6 @@ impl Model {
             }
             EventData::RunFinished(finished) => {
                 self.running = false;
-                self.current = None;
                 self.eta_ms = None;
                 // A remediation's outcome stays in view after the run's end.
                 let outcome = self
@@ -211,7 +210,7 @@ impl Model {
     /// The run could not start or its stream was lost.
     pub fn run_failed(&mut self, error: &str) {
         self.running = false;
-        self.current = None;
+        self.steps = RunningSteps::default();
         self.status = format!("the run failed: {error}");
     }
 
@@ -618,7 +617,7 @@ pub(crate) mod tests {
             model.apply(e, i as u64 * 100);
         }
         assert!(model.running);
-        assert_eq!(model.current, Some(CheckId::Gateway));
+        assert_eq!(model.steps.checks(), [CheckId::Gateway]);
         assert_eq!(model.rtt["gateway"].samples, [1.25, 2.5]);
         // The agent said 5 s left after 1.5 s: the shown ETA rises by at most half of 100 ms.
         assert_eq!(model.eta_ms, Some(1550));
@@ -844,6 +843,34 @@ pub(crate) mod tests {
             format!("run {run}: completed · reconnect_data_session: restored"),
             "the outcome stays in view"
         );
+    }
+
+    #[test]
+    fn steps_running_at_the_same_time_all_show_and_leave_independently() {
+        use crate::steps::tests::{finished, progressed, started};
+        let run = RunId::new();
+        let mut model = Model::new(Lang::En, "embedded".to_owned());
+        let mut seq = 0;
+        let mut feed = |model: &mut Model, data| {
+            seq += 1;
+            model.apply(&event(run, seq, data), seq * 100);
+        };
+        feed(&mut model, events(run).remove(0).data);
+        feed(&mut model, started(0, CheckId::Gateway, 3000));
+        feed(&mut model, started(1, CheckId::Dns, 2500));
+        feed(&mut model, progressed(0, CheckId::Gateway, 2000));
+        assert_eq!(model.steps.checks(), [CheckId::Gateway, CheckId::Dns]);
+        assert_eq!(model.steps.label(Lang::En), "Box response · Site directory (DNS)");
+        // The ETA logic is the same as with one step: the agent's 2 s after 2.5 s.
+        assert_eq!(model.eta_ms, Some(2000));
+        feed(&mut model, finished(1, CheckId::Dns, 1000));
+        assert_eq!(model.steps.checks(), [CheckId::Gateway]);
+        let rows = model.check_rows();
+        assert_eq!(rows[0].1, None, "the gateway still runs");
+        assert_eq!(rows[1].1, Some(CheckStatus::Pass), "DNS is done");
+        feed(&mut model, finished(0, CheckId::Gateway, 0));
+        assert!(model.steps.checks().is_empty());
+        assert_eq!(model.steps.label(Lang::En), "Box response", "no flicker to nothing");
     }
 
     #[test]

@@ -9,7 +9,7 @@ use ratatui::widgets::{Block, Borders, Cell, Gauge, Paragraph, Row, Sparkline, T
 use sonde_protocol::{Audience, CheckStatus};
 
 use super::model::{ActionPrompt, CHECKS, Model, Series};
-use crate::render::{step_name, threshold_text};
+use crate::render::threshold_text;
 
 /// The key line at the bottom.
 pub const KEYS: &str = "1 no-internet  2 slow  3 wifi  4 sites  5 voip-tv  6 mobile · ↑↓ enter: one check · x cancel · a action · h history · q quit";
@@ -58,7 +58,11 @@ fn draw_progress(frame: &mut Frame<'_>, area: Rect, model: &Model) {
         ),
         None => "no run yet".to_owned(),
     };
-    let step = model.current.map(|c| step_name(model.lang, c)).unwrap_or_default();
+    let step = if model.running {
+        model.steps.label(model.lang)
+    } else {
+        String::new()
+    };
     let eta = model
         .eta_ms
         .map(|ms| format!(" · about {} s left", ms.div_ceil(1000)))
@@ -83,7 +87,7 @@ fn draw_checks(frame: &mut Frame<'_>, area: Rect, model: &Model) {
         .into_iter()
         .map(|(check, status, duration, reason)| {
             let (text, color) = match status {
-                None if model.current == Some(check) => ("running", Color::Cyan),
+                None if model.steps.contains(check) => ("running", Color::Cyan),
                 None => ("…", Color::DarkGray),
                 Some(status) => (status.as_str(), status_color(status)),
             };
