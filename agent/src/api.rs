@@ -425,21 +425,44 @@ async fn create_run(
         .line
         .as_ref()
         .is_none_or(|l| l.kind == sonde_protocol::LineKind::Mobile);
-    if request.options.confirm_actions && customer && !on_mobile {
+    let confirmed = crate::remediation::confirmed(&request);
+    if confirmed && customer && !on_mobile {
         return Err(Failure::new(
             StatusCode::FORBIDDEN,
             ErrorCode::Forbidden,
             "a customer may confirm remediation actions only on a mobile line",
         ));
     }
-    if request.options.confirm_actions {
+    // ... and request only the actions the catalogue allows customers (not a modem restart).
+    if let Some(name) = request.options.action.as_deref()
+        && customer
+        && crate::remediation::catalogue(&state.inner.config.mobile)
+            .actions
+            .iter()
+            .any(|a| a.action == name && !a.customer_allowed)
+    {
+        return Err(Failure::new(
+            StatusCode::FORBIDDEN,
+            ErrorCode::Forbidden,
+            format!("action `{name}` is for the technician role (see GET /v1/actions, customer_allowed)"),
+        ));
+    }
+    if confirmed {
         tracing::info!(
             role = if customer { "customer" } else { "technician" },
+            action = request.options.action.as_deref().unwrap_or("as proposed"),
             "run requested with remediation confirmed"
         );
     }
-    let spec = crate::prepare(request, &state.inner.config)
-        .map_err(|e| Failure::new(StatusCode::BAD_REQUEST, ErrorCode::BadRequest, e.to_string()))?;
+    let spec = crate::prepare(request, &state.inner.config).map_err(|e| {
+        let (status, code) = match &e {
+            crate::PrepareError::Action(crate::remediation::ActionError::Unavailable { .. }) => {
+                (StatusCode::CONFLICT, ErrorCode::ActionUnavailable)
+            }
+            _ => (StatusCode::BAD_REQUEST, ErrorCode::BadRequest),
+        };
+        Failure::new(status, code, e.to_string())
+    })?;
     let run = spec.run;
     let config = state
         .inner

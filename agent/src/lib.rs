@@ -27,9 +27,27 @@ use tokio_util::sync::CancellationToken;
 
 pub use runner::{EventSink, RunSpec};
 
+/// Why a request cannot run.
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+pub enum PrepareError {
+    /// The plan cannot be made (unknown problem, check or profile…).
+    #[error(transparent)]
+    Plan(#[from] plan::PlanError),
+    /// The requested remediation action (`options.action`) is unknown or not available here.
+    #[error(transparent)]
+    Action(#[from] remediation::ActionError),
+}
+
+impl From<profiles::ProfileError> for PrepareError {
+    fn from(e: profiles::ProfileError) -> Self {
+        Self::Plan(e.into())
+    }
+}
+
 /// Plans a request: the run spec with a new run id, or why the request cannot run.
-pub fn prepare(request: RunRequest, config: &config::Config) -> Result<RunSpec, plan::PlanError> {
+pub fn prepare(request: RunRequest, config: &config::Config) -> Result<RunSpec, PrepareError> {
     let config = config.for_request(&request)?;
+    remediation::requested(&request, &config.mobile)?;
     let plan = plan::plan_for(&request, &config)?;
     let timings = plan::timings_for(&plan, &config);
     Ok(RunSpec {
@@ -48,7 +66,7 @@ pub async fn run_embedded(
     config: &config::Config,
     sink: &dyn EventSink,
     cancel: CancellationToken,
-) -> Result<RunState, plan::PlanError> {
+) -> Result<RunState, PrepareError> {
     let checks = checks::SystemChecks::new(config.for_request(&request)?);
     let spec = prepare(request, config)?;
     Ok(runner::execute(spec, &checks, sink, cancel).await)

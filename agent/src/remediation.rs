@@ -51,6 +51,64 @@ pub fn customer_allowed(action: ModemAction) -> bool {
     matches!(action, ModemAction::ReconnectData)
 }
 
+/// The action the run performs after `diagnosis`, if any: the one the request names
+/// (`options.action`, already validated by [`requested`]) when this host can perform it, else
+/// what [`propose`] picks.
+pub fn chosen(request: &RunRequest, diagnosis: &Diagnosis, available: &[ModemAction]) -> Option<ModemAction> {
+    match request.options.action.as_deref() {
+        Some(name) => modem_action(name).filter(|action| available.contains(action)),
+        None => propose(request, diagnosis, available),
+    }
+}
+
+/// Whether the client confirmed the flow's action: in advance (`options.confirm_actions`), or by
+/// requesting it (`options.action`: the request is the confirmation).
+pub fn confirmed(request: &RunRequest) -> bool {
+    request.options.confirm_actions || request.options.action.is_some()
+}
+
+/// Why a requested action (`options.action`) cannot run.
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+pub enum ActionError {
+    /// Not an action this agent knows.
+    #[error("unknown action `{0}` in options.action; this agent knows: {known}", known = known_actions())]
+    Unknown(String),
+    /// Known, but this host cannot perform it now.
+    #[error("action `{action}` is not available on this host: {reason}")]
+    Unavailable {
+        /// The action's wire name.
+        action: String,
+        /// Why (the catalogue's detail).
+        reason: String,
+    },
+}
+
+/// Checks `options.action` against what this host can perform (the catalogue of
+/// `GET /v1/actions`): `Ok(None)` when the request names no action.
+pub fn requested(request: &RunRequest, mobile: &MobileOptions) -> Result<Option<ModemAction>, ActionError> {
+    let Some(name) = request.options.action.as_deref() else {
+        return Ok(None);
+    };
+    let catalogue = catalogue(mobile);
+    let Some(info) = catalogue.actions.iter().find(|a| a.action == name) else {
+        return Err(ActionError::Unknown(name.to_owned()));
+    };
+    match modem_action(name) {
+        Some(action) if info.available => Ok(Some(action)),
+        _ => Err(ActionError::Unavailable {
+            action: name.to_owned(),
+            reason: info.detail.clone().unwrap_or_else(|| "no mechanism for it".to_owned()),
+        }),
+    }
+}
+
+/// The modem action named `name` on the wire.
+pub fn modem_action(name: &str) -> Option<ModemAction> {
+    [ModemAction::ReconnectData, ModemAction::Reboot]
+        .into_iter()
+        .find(|action| action_name(*action) == name)
+}
+
 /// The action the restoration flow proposes after `diagnosis`, if any: on a "mobile" problem
 /// whose diagnosis points beyond the box (the mobile radio, the access, the operator's
 /// network), reconnect the data session when the modem supports it.
@@ -61,7 +119,9 @@ pub fn propose(request: &RunRequest, diagnosis: &Diagnosis, available: &[ModemAc
 }
 
 /// `restored` when the re-test no longer shows a fault the action could fix, else
-/// `not_restored`.
+/// `not_restored`. The outcome describes the service *after* the action, whatever it was
+/// before: a requested action on a line that was already healthy is `restored` when the re-test
+/// is still healthy (the action did no harm), `not_restored` when it now shows such a fault.
 pub fn judge(after: &Diagnosis) -> RemediationOutcome {
     if points_at_data_session(after) {
         RemediationOutcome::NotRestored
@@ -163,6 +223,16 @@ impl Remediator for ModemRemediator {
     fn perform(&self, action: ModemAction) -> BoxFuture<'_, Result<(), String>> {
         Box::pin(async move { mobile::perform(&self.options, action).await.map_err(|e| e.to_string()) })
     }
+}
+
+/// The names of every action the catalogue knows, for error messages.
+fn known_actions() -> String {
+    catalogue(&MobileOptions::default())
+        .actions
+        .into_iter()
+        .map(|a| a.action)
+        .collect::<Vec<_>>()
+        .join(", ")
 }
 
 /// Segments where a stale data session shows: no service on the radio, or no traffic beyond
@@ -359,5 +429,58 @@ mod tests {
                 .iter()
                 .any(|a| a.action == "renew_dhcp" && !a.available && a.detail.is_some())
         );
+    }
+
+    #[test]
+    fn a_requested_action_is_checked_against_the_catalogue_and_replaces_the_proposal() {
+        let with = |action: Option<&str>| RunRequest {
+            problem: ProblemKind::Mobile,
+            options: RunOptions {
+                action: action.map(str::to_owned),
+                ..RunOptions::default()
+            },
+            ..RunRequest::default()
+        };
+        let modem = MobileOptions {
+            modem: Some("192.0.2.1:502".parse().expect("addr")),
+            ..MobileOptions::default()
+        };
+        assert_eq!(requested(&with(None), &modem), Ok(None));
+        assert_eq!(
+            requested(&with(Some("reset_modem")), &modem),
+            Ok(Some(ModemAction::Reboot))
+        );
+        assert!(matches!(
+            requested(&with(Some("reconnect_data_session")), &MobileOptions::default()),
+            Err(ActionError::Unavailable { .. })
+        ));
+        assert!(matches!(
+            requested(&with(Some("renew_dhcp")), &modem),
+            Err(ActionError::Unavailable { .. })
+        ));
+        assert_eq!(
+            requested(&with(Some("reboot")), &modem),
+            Err(ActionError::Unknown("reboot".to_owned())),
+            "wire names only, not the modem map's"
+        );
+
+        // Requested: performed whatever the diagnosis says, when the modem can.
+        let healthy = diagnosis(vec![]);
+        let both = [ModemAction::ReconnectData, ModemAction::Reboot];
+        assert_eq!(
+            chosen(&with(Some("reset_modem")), &healthy, &both),
+            Some(ModemAction::Reboot)
+        );
+        assert_eq!(
+            chosen(&with(Some("reset_modem")), &healthy, &[ModemAction::ReconnectData]),
+            None
+        );
+        assert_eq!(
+            chosen(&with(None), &healthy, &both),
+            None,
+            "nothing proposed on a healthy line"
+        );
+        assert!(confirmed(&with(Some("reset_modem"))), "the request is the confirmation");
+        assert!(!confirmed(&with(None)));
     }
 }

@@ -92,7 +92,7 @@ pub async fn execute(spec: RunSpec, checks: &dyn Checks, sink: &dyn EventSink, c
 
     let diagnosis = diagnose(&results, &spec.profile, spec.request.options.lang);
     if let Some(remediator) = checks.remediator()
-        && let Some(action) = remediation::propose(&spec.request, &diagnosis, &remediator.available())
+        && let Some(action) = remediation::chosen(&spec.request, &diagnosis, &remediator.available())
     {
         let flow = Remediation {
             spec: &spec,
@@ -229,9 +229,9 @@ async fn run_step(
     (index, result)
 }
 
-/// The mobile restoration flow of DESIGN.md §1, once the diagnosis proposed `action`:
-/// confirm → perform → settle → re-test → compare → `restored`, or `not_restored` and a ticket
-/// with both measurements.
+/// The mobile restoration flow of DESIGN.md §1, once the diagnosis proposed `action` (or the
+/// request named it, `options.action`): confirm → perform → settle → re-test → compare →
+/// `restored`, or `not_restored` and a ticket with both measurements.
 struct Remediation<'a> {
     spec: &'a RunSpec,
     checks: &'a dyn Checks,
@@ -252,12 +252,15 @@ impl Remediation<'_> {
         let name = remediation::action_name(action);
         let device = self.remediator.device();
         emitter.emit(EventData::Diagnosis(before.clone()));
-        self.emit(
-            ActionState::Proposed,
-            "the diagnosis points at the mobile data session",
-            None,
-        );
-        if !spec.request.options.confirm_actions {
+        let requested = spec.request.options.action.is_some();
+        if !requested {
+            self.emit(
+                ActionState::Proposed,
+                "the diagnosis points at the mobile data session",
+                None,
+            );
+        }
+        if !remediation::confirmed(&spec.request) {
             tracing::info!(run = %spec.run, action = name, %device, "action proposed, not confirmed");
             self.emit(ActionState::Declined, "not confirmed: nothing was done", None);
             let ticket = emitter.sink.open_ticket(spec, &before);
@@ -266,7 +269,12 @@ impl Remediation<'_> {
             }
             return finish(emitter, RunState::Completed, None);
         }
-        self.emit(ActionState::Confirmed, "confirmed by the client", None);
+        let confirmation = if requested {
+            "requested by the client"
+        } else {
+            "confirmed by the client"
+        };
+        self.emit(ActionState::Confirmed, confirmation, None);
         tracing::info!(run = %spec.run, action = name, %device, "performing a confirmed action");
         self.emit(ActionState::Started, "performing the action", None);
         let performed = tokio::select! {
@@ -664,5 +672,106 @@ mod tests {
                 ..
             })
         ));
+    }
+
+    /// A line whose checks all pass, and a modem that records the actions it performs.
+    #[derive(Default)]
+    struct HealthyModem {
+        performed: Mutex<Vec<ModemAction>>,
+    }
+
+    impl Checks for HealthyModem {
+        fn run<'a>(&'a self, check: CheckId, _progress: &'a dyn ProgressSink) -> BoxFuture<'a, CheckResult> {
+            Box::pin(async move {
+                CheckResult {
+                    id: check,
+                    status: CheckStatus::Pass,
+                    reason: None,
+                    metrics: vec![
+                        Metric::new("interfaces_up", 1u64),
+                        Metric::new("default_route_v4", true),
+                    ],
+                    duration_ms: 1,
+                    samples: None,
+                }
+            })
+        }
+
+        fn remediator(&self) -> Option<&dyn Remediator> {
+            Some(self)
+        }
+    }
+
+    impl Remediator for HealthyModem {
+        fn available(&self) -> Vec<ModemAction> {
+            vec![ModemAction::ReconnectData]
+        }
+
+        fn device(&self) -> String {
+            "modem 192.0.2.1:502".to_owned()
+        }
+
+        fn perform(&self, action: ModemAction) -> BoxFuture<'_, Result<(), String>> {
+            self.performed.lock().expect("test modem").push(action);
+            Box::pin(async { Ok(()) })
+        }
+
+        fn settle_time(&self, _action: ModemAction) -> Duration {
+            Duration::ZERO
+        }
+    }
+
+    #[tokio::test]
+    async fn a_requested_action_runs_on_a_healthy_line_and_is_judged_by_the_re_test() {
+        let mut spec = spec(&[(CheckId::Link, 100)]);
+        spec.request.problem = sonde_protocol::ProblemKind::Mobile;
+        spec.request.options.action = Some("reconnect_data_session".to_owned());
+        let (sink, modem) = (Collect::default(), HealthyModem::default());
+        let state = execute(spec.clone(), &modem, &sink, CancellationToken::new()).await;
+        assert_eq!(state, RunState::Completed);
+        assert_eq!(
+            *modem.performed.lock().expect("performed"),
+            [ModemAction::ReconnectData]
+        );
+        let events = sink.0.into_inner().expect("events");
+        let actions: Vec<(ActionState, Option<&str>, Option<RemediationOutcome>)> = events
+            .iter()
+            .filter_map(|e| match &e.data {
+                EventData::Action(a) => Some((a.state, a.message.as_deref(), a.outcome)),
+                _ => None,
+            })
+            .collect();
+        // Not `proposed`: the diagnosis proposed nothing; the request asked for it.
+        assert_eq!(
+            actions,
+            [
+                (ActionState::Confirmed, Some("requested by the client"), None),
+                (ActionState::Started, Some("performing the action"), None),
+                (
+                    ActionState::Succeeded,
+                    Some("done; waiting for the device, then re-testing"),
+                    None
+                ),
+                (
+                    ActionState::Succeeded,
+                    Some("service restored"),
+                    Some(RemediationOutcome::Restored)
+                ),
+            ]
+        );
+        let mut report = RunReport::new(spec.run, RunRequest::default(), events[0].ts);
+        events.iter().for_each(|e| report.apply(e));
+        let remediation = report.remediation.expect("a remediation");
+        assert!(remediation.before.is_some_and(|d| d.healthy), "healthy before");
+        assert!(report.diagnosis.is_some_and(|d| d.healthy), "healthy after");
+
+        // Without the request, a healthy line gets no action at all.
+        spec.request.options.action = None;
+        spec.request.options.confirm_actions = true;
+        let (sink, modem) = (Collect::default(), HealthyModem::default());
+        execute(spec, &modem, &sink, CancellationToken::new()).await;
+        assert!(modem.performed.lock().expect("performed").is_empty());
+        let events = sink.0.into_inner().expect("events");
+        assert!(!events.iter().any(|e| matches!(e.data, EventData::Action(_))));
     }
 }

@@ -617,6 +617,10 @@ pub fn check_run_request(request: &sonde_protocol::RunRequest) -> Result<(), Inp
     if let Some(contact) = &request.contact {
         check_phone_number(contact)?;
     }
+    if let Some(action) = &request.options.action {
+        // Action names are snake_case words (`reconnect_data_session`).
+        check_identifier("options.action", action, "_", 64)?;
+    }
     Ok(())
 }
 

@@ -785,3 +785,85 @@ fn the_page_speaks_french_and_english_with_no_text_missing() {
         );
     }
 }
+
+/// `options.action` is checked when the run is requested: a refused action never starts a run.
+#[tokio::test]
+async fn a_requested_action_is_refused_unless_known_available_and_allowed_to_the_role() {
+    let post = |token, body: &str| request("POST", "/v1/runs", Some(token), body);
+    let action = |name: &str, line: &str| {
+        format!(r#"{{"line":{{"kind":"{line}"}},"problem":"mobile","options":{{"action":"{name}"}}}}"#)
+    };
+
+    // No modem configured: the modem's actions are known but not available here.
+    let agent = agent(config_with(""), Duration::ZERO);
+    let cases: &[(&str, &str, StatusCode, &str, &str)] = &[
+        (
+            TECHNICIAN_TOKEN,
+            "reconnect_data_session",
+            StatusCode::CONFLICT,
+            "action_unavailable",
+            "action `reconnect_data_session` is not available on this host: no modem configured ([mobile] modem)",
+        ),
+        (
+            TECHNICIAN_TOKEN,
+            "renew_dhcp",
+            StatusCode::CONFLICT,
+            "action_unavailable",
+            "not available on this host: the agent does not drive the DHCP client",
+        ),
+        (
+            TECHNICIAN_TOKEN,
+            "format_disk",
+            StatusCode::BAD_REQUEST,
+            "bad_request",
+            "unknown action `format_disk` in options.action; this agent knows: reconnect_data_session, reset_modem, \
+             restart_wifi_radio, renew_dhcp",
+        ),
+        (
+            TECHNICIAN_TOKEN,
+            "../../etc",
+            StatusCode::BAD_REQUEST,
+            "bad_request",
+            "options.action",
+        ),
+    ];
+    for (token, name, status, code, message) in cases {
+        let (got, _, body) = send(&agent.app, post(token, &action(name, "mobile"))).await;
+        let error: ApiError = serde_json::from_slice(&body).expect("an API error");
+        assert_eq!((got, error.error.as_str()), (*status, *code), "{name}: {error:?}");
+        assert!(error.message.contains(message), "{name}: {:?}", error.message);
+    }
+    assert_eq!(agent.checks_built.load(Ordering::SeqCst), 0, "no run started");
+
+    // With a modem: a customer may reconnect their own mobile line's session, not restart the
+    // modem, and not act on a box line; a technician may restart it.
+    let agent = agent_with_modem();
+    for (body, what) in [
+        (action("reset_modem", "mobile"), "a customer restarting the modem"),
+        (
+            action("reconnect_data_session", "box"),
+            "a customer acting on a box line",
+        ),
+    ] {
+        let (status, _, body) = send(&agent.app, post(CUSTOMER_TOKEN, &body)).await;
+        assert_eq!(status, StatusCode::FORBIDDEN, "{what}");
+        assert_eq!(error_code(&body), "forbidden", "{what}");
+    }
+    assert_eq!(agent.checks_built.load(Ordering::SeqCst), 0, "no run started");
+    let (status, _, body) = send(&agent.app, post(TECHNICIAN_TOKEN, &action("reset_modem", "mobile"))).await;
+    assert_eq!(status, StatusCode::CREATED, "{}", String::from_utf8_lossy(&body));
+    let agent = agent_with_modem();
+    let (status, _, body) = send(
+        &agent.app,
+        post(CUSTOMER_TOKEN, &action("reconnect_data_session", "mobile")),
+    )
+    .await;
+    assert_eq!(status, StatusCode::CREATED, "{}", String::from_utf8_lossy(&body));
+}
+
+fn agent_with_modem() -> Agent {
+    agent(
+        config_with("[mobile]\nmodem = \"192.0.2.1:502\"\nmap = \"teltonika-rutos\"\n"),
+        Duration::from_secs(3600),
+    )
+}

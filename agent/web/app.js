@@ -143,7 +143,10 @@
       finishedAt: 0,
       state: "running",
       steps: [],
-      step: null,
+      // Steps running now, by plan index (several when the agent runs them at the same time),
+      // and the ones last shown: between two steps the label keeps them instead of flickering.
+      running: new Map(),
+      shown: [],
       fraction: 0,
       etaMs: null,
       ticket: null,
@@ -292,19 +295,23 @@
     switch (event.type) {
       case "run_started":
         current.steps = ((data.plan && data.plan.steps) || []).map((s) => s.check);
+        current.running.clear();
         break;
       case "step_started":
-        current.step = { index: data.index, check: data.check };
+        stepRunning(current, data.index, data.check);
         takeProgress(current, data.progress);
         break;
       case "step_progress":
-        current.step = { index: data.index, check: data.check };
+        // Also how a page that joined mid-step learns of it.
+        stepRunning(current, data.index, data.check);
         takeProgress(current, data.progress);
         takeLiveMetrics(current, data.check, data.metrics || [], at);
         break;
       case "step_finished":
+        // A re-test's results come without step_started: deleting nothing is fine.
+        current.running.delete(data.index);
         takeProgress(current, data.progress);
-        addCheckRow(data.result || {});
+        addCheckRow(data.result || {}, data.index);
         break;
       case "diagnosis":
         renderDiagnosis(data);
@@ -314,6 +321,7 @@
         renderTicket(data);
         break;
       case "run_finished":
+        current.running.clear();
         current.finished = true;
         current.finishedAt = Date.now();
         current.state = data.state || "unknown";
@@ -326,11 +334,23 @@
       default:
         break; // a newer agent's event type: ignored
     }
+    if (current.running.size > 0) {
+      current.shown = [...current.running.entries()].sort((a, b) => a[0] - b[0]);
+    }
     renderCounters();
     renderProgress();
     if (current.finished && !keepFollowing(current) && current.source) {
       current.source.close();
     }
+  }
+
+  /** Notes step `index` (`check`) as running, with its row in the table. */
+  function stepRunning(current, index, check) {
+    if (typeof index !== "number" || current.running.has(index)) {
+      return;
+    }
+    current.running.set(index, check);
+    addRunningRow(index, check);
   }
 
   function takeProgress(current, progress) {
@@ -358,11 +378,12 @@
     let step;
     if (run.finished) {
       step = tr("done");
-    } else if (run.step) {
-      step = tr("stepOf", {
-        n: run.step.index + 1,
+    } else if (run.shown.length > 0) {
+      // Every running step, in plan order: "Steps 3, 4 of 7: Gateway · DNS".
+      step = tr(run.shown.length === 1 ? "stepOf" : "stepsOf", {
+        n: run.shown.map(([index]) => index + 1).join(", "),
         total: run.steps.length || "?",
-        check: checkName(run.step.check),
+        check: run.shown.map(([, check]) => checkName(check)).join(" · "),
       });
       if (run.etaMs !== null && run.etaMs > 0) {
         step += " · " + tr("remaining", { s: Math.ceil(run.etaMs / 1000) });
@@ -454,8 +475,28 @@
 
   // ---- rendering: technician ---------------------------------------------------------------
 
-  function addCheckRow(result) {
+  /** A row for a step that started: in plan order, filled in when its result comes. */
+  function addRunningRow(index, check) {
+    const body = $("checks").tBodies[0];
     const row = el("tr");
+    row.dataset.check = check;
+    row.dataset.index = String(index);
+    row.dataset.pending = "";
+    const status = el("td", tr("status.running"));
+    status.className = "status-running";
+    row.append(el("th", checkName(check)), status, el("td"));
+    row.firstChild.scope = "row";
+    const after = [...body.rows].find((r) => r.dataset.index !== undefined && Number(r.dataset.index) > index);
+    body.insertBefore(row, after || null);
+  }
+
+  /** The step's result: fills its running row, or adds a row (a re-test's results). */
+  function addCheckRow(result, index) {
+    const body = $("checks").tBodies[0];
+    const pending = [...body.rows].find((r) => r.dataset.pending !== undefined && r.dataset.index === String(index));
+    const row = pending || el("tr");
+    row.replaceChildren();
+    delete row.dataset.pending;
     row.dataset.check = result.id;
     const status = el("td", tr("status." + result.status));
     status.className = "status-" + result.status;
@@ -465,7 +506,9 @@
       .join(", ");
     row.append(el("th", checkName(result.id)), status, el("td", result.reason ? result.reason + (metrics ? " — " + metrics : "") : metrics));
     row.firstChild.scope = "row";
-    $("checks").tBodies[0].append(row);
+    if (!pending) {
+      body.append(row);
+    }
   }
 
   function takeLiveMetrics(current, check, metrics, at) {

@@ -166,6 +166,11 @@ pub struct DiagnoseArgs {
     /// Refuse every remediation action: the run only proposes them.
     #[arg(long, conflicts_with = "yes")]
     pub no_actions: bool,
+    /// Perform this remediation action once the checks have run, whatever the diagnosis says,
+    /// then re-test and compare (e.g. reconnect_data_session; the agent's list: GET
+    /// /v1/actions). Giving it is the confirmation. The problem defaults to mobile.
+    #[arg(long, value_name = "NAME", conflicts_with = "no_actions")]
+    pub action: Option<String>,
 }
 
 /// What `--json` prints.
@@ -423,7 +428,8 @@ async fn ping(args: &PingArgs) -> u8 {
 /// mobile flow, never with `--no-actions`, always with `--yes`, else the user's answer on a
 /// terminal (asked before the run, so the run itself is never left waiting).
 fn confirm_actions(args: &DiagnoseArgs, problem: ProblemKind, lang: Lang) -> bool {
-    if args.no_actions || problem != ProblemKind::Mobile {
+    // `--action` is its own confirmation: nothing more to ask.
+    if args.no_actions || args.action.is_some() || problem != ProblemKind::Mobile {
         return false;
     }
     if args.yes {
@@ -496,7 +502,10 @@ async fn diagnose(args: DiagnoseArgs) -> anyhow::Result<u8> {
             kind: args.line.map_or_else(|| agent_line(&config), LineKind::from),
             id: args.line_id.clone(),
         });
-        (line, args.problem.map_or(ProblemKind::NoInternet, ProblemKind::from))
+        (
+            line,
+            args.problem.map_or_else(|| default_problem(&args), ProblemKind::from),
+        )
     };
     let request = RunRequest {
         line,
@@ -506,6 +515,7 @@ async fn diagnose(args: DiagnoseArgs) -> anyhow::Result<u8> {
             lang,
             checks: None,
             confirm_actions: confirm_actions(&args, problem, lang),
+            action: args.action.clone(),
         },
         contact: args.contact.clone(),
     };
@@ -610,6 +620,7 @@ fn ask_choices(
     };
     let problem = match args.problem {
         Some(problem) => ProblemKind::from(problem),
+        None if args.action.is_some() => default_problem(args),
         None => {
             let options: Vec<String> = ProblemKind::ALL
                 .iter()
@@ -620,6 +631,16 @@ fn ask_choices(
         }
     };
     Ok((Some(LineUnderTest { kind, id }), problem))
+}
+
+/// The problem when no `--problem` says: mobile for an `--action` (the actions act on the
+/// mobile modem, and the mobile plan re-tests what they change), else no-internet.
+fn default_problem(args: &DiagnoseArgs) -> ProblemKind {
+    if args.action.is_some() {
+        ProblemKind::Mobile
+    } else {
+        ProblemKind::NoInternet
+    }
 }
 
 /// The kind of the agent's own line, from its configuration: mobile when its threshold profile
@@ -778,6 +799,40 @@ mod tests {
         assert_eq!(line.map(|l| l.kind), Some(LineKind::Box));
         assert_eq!(problem, ProblemKind::Wifi);
         assert!(shown.is_empty(), "{}", String::from_utf8_lossy(&shown));
+    }
+
+    #[test]
+    fn an_action_flag_makes_the_problem_mobile_unless_given() {
+        let config = Config::default();
+        let mut shown = Vec::new();
+        let (_, problem) = ask_choices(
+            &diagnose_args(&[
+                "--action",
+                "reconnect_data_session",
+                "--line",
+                "mobile",
+                "--line-id",
+                "06",
+            ]),
+            &config,
+            Lang::En,
+            &mut "".as_bytes(),
+            &mut shown,
+        )
+        .expect("io");
+        assert_eq!(problem, ProblemKind::Mobile);
+        assert!(shown.is_empty(), "nothing asked: {}", String::from_utf8_lossy(&shown));
+        assert_eq!(default_problem(&diagnose_args(&[])), ProblemKind::NoInternet);
+        let args = diagnose_args(&["--action", "reset_modem", "--problem", "slow"]);
+        assert_eq!(args.problem.map(ProblemKind::from), Some(ProblemKind::Slow));
+        assert!(
+            !confirm_actions(&args, ProblemKind::Mobile, Lang::En),
+            "no question asked"
+        );
+        assert!(
+            DiagnoseArgs::try_parse_from(["diagnose", "--action", "reset_modem", "--no-actions"]).is_err(),
+            "--action and --no-actions contradict each other"
+        );
     }
 
     #[test]

@@ -16,6 +16,7 @@ pub mod junit;
 mod prompt;
 mod remote;
 mod render;
+mod steps;
 
 use std::process::ExitCode;
 

@@ -4,7 +4,9 @@
 use std::time::Duration;
 
 use anyhow::{Context, bail};
-use sonde_protocol::{ApiError, ErrorCode, Event, EventData, RunCreated, RunId, RunList, RunReport, RunRequest};
+use sonde_protocol::{
+    ActionList, ApiError, ErrorCode, Event, EventData, RunCreated, RunId, RunList, RunReport, RunRequest,
+};
 use tokio::sync::mpsc::UnboundedSender;
 use tokio_util::sync::CancellationToken;
 
@@ -160,6 +162,11 @@ impl Agent {
     /// The run's report as the daemon has it.
     pub async fn report(&self, run: RunId) -> anyhow::Result<RunReport> {
         self.get_json(&format!("/v1/runs/{run}"), &format!("run {run}")).await
+    }
+
+    /// The remediation actions the daemon knows, and whether its host can perform them.
+    pub async fn actions(&self) -> anyhow::Result<ActionList> {
+        self.get_json("/v1/actions", "the remediation actions").await
     }
 
     /// The daemon's `limit` most recent runs, newest first (technician role).

@@ -9,6 +9,7 @@ use sonde_agent::texts::texts;
 use sonde_protocol::{Audience, CheckId, Event, EventData, Lang, RunReport, RunState, Threshold, TicketState};
 
 use crate::eta::EtaClamp;
+use crate::steps::RunningSteps;
 
 /// Shows a run's progress on stderr while it runs (when stderr is a terminal).
 #[derive(Debug)]
@@ -17,6 +18,9 @@ pub struct Presenter {
     bar: ProgressBar,
     /// Keeps the shown ETA from jumping backwards (see [`EtaClamp`]).
     eta: Mutex<EtaClamp>,
+    /// The steps running now (several when the runner runs them at the same time), and the ETA
+    /// text last shown beside them.
+    steps: Mutex<(RunningSteps, String)>,
     epoch: Instant,
 }
 
@@ -41,6 +45,7 @@ impl Presenter {
             lang,
             bar,
             eta: Mutex::new(EtaClamp::default()),
+            steps: Mutex::new((RunningSteps::default(), String::new())),
             epoch: Instant::now(),
         }
     }
@@ -48,20 +53,18 @@ impl Presenter {
     /// Updates the display for one event.
     pub fn on_event(&self, event: &Event) {
         let t = texts(self.lang);
-        let check = match &event.data {
-            EventData::StepStarted(s) => Some(s.check),
-            EventData::StepProgress(s) => Some(s.check),
-            _ => None,
-        };
+        let step_event = matches!(event.data, EventData::StepStarted(_) | EventData::StepProgress(_));
+        let mut steps = self.steps.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        let (running, eta_text) = &mut *steps;
+        let changed = running.apply(&event.data);
         if let Some(progress) = event.data.progress() {
             // The agent's fraction never decreases; `max` also guards the bar against a
             // replayed, older event.
             let position = (progress.fraction.clamp(0.0, 1.0) * BAR_LENGTH as f64).round() as u64;
             self.bar.set_position(self.bar.position().max(position));
-            if let Some(check) = check {
-                let name = step_name(self.lang, check);
+            if step_event {
                 let now = u64::try_from(self.epoch.elapsed().as_millis()).unwrap_or(u64::MAX);
-                let eta = progress
+                *eta_text = progress
                     .eta_ms
                     .map(|ms| match self.eta.lock() {
                         Ok(mut clamp) => clamp.update(now, ms),
@@ -69,9 +72,15 @@ impl Presenter {
                     })
                     .map(|ms| t.message("ui-eta", &[("seconds", (ms.div_ceil(1000)).into())]))
                     .unwrap_or_default();
-                self.bar.set_message(format!("{name} — {eta}"));
+            }
+            // A step that ends while others run leaves the bar naming those (with the ETA last
+            // shown); when the last one ends, the names stay until the next step starts.
+            if step_event || changed {
+                self.bar
+                    .set_message(format!("{} — {eta_text}", running.label(self.lang)));
             }
         }
+        drop(steps);
         if let EventData::Ticket(ticket) = &event.data {
             // The ticket's number and the SMS come while the person waits: say so as they do.
             let line = match (ticket.state, ticket.ticket_number.as_deref()) {
@@ -254,4 +263,65 @@ pub fn threshold_text(threshold: Option<Threshold>) -> String {
             format!(" ({})", parts.join(", "))
         })
         .unwrap_or_default()
+}
+
+#[cfg(test)]
+mod tests {
+    use sonde_protocol::{RunId, Timestamp};
+
+    use super::*;
+    use crate::steps::tests::{finished, progressed, started};
+
+    fn event(seq: u64, data: EventData) -> Event {
+        Event {
+            v: 1,
+            run: RunId::new(),
+            seq,
+            ts: Timestamp::UNIX_EPOCH,
+            data,
+        }
+    }
+
+    /// The bar's message after each event: the running steps in plan order, then the ETA (the
+    /// FSI/PDI marks Fluent puts around placeables removed).
+    #[test]
+    fn the_bar_names_every_running_step_in_plan_order() {
+        use CheckId::{Dns, Gateway, InternetLatency};
+        let presenter = Presenter::new(Lang::En, false);
+        let cases = [
+            (started(0, Gateway, 9000), "Box response — about 9 s left"),
+            (
+                started(2, Dns, 8000),
+                "Box response · Site directory (DNS) — about 8 s left",
+            ),
+            (
+                started(1, InternetLatency, 7000),
+                "Box response · Internet response time · Site directory (DNS) — about 7 s left",
+            ),
+            (
+                progressed(2, Dns, 6000),
+                "Box response · Internet response time · Site directory (DNS) — about 6 s left",
+            ),
+            // The ETA moves only with step events, as before; the names follow the set.
+            (
+                finished(0, Gateway, 1000),
+                "Internet response time · Site directory (DNS) — about 6 s left",
+            ),
+            (finished(2, Dns, 500), "Internet response time — about 6 s left"),
+            (
+                finished(1, InternetLatency, 0),
+                "Internet response time — about 6 s left",
+            ),
+            // A re-test's result without `step_started` changes nothing.
+            (
+                finished(1, InternetLatency, 0),
+                "Internet response time — about 6 s left",
+            ),
+        ];
+        for (seq, (data, expected)) in cases.into_iter().enumerate() {
+            presenter.on_event(&event(seq as u64 + 1, data));
+            let shown = presenter.bar.message().replace(['\u{2068}', '\u{2069}'], "");
+            assert_eq!(shown, expected, "after event {}", seq + 1);
+        }
+    }
 }

@@ -74,6 +74,10 @@ pub enum ErrorCode {
     TooManyRequests,
     /// Too many requests or event streams at once; `Retry-After` says when to try again.
     Busy,
+    /// The requested remediation action (`options.action`) is one this agent knows but its host
+    /// cannot perform now (no modem configured, or the modem's map lacks it). Added in protocol
+    /// v1, issue 9.
+    ActionUnavailable,
     /// A code this client does not know.
     #[serde(other)]
     Unknown,
@@ -98,6 +102,7 @@ impl ErrorCode {
             ErrorCode::HeadersTooLarge => "headers_too_large",
             ErrorCode::TooManyRequests => "too_many_requests",
             ErrorCode::Busy => "busy",
+            ErrorCode::ActionUnavailable => "action_unavailable",
             ErrorCode::Unknown => "unknown",
         }
     }

@@ -154,6 +154,13 @@ pub struct RunOptions {
     /// Added in protocol v1, issue 8.
     #[serde(skip_serializing_if = "std::ops::Not::not")]
     pub confirm_actions: bool,
+    /// A remediation action to perform once the plan has measured, whatever the diagnosis
+    /// proposes (a name from `GET /v1/actions`, e.g. `reconnect_data_session`). The request
+    /// itself is the confirmation: the run performs it, re-tests and reports `restored` or
+    /// `not_restored`. An action the agent does not know, or that its host cannot perform, is
+    /// refused when the run is requested. Added in protocol v1, issue 9.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub action: Option<String>,
 }
 
 /// Language of human-readable texts.

@@ -212,3 +212,21 @@ fn empty_request_is_the_default_plan() {
     let request: RunRequest = serde_json::from_str("{}").expect("{} is a request");
     assert_eq!(request, RunRequest::default());
 }
+
+#[test]
+fn a_requested_action_round_trips_and_is_left_out_when_absent() {
+    let path = crate_dir().join("tests/fixtures/v1/requests/mobile-action.json");
+    let text = fs::read_to_string(path).expect("fixture");
+    let request: RunRequest = serde_json::from_str(&text).expect("a request");
+    assert_eq!(request.options.action.as_deref(), Some("reconnect_data_session"));
+    assert!(
+        !request.options.confirm_actions,
+        "the action needs no separate confirmation"
+    );
+    let again: RunRequest =
+        serde_json::from_str(&serde_json::to_string(&request).expect("serializes")).expect("decodes");
+    assert_eq!(again, request);
+    // Older agents refuse unknown fields: a request without an action must not carry the key.
+    let plain = serde_json::to_value(RunRequest::default()).expect("serializes");
+    assert!(plain["options"].get("action").is_none(), "{plain}");
+}

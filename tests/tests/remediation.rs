@@ -3,7 +3,8 @@
 //! simulated access link is out while it lasts). `sonded` diagnoses it, reconnects the data
 //! session through the modem's Modbus registers (confirmed by the request), re-tests and
 //! compares: `restored` and no ticket, or — when the modem stays broken — `not_restored` and
-//! exactly one ticket at the helpdesk carrying both measurements.
+//! exactly one ticket at the helpdesk carrying both measurements. And on demand: a request
+//! naming the action (`options.action`) performs it on a healthy modem too.
 
 use std::net::SocketAddr;
 use std::time::Duration;
@@ -19,12 +20,22 @@ const AGENT: &str = "127.0.0.1:8792";
 
 const REQUEST: &str = r#"{"line":{"kind":"mobile","id":"0612345678"},"problem":"mobile","contact":"+33612345678","options":{"lang":"en","confirm_actions":true}}"#;
 
+/// The technician's request: reconnect the data session, whatever the diagnosis says.
+const ACTION_REQUEST: &str = r#"{"line":{"kind":"mobile","id":"0612345678"},"problem":"mobile","contact":"+33612345678","options":{"lang":"en","action":"reconnect_data_session"}}"#;
+
 /// A stale data session on a Teltonika router, with the helpdesk on the Internet; `persists`:
 /// reconnecting does not help.
 fn stale_session(helpdesk: &Helpdesk, persists: bool) -> Network {
+    modem_network(
+        helpdesk,
+        &format!("stale-data-session = true\nstale-data-session-persists = {persists}\n"),
+    )
+}
+
+/// A Teltonika router whose `[peers.modem.state]` is `state`, with the helpdesk on the Internet.
+fn modem_network(helpdesk: &Helpdesk, state: &str) -> Network {
     let scenario: Scenario = toml::from_str(&format!(
-        "[network]\nnat = true\n[peers.modem]\nmap = \"teltonika-rutos\"\n[peers.modem.state]\n\
-         stale-data-session = true\nstale-data-session-persists = {persists}\n{}",
+        "[network]\nnat = true\n[peers.modem]\nmap = \"teltonika-rutos\"\n[peers.modem.state]\n{state}{}",
         helpdesk.scenario_peer()
     ))
     .expect("scenario");
@@ -49,7 +60,12 @@ fn run_flow(tag: &str, persists: bool) -> (Helpdesk, Network, Daemon, RunReport)
 
 /// Starts the run and waits for its end.
 fn run_to_the_end(net: &Network, addr: SocketAddr) -> RunReport {
-    let run = start_run(&net.device, addr, REQUEST);
+    run_request_to_the_end(net, addr, REQUEST)
+}
+
+/// Starts a run of `request` and waits for its end.
+fn run_request_to_the_end(net: &Network, addr: SocketAddr, request: &'static str) -> RunReport {
+    let run = start_run(&net.device, addr, request);
     wait_report(&net.device, addr, run, Duration::from_secs(120), "the run's end", |r| {
         r.state.is_terminal()
     })
@@ -184,5 +200,75 @@ fn a_modem_that_stays_broken_ends_not_restored_with_one_ticket_holding_both_meas
             && evidence.contains("; after: INTERNET_UNREACHABLE"),
         "{evidence}"
     );
+    drop(net);
+}
+
+#[test]
+fn a_requested_reconnect_is_performed_on_a_healthy_modem_and_judged_by_the_re_test() {
+    if !require_netsim("a_requested_reconnect_is_performed_on_a_healthy_modem_and_judged_by_the_re_test") {
+        return;
+    }
+    let helpdesk = Helpdesk::new("requested");
+    let net = modem_network(&helpdesk, "stale-data-session = false\n");
+    let addr: SocketAddr = AGENT.parse().expect("addr");
+    let db = helpdesk.dir.join("sonded.db");
+    let _daemon = Daemon::start(&net.device, addr, db.to_str().expect("utf-8 path"));
+    let report = run_request_to_the_end(&net, addr, ACTION_REQUEST);
+    assert_eq!(report.state, sonde_protocol::RunState::Completed);
+    assert_eq!(
+        report.request.options.action.as_deref(),
+        Some("reconnect_data_session"),
+        "the report keeps the request"
+    );
+    let remediation = report.remediation.as_ref().expect("a remediation");
+    assert_eq!(remediation.action, "reconnect_data_session");
+    assert_eq!(
+        remediation.device.as_deref().map(|d| d.starts_with("modem ")),
+        Some(true)
+    );
+    // Healthy before (nothing proposed it), performed anyway, healthy after: restored.
+    assert!(
+        remediation.before.as_ref().is_some_and(|d| d.healthy),
+        "healthy before: {:?}",
+        remediation.before
+    );
+    assert_eq!(
+        remediation.outcome,
+        Some(RemediationOutcome::Restored),
+        "{remediation:?}"
+    );
+    assert!(
+        report.diagnosis.as_ref().is_some_and(|d| d.healthy),
+        "{:?}",
+        report.findings
+    );
+    assert_eq!(
+        net.modem().expect("modem").actions(),
+        ["mobile-data-off", "mobile-data-on"],
+        "the modem's writes happened"
+    );
+    let actions: Vec<(ActionState, Option<String>)> = run_events(&net.device, addr, report.run)
+        .into_iter()
+        .filter_map(|e| match e.data {
+            EventData::Action(a) => Some((a.state, a.message)),
+            _ => None,
+        })
+        .collect();
+    let states: Vec<ActionState> = actions.iter().map(|(s, _)| *s).collect();
+    assert_eq!(
+        states,
+        [
+            ActionState::Confirmed,
+            ActionState::Started,
+            ActionState::Succeeded,
+            ActionState::Succeeded,
+        ],
+        "no `proposed`: the request asked for it"
+    );
+    assert_eq!(actions[0].1.as_deref(), Some("requested by the client"));
+    assert_eq!(actions[3].1.as_deref(), Some("service restored"));
+    assert!(report.ticket.is_none(), "{:?}", report.ticket);
+    std::thread::sleep(Duration::from_secs(1));
+    assert!(helpdesk_tickets(&helpdesk).is_empty());
     drop(net);
 }

@@ -6,6 +6,8 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
+use sonde_netsim::network::Network;
+use sonde_netsim::scenario::Scenario;
 use sonde_netsim::{Netns, require_netsim};
 
 use crate::support::{Lan, bin};
@@ -100,12 +102,17 @@ fn require_tmux(test: &str) -> bool {
 /// The shell command running `sonde <args>` in `ns` with the scenario's configuration and a
 /// history of its own.
 fn sonde_in(ns: &Netns, args: &str) -> String {
-    let config = ns.state_file("sonde.toml");
+    sonde_with_config(ns, &ns.state_file("sonde.toml"), args)
+}
+
+/// The shell command running `sonde <args>` in `ns` with the configuration `config` and a
+/// history of its own.
+fn sonde_with_config(ns: &Netns, config: &Path, args: &str) -> String {
     let history = ns.state_file("history.db");
     format!(
         "ip netns exec {} env SONDE_CONFIG={} SONDE_HISTORY={} {} {args}",
         ns.name(),
-        quote(&config),
+        quote(config),
         quote(&history),
         quote(&bin("sonde"))
     )
@@ -143,13 +150,68 @@ fn dashboard_runs_a_diagnosis_to_completion_and_shows_its_findings() {
     tmux.wait_for("history entry", Duration::from_secs(5), |s| {
         s.contains("no-internet DNS_RESOLVER_FAILING")
     });
-    // The remediation key says what it can do.
+    // The remediation key says what it can do: nothing here, and why.
     tmux.send(&["a"]);
     tmux.wait_for("action answer", Duration::from_secs(5), |s| {
-        s.contains("no action available")
+        s.contains("no remediation action available on this agent: no modem configured")
     });
     tmux.send(&["q"]);
     tmux.wait_for("exit", Duration::from_secs(5), |s| !s.contains("x cancel"));
+}
+
+#[test]
+fn dashboard_runs_a_chosen_remediation_action_after_confirmation() {
+    if !require_netsim("dashboard_runs_a_chosen_remediation_action_after_confirmation")
+        || !require_tmux("dashboard_runs_a_chosen_remediation_action_after_confirmation")
+    {
+        return;
+    }
+    // A healthy 4G router behind the box: its actions are available to the embedded agent.
+    let scenario: Scenario =
+        toml::from_str("[network]\nnat = true\n[peers.modem]\nmap = \"teltonika-rutos\"\n").expect("scenario");
+    let net = Network::up(&scenario).expect("network up");
+    let tmux = Tmux::start(
+        "dashboard-action",
+        &sonde_with_config(&net.device, net.sonde_config(), "dashboard --lang en"),
+    );
+    tmux.wait_for("dashboard", Duration::from_secs(10), |s| {
+        s.contains("press 1-6 to start a run")
+    });
+    tmux.send(&["a"]);
+    tmux.wait_for("the actions", Duration::from_secs(5), |s| {
+        s.contains("action 1/2: reconnect_data_session") && s.contains("2 reset_modem")
+    });
+    // `n` runs nothing and writes nothing.
+    tmux.send(&["1"]);
+    tmux.wait_for("confirmation", Duration::from_secs(5), |s| {
+        s.contains("y/n: run reconnect_data_session on modem")
+    });
+    tmux.send(&["n"]);
+    tmux.wait_for("declined", Duration::from_secs(5), |s| {
+        s.contains("reconnect_data_session not run")
+    });
+    assert!(net.modem().expect("modem").actions().is_empty());
+    // `a`, Enter, `y`: a mobile run that performs it, re-tests and says the outcome.
+    tmux.send(&["a"]);
+    tmux.wait_for("the actions", Duration::from_secs(5), |s| {
+        s.contains("action 1/2: reconnect_data_session")
+    });
+    tmux.send(&["Enter"]);
+    tmux.wait_for("confirmation", Duration::from_secs(5), |s| s.contains("y/n"));
+    tmux.send(&["y"]);
+    let screen = tmux.wait_for("the run's end", Duration::from_secs(120), |s| {
+        s.contains("reconnect_data_session: restored")
+    });
+    eprintln!("the dashboard after the action:\n{screen}");
+    assert!(screen.contains("mobile · completed"), "{screen}");
+    assert_eq!(
+        net.modem().expect("modem").actions(),
+        ["mobile-data-off", "mobile-data-on"]
+    );
+    tmux.send(&["q"]);
+    tmux.wait_for("exit", Duration::from_secs(5), |s| !s.contains("x cancel"));
+    drop(tmux);
+    drop(net);
 }
 
 #[test]

@@ -14,7 +14,7 @@ use std::time::{Duration, Instant};
 use anyhow::Context;
 use crossterm::event::{self as term, KeyCode, KeyEventKind};
 use sonde_agent::config::Config;
-use sonde_protocol::{Event, Lang, RunList, RunRequest};
+use sonde_protocol::{ActionList, Event, Lang, RunList, RunRequest};
 use tokio::sync::mpsc::{self, UnboundedSender};
 use tokio_util::sync::CancellationToken;
 
@@ -43,9 +43,11 @@ const HISTORY_LIMIT: usize = 15;
 /// What the loop reacts to.
 enum Msg {
     Key(Key),
-    Event(Event),
+    /// Boxed: an event is far larger than every other message.
+    Event(Box<Event>),
     RunEnded(Result<(), String>),
     History(Result<RunList, String>),
+    Actions(Result<ActionList, String>),
     Tick,
 }
 
@@ -120,6 +122,10 @@ async fn event_loop(terminal: &mut ratatui::DefaultTerminal, model: &mut Model, 
                 model.status = format!("history: {e}");
                 None
             }
+            Msg::Actions(list) => {
+                model.actions_loaded(list);
+                None
+            }
             Msg::Tick => None,
         };
         match command {
@@ -133,13 +139,7 @@ async fn event_loop(terminal: &mut ratatui::DefaultTerminal, model: &mut Model, 
                     token.cancel();
                 }
             }
-            Some(Command::RunAction(action)) => {
-                // The dashboard does not load the agent's actions (`GET /v1/actions`), and the
-                // agent runs them only inside a mobile run, after its own confirmation: this is
-                // not reachable from the keys today. Say so rather than pretend.
-                model.status =
-                    format!("{action}: actions run inside a mobile diagnosis; the dashboard cannot start one");
-            }
+            Some(Command::LoadActions) => load_actions(source, &tx),
             Some(Command::RefreshHistory) => load_history(source, &tx),
             Some(Command::Quit) => {
                 if let Some(token) = &cancel {
@@ -192,7 +192,7 @@ fn start_run(source: &Source, request: RunRequest, tx: &UnboundedSender<Msg>, ca
     let forward = tx.clone();
     tokio::spawn(async move {
         while let Some(event) = events_rx.recv().await {
-            let _ = forward.send(Msg::Event(event));
+            let _ = forward.send(Msg::Event(Box::new(event)));
         }
         // The run's sender is gone: every event is delivered, so the end goes last.
         let outcome = ended_rx.await.unwrap_or_else(|_| Err("the run task ended".to_owned()));
@@ -218,6 +218,20 @@ fn start_run(source: &Source, request: RunRequest, tx: &UnboundedSender<Msg>, ca
             }
         };
         let _ = ended_tx.send(outcome);
+    });
+}
+
+/// Loads the remediation actions (the daemon's `GET /v1/actions`, or the embedded agent's
+/// catalogue for its configuration) on a task of its own.
+fn load_actions(source: &Source, tx: &UnboundedSender<Msg>) {
+    let source = source.clone();
+    let tx = tx.clone();
+    tokio::spawn(async move {
+        let list = match source {
+            Source::Daemon(agent) => agent.actions().await.map_err(|e| format!("{e:#}")),
+            Source::Embedded(config) => Ok(sonde_agent::remediation::catalogue(&config.mobile)),
+        };
+        let _ = tx.send(Msg::Actions(list));
     });
 }
 

@@ -5,10 +5,12 @@
 use std::collections::{BTreeMap, VecDeque};
 
 use sonde_protocol::{
-    CheckId, CheckStatus, Event, EventData, Lang, ProblemKind, RunOptions, RunReport, RunRequest, RunState, RunSummary,
+    ActionInfo, ActionList, CheckId, CheckStatus, Event, EventData, Lang, ProblemKind, RunOptions, RunReport,
+    RunRequest, RunState, RunSummary,
 };
 
 use crate::eta::EtaClamp;
+use crate::steps::RunningSteps;
 
 /// How many samples a sparkline keeps.
 pub const SERIES_LEN: usize = 120;
@@ -38,8 +40,9 @@ pub enum Command {
     Start(RunRequest),
     /// Cancel the running run.
     Cancel,
-    /// Trigger a remediation action (already confirmed).
-    RunAction(String),
+    /// Load the agent's remediation actions (`GET /v1/actions`), then call
+    /// [`Model::actions_loaded`].
+    LoadActions,
     /// Reload the run history.
     RefreshHistory,
     /// Leave the dashboard (canceling a running run).
@@ -68,6 +71,22 @@ impl Series {
     }
 }
 
+/// Where the technician is in triggering a remediation action (`a`).
+#[derive(Clone, Debug, PartialEq)]
+pub enum ActionPrompt {
+    /// The agent's list is on its way.
+    Loading,
+    /// Choosing among the actions this host can perform; `index` is the one under the cursor.
+    Choosing {
+        /// The available actions, in the agent's order.
+        actions: Vec<ActionInfo>,
+        /// The one under the cursor.
+        index: usize,
+    },
+    /// Waiting for `y`/`n` on this action.
+    Confirming(ActionInfo),
+}
+
 /// Everything the dashboard shows.
 #[derive(Debug)]
 pub struct Model {
@@ -84,8 +103,8 @@ pub struct Model {
     /// The ETA shown, in ms (smoothed, see `EtaClamp`).
     pub eta_ms: Option<u64>,
     eta: EtaClamp,
-    /// The step running now.
-    pub current: Option<CheckId>,
+    /// The steps running now (several when the runner runs them at the same time).
+    pub steps: RunningSteps,
     /// Live RTT per target: the gateway, the Internet anchors, and RTT under load.
     pub rtt: BTreeMap<&'static str, Series>,
     /// Loss per target, from the finished checks' `loss_percent`.
@@ -100,10 +119,8 @@ pub struct Model {
     pub wifi_dbm: Series,
     /// Past runs, newest first.
     pub history: Vec<RunSummary>,
-    /// Remediation actions the agent offers (none until the agent lists some).
-    pub actions: Vec<String>,
-    /// The action waiting for `y`/`n`.
-    pub confirming: Option<String>,
+    /// Choosing and confirming a remediation action, when under way.
+    pub action_prompt: Option<ActionPrompt>,
     /// The check the cursor is on, an index into [`CHECKS`].
     pub selected: usize,
     /// The problem of the last run started from the dashboard.
@@ -123,7 +140,7 @@ impl Model {
             fraction: 0.0,
             eta_ms: None,
             eta: EtaClamp::default(),
-            current: None,
+            steps: RunningSteps::default(),
             rtt: BTreeMap::new(),
             loss: BTreeMap::new(),
             dns_ms: Series::default(),
@@ -131,8 +148,7 @@ impl Model {
             throughput_peak: 0.0,
             wifi_dbm: Series::default(),
             history: Vec::new(),
-            actions: Vec::new(),
-            confirming: None,
+            action_prompt: None,
             selected: 0,
             problem: ProblemKind::NoInternet,
             status: "1-6: start a run · ↑↓ + enter: one check · q: quit".to_owned(),
@@ -148,15 +164,14 @@ impl Model {
             .report
             .get_or_insert_with(|| RunReport::new(event.run, RunRequest::default(), event.ts));
         report.apply(event);
+        self.steps.apply(&event.data);
         if let Some(progress) = event.data.progress() {
             // The agent's fraction never decreases; `max` also ignores a replayed event.
             self.fraction = self.fraction.max(progress.fraction.clamp(0.0, 1.0));
             self.eta_ms = progress.eta_ms.map(|ms| self.eta.update(now_ms, ms));
         }
         match &event.data {
-            EventData::StepStarted(step) => self.current = Some(step.check),
             EventData::StepProgress(step) => {
-                self.current = Some(step.check);
                 for metric in &step.metrics {
                     if let Some(value) = metric.value.as_f64() {
                         self.live_metric(step.check, &metric.name, value);
@@ -178,9 +193,15 @@ impl Model {
             }
             EventData::RunFinished(finished) => {
                 self.running = false;
-                self.current = None;
                 self.eta_ms = None;
-                self.status = format!("run {}: {}", event.run, finished.state.as_str());
+                // A remediation's outcome stays in view after the run's end.
+                let outcome = self
+                    .report
+                    .as_ref()
+                    .and_then(|r| r.remediation.as_ref())
+                    .and_then(|r| r.outcome.map(|o| format!(" · {}: {}", r.action, o.as_str())))
+                    .unwrap_or_default();
+                self.status = format!("run {}: {}{outcome}", event.run, finished.state.as_str());
             }
             _ => {}
         }
@@ -189,30 +210,21 @@ impl Model {
     /// The run could not start or its stream was lost.
     pub fn run_failed(&mut self, error: &str) {
         self.running = false;
-        self.current = None;
+        self.steps = RunningSteps::default();
         self.status = format!("the run failed: {error}");
     }
 
     /// The handler of one key; returns what the I/O side must do.
     pub fn on_key(&mut self, key: Key) -> Option<Command> {
-        if let Some(action) = self.confirming.take() {
-            return match key {
-                Key::Char('y' | 'Y') => {
-                    self.status = format!("action {action} requested");
-                    Some(Command::RunAction(action))
-                }
-                _ => {
-                    self.status = format!("action {action} not run");
-                    None
-                }
-            };
+        if let Some(prompt) = self.action_prompt.take() {
+            return self.on_action_key(prompt, key);
         }
         match key {
             Key::Char('q') => Some(Command::Quit),
             Key::Char(c @ '1'..='6') => {
                 let index = usize::from(c as u8 - b'1');
                 let problem = ProblemKind::ALL[index];
-                self.start(problem, None)
+                self.start(problem, None, None)
             }
             Key::Up | Key::Char('k') => {
                 self.selected = self.selected.checked_sub(1).unwrap_or(CHECKS.len() - 1);
@@ -222,7 +234,7 @@ impl Model {
                 self.selected = (self.selected + 1) % CHECKS.len();
                 None
             }
-            Key::Enter | Key::Char('r') => self.start(self.problem, Some(CHECKS[self.selected])),
+            Key::Enter | Key::Char('r') => self.start(self.problem, Some(CHECKS[self.selected]), None),
             Key::Char('x') | Key::Esc => {
                 if self.running {
                     self.status = "canceling…".to_owned();
@@ -233,22 +245,122 @@ impl Model {
                 }
             }
             Key::Char('a') => {
-                match self.actions.first() {
-                    Some(action) => {
-                        self.status = format!("run the action {action}? y/n");
-                        self.confirming = Some(action.clone());
-                    }
-                    None => self.status = "no action available".to_owned(),
+                if self.running {
+                    self.status = "a run is in progress (x cancels it)".to_owned();
+                    return None;
                 }
-                None
+                self.action_prompt = Some(ActionPrompt::Loading);
+                self.status = "loading the agent's actions… (esc: cancel)".to_owned();
+                Some(Command::LoadActions)
             }
             Key::Char('h') => Some(Command::RefreshHistory),
             Key::Char(_) => None,
         }
     }
 
+    /// The agent's actions arrived (`Err`: why they could not be loaded). Ignored unless the
+    /// technician is still waiting for them.
+    pub fn actions_loaded(&mut self, list: Result<ActionList, String>) {
+        if self.action_prompt != Some(ActionPrompt::Loading) {
+            return;
+        }
+        self.action_prompt = None;
+        let list = match list {
+            Ok(list) => list,
+            Err(e) => {
+                self.status = format!("actions: {e}");
+                return;
+            }
+        };
+        let (available, unavailable): (Vec<ActionInfo>, Vec<ActionInfo>) =
+            list.actions.into_iter().partition(|a| a.available);
+        if available.is_empty() {
+            // The first reason is the one that matters most (the modem's, in the agent's order).
+            let why = unavailable
+                .iter()
+                .find_map(|a| a.detail.as_deref())
+                .map(|d| format!(": {d}"))
+                .unwrap_or_default();
+            self.status = format!("no remediation action available on this agent{why}");
+            return;
+        }
+        self.choose(available, 0);
+    }
+
+    /// A key while an action is being chosen or confirmed.
+    fn on_action_key(&mut self, prompt: ActionPrompt, key: Key) -> Option<Command> {
+        match (prompt, key) {
+            (ActionPrompt::Loading, Key::Esc | Key::Char('n' | 'q')) => {
+                self.status = "no action run".to_owned();
+                None
+            }
+            (prompt @ ActionPrompt::Loading, _) => {
+                self.action_prompt = Some(prompt);
+                None
+            }
+            (ActionPrompt::Choosing { actions, index }, key) => {
+                let count = actions.len();
+                let chosen = match key {
+                    Key::Char('a' | 'j') | Key::Down => {
+                        self.choose(actions, (index + 1) % count);
+                        return None;
+                    }
+                    Key::Char('k') | Key::Up => {
+                        self.choose(actions, index.checked_sub(1).unwrap_or(count - 1));
+                        return None;
+                    }
+                    Key::Enter => index,
+                    Key::Char(c @ '1'..='9') if usize::from(c as u8 - b'1') < count => usize::from(c as u8 - b'1'),
+                    Key::Esc | Key::Char('n' | 'q' | 'x') => {
+                        self.status = "no action run".to_owned();
+                        return None;
+                    }
+                    Key::Char(_) => {
+                        self.choose(actions, index);
+                        return None;
+                    }
+                };
+                let action = actions.into_iter().nth(chosen)?;
+                // The question first: a narrow terminal cuts the end of the line.
+                self.status = format!(
+                    "y/n: run {} on {}? {} — the run measures (mobile), acts, then re-tests",
+                    action.action,
+                    action.detail.as_deref().unwrap_or("this agent's device"),
+                    action.description
+                );
+                self.action_prompt = Some(ActionPrompt::Confirming(action));
+                None
+            }
+            (ActionPrompt::Confirming(action), Key::Char('y' | 'Y')) => {
+                let command = self.start(ProblemKind::Mobile, None, Some(action.action.clone()));
+                if command.is_some() {
+                    self.status = format!("starting a mobile run that performs {}…", action.action);
+                }
+                command
+            }
+            (ActionPrompt::Confirming(action), _) => {
+                self.status = format!("{} not run", action.action);
+                None
+            }
+        }
+    }
+
+    /// Puts the cursor on `actions[index]` and says what it is and which keys do what.
+    fn choose(&mut self, actions: Vec<ActionInfo>, index: usize) {
+        let count = actions.len();
+        if let Some(action) = actions.get(index) {
+            self.status = format!(
+                "action {}/{count}: {} (a ↑↓: next · 1-{count} enter: choose · esc: cancel) — {}",
+                index + 1,
+                action.action,
+                action.description
+            );
+        }
+        self.action_prompt = Some(ActionPrompt::Choosing { actions, index });
+    }
+
     /// A start command, unless a run is in progress.
-    fn start(&mut self, problem: ProblemKind, check: Option<CheckId>) -> Option<Command> {
+    fn start(&mut self, problem: ProblemKind, check: Option<CheckId>, action: Option<String>) -> Option<Command> {
         if self.running {
             self.status = "a run is in progress (x cancels it)".to_owned();
             return None;
@@ -264,8 +376,10 @@ impl Model {
             options: RunOptions {
                 lang: self.lang,
                 checks: check.map(|c| vec![c]),
-                // A technician's run never acts on the device by itself.
+                // A technician's run never acts on the device by itself: only the action the
+                // technician chose and confirmed (`a`, then `y`).
                 confirm_actions: false,
+                action,
             },
             ..RunRequest::default()
         }))
@@ -504,7 +618,7 @@ pub(crate) mod tests {
             model.apply(e, i as u64 * 100);
         }
         assert!(model.running);
-        assert_eq!(model.current, Some(CheckId::Gateway));
+        assert_eq!(model.steps.checks(), [CheckId::Gateway]);
         assert_eq!(model.rtt["gateway"].samples, [1.25, 2.5]);
         // The agent said 5 s left after 1.5 s: the shown ETA rises by at most half of 100 ms.
         assert_eq!(model.eta_ms, Some(1550));
@@ -571,21 +685,193 @@ pub(crate) mod tests {
         assert_eq!(model.on_key(Key::Char('q')), Some(Command::Quit));
     }
 
+    fn action(name: &str, available: bool) -> ActionInfo {
+        ActionInfo {
+            action: name.to_owned(),
+            description: format!("{name} described"),
+            available,
+            detail: Some(if available {
+                "modem 192.0.2.1:502 (teltonika-rutos)".to_owned()
+            } else {
+                "no modem configured ([mobile] modem)".to_owned()
+            }),
+            customer_allowed: false,
+        }
+    }
+
     #[test]
-    fn actions_say_none_is_available_or_ask_for_confirmation() {
+    fn the_action_key_loads_the_agents_list_and_says_when_none_is_available() {
         let mut model = Model::new(Lang::En, "embedded".to_owned());
-        assert_eq!(model.on_key(Key::Char('a')), None);
-        assert_eq!(model.status, "no action available");
-        model.actions = vec!["reboot-box".to_owned()];
-        assert_eq!(model.on_key(Key::Char('a')), None);
-        assert_eq!(model.confirming.as_deref(), Some("reboot-box"));
-        assert_eq!(model.on_key(Key::Char('n')), None, "anything but y declines");
-        assert_eq!(model.confirming, None);
-        model.on_key(Key::Char('a'));
+        assert_eq!(model.on_key(Key::Char('a')), Some(Command::LoadActions));
+        assert_eq!(model.action_prompt, Some(ActionPrompt::Loading));
+        assert_eq!(model.on_key(Key::Char('1')), None, "no run starts while the list loads");
+        model.actions_loaded(Ok(ActionList {
+            actions: vec![action("reconnect_data_session", false), action("renew_dhcp", false)],
+        }));
+        assert_eq!(model.action_prompt, None);
         assert_eq!(
-            model.on_key(Key::Char('y')),
-            Some(Command::RunAction("reboot-box".to_owned()))
+            model.status,
+            "no remediation action available on this agent: no modem configured ([mobile] modem)"
         );
+        // The agent could not be asked.
+        model.on_key(Key::Char('a'));
+        model.actions_loaded(Err("cannot reach the agent".to_owned()));
+        assert_eq!(model.status, "actions: cannot reach the agent");
+        // Canceled while loading: the late list changes nothing.
+        model.on_key(Key::Char('a'));
+        assert_eq!(model.on_key(Key::Esc), None);
+        model.actions_loaded(Ok(ActionList {
+            actions: vec![action("reset_modem", true)],
+        }));
+        assert_eq!(model.action_prompt, None);
+        assert_eq!(model.status, "no action run");
+        // Not during a run.
+        model.on_key(Key::Char('1'));
+        assert_eq!(model.on_key(Key::Char('a')), None);
+        assert!(model.status.contains("in progress"), "{}", model.status);
+    }
+
+    #[test]
+    fn an_available_action_is_chosen_confirmed_and_started_as_a_mobile_run() {
+        let mut model = Model::new(Lang::En, "embedded".to_owned());
+        model.on_key(Key::Char('a'));
+        model.actions_loaded(Ok(ActionList {
+            actions: vec![
+                action("reconnect_data_session", true),
+                action("reset_modem", true),
+                action("renew_dhcp", false),
+            ],
+        }));
+        let index = |model: &Model| match &model.action_prompt {
+            Some(ActionPrompt::Choosing { actions, index }) => {
+                assert_eq!(actions.len(), 2, "only the available ones");
+                Some(*index)
+            }
+            _ => None,
+        };
+        assert_eq!(index(&model), Some(0));
+        assert!(
+            model.status.starts_with("action 1/2: reconnect_data_session"),
+            "{}",
+            model.status
+        );
+        model.on_key(Key::Char('a'));
+        assert_eq!(index(&model), Some(1), "a cycles");
+        model.on_key(Key::Down);
+        assert_eq!(index(&model), Some(0), "and wraps");
+        model.on_key(Key::Up);
+        assert_eq!(index(&model), Some(1));
+        assert_eq!(model.selected, 0, "the arrows move the action cursor, not the check's");
+        // `n` at the confirmation runs nothing.
+        assert_eq!(model.on_key(Key::Enter), None);
+        assert!(
+            model
+                .status
+                .starts_with("y/n: run reset_modem on modem 192.0.2.1:502 (teltonika-rutos)? reset_modem described"),
+            "{}",
+            model.status
+        );
+        assert_eq!(model.on_key(Key::Char('n')), None);
+        assert_eq!(model.action_prompt, None);
+        assert_eq!(model.status, "reset_modem not run");
+        assert!(!model.running);
+        // A digit chooses directly; `y` starts a mobile run that performs it.
+        model.on_key(Key::Char('a'));
+        model.actions_loaded(Ok(ActionList {
+            actions: vec![action("reconnect_data_session", true), action("reset_modem", true)],
+        }));
+        assert_eq!(model.on_key(Key::Char('3')), None, "no third action");
+        assert_eq!(model.on_key(Key::Char('1')), None);
+        assert!(
+            matches!(&model.action_prompt, Some(ActionPrompt::Confirming(a)) if a.action == "reconnect_data_session")
+        );
+        let Some(Command::Start(request)) = model.on_key(Key::Char('y')) else {
+            panic!("y starts the run")
+        };
+        assert_eq!(request.problem, ProblemKind::Mobile);
+        assert_eq!(request.options.action.as_deref(), Some("reconnect_data_session"));
+        assert_eq!(request.options.lang, Lang::En);
+        assert!(!request.options.confirm_actions, "only the chosen action, nothing else");
+        assert!(model.running);
+        assert_eq!(model.action_prompt, None);
+        // The run's `action` events show in the status line.
+        model.apply(
+            &event(
+                RunId::new(),
+                1,
+                EventData::Action(sonde_protocol::ActionEvent {
+                    action: "reconnect_data_session".to_owned(),
+                    state: sonde_protocol::ActionState::Confirmed,
+                    message: Some("requested by the client".to_owned()),
+                    device: None,
+                    outcome: None,
+                }),
+            ),
+            0,
+        );
+        assert_eq!(
+            model.status,
+            "action reconnect_data_session: confirmed — requested by the client"
+        );
+        let run = model.report.as_ref().map(|r| r.run).expect("a run");
+        model.apply(
+            &event(
+                run,
+                2,
+                EventData::Action(sonde_protocol::ActionEvent {
+                    action: "reconnect_data_session".to_owned(),
+                    state: sonde_protocol::ActionState::Succeeded,
+                    message: Some("service restored".to_owned()),
+                    device: None,
+                    outcome: Some(sonde_protocol::RemediationOutcome::Restored),
+                }),
+            ),
+            0,
+        );
+        model.apply(
+            &event(
+                run,
+                3,
+                EventData::RunFinished(RunFinished {
+                    state: RunState::Completed,
+                    reason: None,
+                }),
+            ),
+            0,
+        );
+        assert_eq!(
+            model.status,
+            format!("run {run}: completed · reconnect_data_session: restored"),
+            "the outcome stays in view"
+        );
+    }
+
+    #[test]
+    fn steps_running_at_the_same_time_all_show_and_leave_independently() {
+        use crate::steps::tests::{finished, progressed, started};
+        let run = RunId::new();
+        let mut model = Model::new(Lang::En, "embedded".to_owned());
+        let mut seq = 0;
+        let mut feed = |model: &mut Model, data| {
+            seq += 1;
+            model.apply(&event(run, seq, data), seq * 100);
+        };
+        feed(&mut model, events(run).remove(0).data);
+        feed(&mut model, started(0, CheckId::Gateway, 3000));
+        feed(&mut model, started(1, CheckId::Dns, 2500));
+        feed(&mut model, progressed(0, CheckId::Gateway, 2000));
+        assert_eq!(model.steps.checks(), [CheckId::Gateway, CheckId::Dns]);
+        assert_eq!(model.steps.label(Lang::En), "Box response · Site directory (DNS)");
+        // The ETA logic is the same as with one step: the agent's 2 s after 2.5 s.
+        assert_eq!(model.eta_ms, Some(2000));
+        feed(&mut model, finished(1, CheckId::Dns, 1000));
+        assert_eq!(model.steps.checks(), [CheckId::Gateway]);
+        let rows = model.check_rows();
+        assert_eq!(rows[0].1, None, "the gateway still runs");
+        assert_eq!(rows[1].1, Some(CheckStatus::Pass), "DNS is done");
+        feed(&mut model, finished(0, CheckId::Gateway, 0));
+        assert!(model.steps.checks().is_empty());
+        assert_eq!(model.steps.label(Lang::En), "Box response", "no flicker to nothing");
     }
 
     #[test]

@@ -8,8 +8,8 @@ use ratatui::text::{Line, Span};
 use ratatui::widgets::{Block, Borders, Cell, Gauge, Paragraph, Row, Sparkline, Table, Wrap};
 use sonde_protocol::{Audience, CheckStatus};
 
-use super::model::{CHECKS, Model, Series};
-use crate::render::{step_name, threshold_text};
+use super::model::{ActionPrompt, CHECKS, Model, Series};
+use crate::render::threshold_text;
 
 /// The key line at the bottom.
 pub const KEYS: &str = "1 no-internet  2 slow  3 wifi  4 sites  5 voip-tv  6 mobile · ↑↓ enter: one check · x cancel · a action · h history · q quit";
@@ -58,7 +58,11 @@ fn draw_progress(frame: &mut Frame<'_>, area: Rect, model: &Model) {
         ),
         None => "no run yet".to_owned(),
     };
-    let step = model.current.map(|c| step_name(model.lang, c)).unwrap_or_default();
+    let step = if model.running {
+        model.steps.label(model.lang)
+    } else {
+        String::new()
+    };
     let eta = model
         .eta_ms
         .map(|ms| format!(" · about {} s left", ms.div_ceil(1000)))
@@ -83,7 +87,7 @@ fn draw_checks(frame: &mut Frame<'_>, area: Rect, model: &Model) {
         .into_iter()
         .map(|(check, status, duration, reason)| {
             let (text, color) = match status {
-                None if model.current == Some(check) => ("running", Color::Cyan),
+                None if model.steps.contains(check) => ("running", Color::Cyan),
                 None => ("…", Color::DarkGray),
                 Some(status) => (status.as_str(), status_color(status)),
             };
@@ -187,6 +191,30 @@ fn draw_live(frame: &mut Frame<'_>, area: Rect, model: &Model) {
 
 fn draw_findings(frame: &mut Frame<'_>, area: Rect, model: &Model) {
     let mut lines: Vec<Line<'_>> = Vec::new();
+    if let Some(ActionPrompt::Choosing { actions, index }) = &model.action_prompt {
+        // The choice takes the findings' place until it is made.
+        for (i, action) in actions.iter().enumerate() {
+            let style = if i == *index {
+                Style::default().add_modifier(Modifier::REVERSED)
+            } else {
+                Style::default()
+            };
+            lines.push(Line::from(Span::styled(
+                format!("{} {} — {}", i + 1, action.action, action.description),
+                style,
+            )));
+            if let Some(device) = &action.detail {
+                lines.push(Line::from(format!("    {device}")));
+            }
+        }
+        let paragraph = Paragraph::new(lines).wrap(Wrap { trim: false }).block(
+            Block::default()
+                .borders(Borders::ALL)
+                .title(" remediation actions · enter or digit: choose · esc: cancel "),
+        );
+        frame.render_widget(paragraph, area);
+        return;
+    }
     if let Some(diagnosis) = model.report.as_ref().and_then(|r| r.diagnosis.as_ref()) {
         let color = if diagnosis.healthy { Color::Green } else { Color::Red };
         lines.push(Line::from(Span::styled(
@@ -305,6 +333,30 @@ mod tests {
         assert!(text.contains("no run yet"), "{text}");
         assert!(text.contains("press 1-6 to start a run"), "{text}");
         assert!(text.contains("x cancel"), "{text}");
+    }
+
+    #[test]
+    fn the_actions_to_choose_from_replace_the_findings() {
+        let mut model = Model::new(Lang::En, "embedded".to_owned());
+        model.on_key(super::super::model::Key::Char('a'));
+        model.actions_loaded(Ok(sonde_protocol::ActionList {
+            actions: vec![sonde_protocol::ActionInfo {
+                action: "reconnect_data_session".to_owned(),
+                description: "Tear down and re-establish the mobile data session".to_owned(),
+                available: true,
+                detail: Some("modem 192.0.2.1:502 (teltonika-rutos)".to_owned()),
+                customer_allowed: true,
+            }],
+        }));
+        let text = screen(&model);
+        for expected in [
+            "remediation actions",
+            "1 reconnect_data_session — Tear down and re-establish the mobile data session",
+            "modem 192.0.2.1:502 (teltonika-rutos)",
+            "action 1/1: reconnect_data_session",
+        ] {
+            assert!(text.contains(expected), "{expected:?} missing from:\n{text}");
+        }
     }
 
     #[test]

@@ -47,3 +47,23 @@ fn bad_expect_values_exit_2_with_a_message() {
         assert!(stderr.contains("--expect"), "{bad:?}: {stderr}");
     }
 }
+
+#[test]
+fn an_action_this_host_cannot_perform_exits_2_before_measuring_anything() {
+    let scratch = Scratch::new("unavailable-action");
+    for (action, expected) in [
+        (
+            "reconnect_data_session",
+            "action `reconnect_data_session` is not available on this host: no modem configured ([mobile] modem)",
+        ),
+        ("format_disk", "unknown action `format_disk` in options.action"),
+    ] {
+        let out = sonde(
+            &["diagnose", "--yes", "--lang", "en", "--action", action],
+            &scratch.path("history.db"),
+        );
+        assert_eq!(out.status.code(), Some(2), "--action {action}");
+        let stderr = text(&out.stderr);
+        assert!(stderr.contains(expected), "--action {action}: {stderr}");
+    }
+}
