@@ -434,6 +434,11 @@ fn relay(client: TcpStream, server: TcpStream, cut_after: usize, cut: &AtomicBoo
         if event_bytes.is_none() && String::from_utf8_lossy(chunk).contains("text/event-stream") {
             event_bytes = Some(0);
         }
+        if client_w.write_all(chunk).is_err() {
+            break;
+        }
+        // Cut once the client has some events: a stream cut before its first byte is retried
+        // by the browser's network stack on its own, unseen by the page.
         if let Some(total) = event_bytes.as_mut() {
             *total += n;
             if *total > cut_after && !cut.swap(true, Ordering::SeqCst) {
@@ -441,9 +446,6 @@ fn relay(client: TcpStream, server: TcpStream, cut_after: usize, cut: &AtomicBoo
                 let _ = server_r.shutdown(Shutdown::Both);
                 return;
             }
-        }
-        if client_w.write_all(chunk).is_err() {
-            break;
         }
     }
     let _ = client_w.shutdown(Shutdown::Write);
