@@ -48,7 +48,14 @@ pub fn unavailable_reason() -> Option<String> {
 /// returns `false` — or panics when `SONDE_REQUIRE_NETSIM=1` (as in CI), so a skip can never
 /// pass for a success there.
 pub fn require_netsim(test: &str) -> bool {
-    let Some(reason) = unavailable_reason() else {
+    require(test, unavailable_reason())
+}
+
+/// For tests that need something this machine may lack (a browser, tmux, a Python module):
+/// `true` when nothing is `missing`; else a loud SKIP notice and `false` — or a panic when
+/// `SONDE_REQUIRE_NETSIM=1` (as in CI), so a skip can never pass for a success there.
+pub fn require(test: &str, missing: Option<String>) -> bool {
+    let Some(reason) = missing else {
         return true;
     };
     if std::env::var("SONDE_REQUIRE_NETSIM").is_ok_and(|v| v == "1") {

@@ -377,15 +377,9 @@ pub(crate) fn require_pymodbus(test: &str) -> bool {
         .args(["-c", "import pymodbus"])
         .output()
         .is_ok_and(|out| out.status.success());
-    if found {
-        return true;
-    }
-    let reason = format!("python3 with pymodbus is missing (install it: python3 -m pip install pymodbus=={PYMODBUS})");
-    if std::env::var("SONDE_REQUIRE_NETSIM").is_ok_and(|v| v == "1") {
-        panic!("{test}: SONDE_REQUIRE_NETSIM=1 but {reason}");
-    }
-    eprintln!("\n!!! SKIPPED {test}: {reason} (set SONDE_REQUIRE_NETSIM=1 to make this a failure)\n");
-    false
+    let missing = (!found)
+        .then(|| format!("python3 with pymodbus is missing (install it: python3 -m pip install pymodbus=={PYMODBUS})"));
+    sonde_netsim::require(test, missing)
 }
 
 /// Runs [`PYMODBUS_SCRIPT`] inside the lab's namespace; returns its `name=value` lines.

@@ -88,15 +88,9 @@ impl Drop for Tmux {
 
 /// Whether tmux can run here: skips loudly, or fails under `SONDE_REQUIRE_NETSIM=1`.
 fn require_tmux(test: &str) -> bool {
-    if Command::new("tmux").arg("-V").stdout(Stdio::null()).status().is_ok() {
-        return true;
-    }
-    assert!(
-        !std::env::var("SONDE_REQUIRE_NETSIM").is_ok_and(|v| v == "1"),
-        "{test}: SONDE_REQUIRE_NETSIM=1 but tmux is missing (scripts/install-test-deps.sh installs it)"
-    );
-    eprintln!("\n!!! SKIPPED {test}: tmux is missing (apt-get install tmux)\n");
-    false
+    let found = Command::new("tmux").arg("-V").stdout(Stdio::null()).status().is_ok();
+    let missing = (!found).then(|| "tmux is missing (scripts/install-test-deps.sh installs it)".to_owned());
+    sonde_netsim::require(test, missing)
 }
 
 /// The shell command running `sonde <args>` in `ns` with the scenario's configuration and a

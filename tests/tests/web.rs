@@ -32,17 +32,7 @@ const CUT_AFTER_BYTES: usize = 4000;
 
 /// Whether the browser test can run; skips loudly, or fails under `SONDE_REQUIRE_NETSIM=1`.
 fn require_browser(test: &str) -> bool {
-    if !require_netsim(test) {
-        return false;
-    }
-    let Some(reason) = webdriver::unavailable_reason() else {
-        return true;
-    };
-    if std::env::var("SONDE_REQUIRE_NETSIM").is_ok_and(|v| v == "1") {
-        panic!("{test}: SONDE_REQUIRE_NETSIM=1 but {reason}");
-    }
-    eprintln!("\n!!! SKIPPED {test}: {reason} (set SONDE_REQUIRE_NETSIM=1 to make this a failure)\n");
-    false
+    require_netsim(test) && sonde_netsim::require(test, webdriver::unavailable_reason())
 }
 
 /// `<target>/screenshots/` (the test binary is `<target>/<profile>/deps/e2e-…`).
