@@ -1,9 +1,9 @@
 #!/usr/bin/env bash
 # The box build of sonde's programs (docs/deploy.md#the-box-build): release, statically linked
-# (static-pie: no libc, libm or loader mapped beside the program) and with the functions the
-# program runs from start to idle laid out first in its code (the order files in
-# packaging/order/), so the kernel's fault-around maps a few dense pages instead of touching
-# most of the binary. Writes stripped binaries to $CARGO_TARGET_DIR/box/ (default target/box/).
+# (static-pie: no libc, libm or loader mapped beside the program), identical functions folded
+# (lld --icf=all), and with the functions the program runs from start to idle laid out first in
+# its code (the order files in packaging/order/), so the kernel's fault-around maps a few dense
+# pages instead of touching most of the binary. Writes stripped binaries to $CARGO_TARGET_DIR/box/ (default target/box/).
 #
 #   scripts/build-box.sh [--no-order] [sonded] [sonde]      (default: both programs)
 #
@@ -28,7 +28,7 @@ command -v python3 >/dev/null || { echo "build-box.sh needs python3" >&2; exit 2
 
 # Symbols are kept while linking (the order file names them) and stripped on the way out.
 export CARGO_PROFILE_RELEASE_STRIP=false
-STATIC=(-C target-feature=+crt-static)
+STATIC=(-C target-feature=+crt-static -C link-arg=-Wl,--icf=all)
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
 mkdir -p "$OUT"

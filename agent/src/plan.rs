@@ -327,6 +327,13 @@ fn step_timing(check: CheckId, config: &Config) -> StepTiming {
                 // waits out the resolution timeout.
                 exposed_packets: 4.0 * names as f64,
                 loss_wait_ms: cap(h.dns_timeout),
+                // Each page's connection, and the probes of its other ports beside it.
+                handshakes: h
+                    .targets
+                    .iter()
+                    .chain(&h.portal_probe)
+                    .map(|u| if matches!(u.port(), 80 | 443) { 2.0 } else { 3.0 })
+                    .sum(),
                 waits_ms: waits,
                 silent_ms: cap(resolution.max(h.connect_timeout * 2)),
                 // Connect, TLS handshake, request: one round trip each, the targets side by side.
@@ -435,6 +442,7 @@ fn probes(reach: Reach, count: u32, interval: Duration, timeout: Duration, targe
         }),
         exposed_packets: 2.0 * late * f64::from(targets),
         loss_wait_ms: waited,
+        handshakes: 0.0,
         waits_ms: vec![waited],
         silent_ms: waited,
         unroutable_ms: sending,

@@ -109,6 +109,9 @@ pub struct StepTiming {
     pub exposed_packets: f64,
     /// What the step lasts when one of those packets is lost.
     pub loss_wait_ms: f64,
+    /// TCP connections the step opens side by side (beside those exchanges): a lost SYN or
+    /// SYN-ACK delays one by the kernel's initial retransmission timeout ([`TCP_RTO_MS`]).
+    pub handshakes: f64,
     /// Where the step ends when something it asks does not answer at all (a dead server, a
     /// silent target), ascending.
     pub waits_ms: Vec<f64>,
@@ -131,6 +134,7 @@ impl StepTiming {
             schedule: None,
             exposed_packets: 0.0,
             loss_wait_ms: ms,
+            handshakes: 0.0,
             waits_ms: Vec::new(),
             silent_ms: ms,
             unroutable_ms: ms,
@@ -166,6 +170,8 @@ const TROUBLE_ALLOWANCE: f64 = 0.02;
 /// A reply later than two RTTs and this after its probe was sent is counted as lost before its
 /// timeout says so (scheduling delays on a busy device are tens of milliseconds).
 const LATE_MS: f64 = 50.0;
+/// The initial retransmission timeout of a TCP handshake (RFC 6298, Linux's `TCP_TIMEOUT_INIT`).
+pub const TCP_RTO_MS: f64 = 1000.0;
 /// Loss from which a path is taken as down: everything on it times out.
 const DOWN_LOSS: f64 = 0.9;
 /// Loss below which a query left unanswered is taken as a resolver that does not answer rather
@@ -583,7 +589,12 @@ impl ProgressEstimator {
             return STEP_OVERHEAD_MS + timing.silent_ms;
         }
         let hit = (1.0 - (1.0 - loss).powf(timing.exposed_packets)).max(TROUBLE_ALLOWANCE);
-        let mut expected = healthy + hit * (timing.loss_wait_ms - healthy).max(0.0);
+        // A handshake that loses a packet ends one retransmission timeout late; the step waits
+        // for the later of that and its other exchanges (they run side by side).
+        let handshake_hit = 1.0 - (1.0 - loss).powf(2.0 * timing.handshakes);
+        let mut expected = healthy
+            + hit * (timing.loss_wait_ms - healthy).max(0.0)
+            + (1.0 - hit) * handshake_hit * TCP_RTO_MS.min(timing.loss_wait_ms);
         if let Role::ResolvesNames { timeout_ms, .. } = timing.role
             && self.resolvers_silent(now_ms)
         {
@@ -755,6 +766,7 @@ mod tests {
             }),
             exposed_packets: 2.0,
             loss_wait_ms: 1950.0,
+            handshakes: 0.0,
             waits_ms: vec![1950.0],
             silent_ms: 1950.0,
             unroutable_ms: 950.0,
@@ -773,6 +785,7 @@ mod tests {
             schedule: None,
             exposed_packets: 12.0,
             loss_wait_ms: 1000.0,
+            handshakes: 0.0,
             waits_ms: vec![2000.0, 3000.0],
             silent_ms: 2000.0,
             unroutable_ms: 0.0,
@@ -921,6 +934,29 @@ mod tests {
         let healthy = 2.0 + 3.0 * 20.0;
         let expected = healthy + (1.0 - 0.75f64.powi(4)) * (2000.0 - healthy);
         assert!((eta(finished) - expected).abs() < 1.0, "{finished:?} vs {expected}");
+    }
+
+    #[test]
+    fn handshakes_that_lose_a_packet_wait_a_retransmission() {
+        let with = |handshakes: f64| {
+            let timings = [probes(Reach::Lan), StepTiming { handshakes, ..web() }];
+            let mut p = ProgressEstimator::new(&plan(&timings), &timings);
+            p.start_step(0, 0);
+            let loss = vec![Metric::new("loss_percent", 25.0)];
+            eta(p.finish_current(&result(CheckId::Gateway, CheckStatus::Fail, loss), 1950))
+        };
+        // Three pages, each with a probe of its other port: 12 packets, one of them lost with
+        // 1 − 0.75¹² ≈ 97 %; that costs 1 s when the name resolution (68 %) did not already
+        // cost its 2 s.
+        let name_hit = 1.0 - 0.75f64.powi(4);
+        let extra = (1.0 - name_hit) * (1.0 - 0.75f64.powi(12)) * TCP_RTO_MS;
+        assert!(
+            (with(6.0) - with(0.0) - extra).abs() < 1.0,
+            "{} vs {}",
+            with(6.0),
+            with(0.0)
+        );
+        assert!(extra > 300.0, "{extra}");
     }
 
     #[test]
