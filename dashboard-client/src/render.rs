@@ -160,7 +160,7 @@ pub fn headline_text(report: &RunReport, lang: Lang, color: bool) -> String {
             } else {
                 diagnosis.summary.clone()
             };
-            let _ = writeln!(out, "{} : {summary}", t.message("ui-diagnosis", &[]));
+            let _ = writeln!(out, "{}", t.message("ui-diagnosis", &[("summary", summary.into())]));
             let root = diagnosis.findings.iter().find(|f| f.root_cause);
             if let Some(root) = root {
                 let _ = writeln!(out, "\n{}", t.message("ui-what-to-do", &[]));

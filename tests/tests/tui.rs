@@ -234,7 +234,7 @@ fn guided_diagnose_asks_the_line_and_the_problem_and_answers_in_one_sentence() {
     });
     let headline = screen
         .lines()
-        .find(|l| l.starts_with("Diagnosis : "))
+        .find(|l| l.starts_with("Diagnosis: "))
         .unwrap_or_else(|| panic!("no one-sentence diagnosis on the screen:\n{screen}"));
     assert!(headline.contains("DNS") || headline.contains("name"), "{headline}");
     assert!(screen.contains("What to do"), "{screen}");
