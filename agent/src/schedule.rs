@@ -72,24 +72,41 @@ impl LineCounters for SysfsCounters {
     }
 }
 
-/// The interface of the first up IPv4 default route in `/proc/net/route` text.
+/// The interface of the IPv4 default route the kernel prefers in `/proc/net/route` text: the
+/// up one with the lowest metric, the first listed on a tie (as the link check picks it).
 pub fn default_interface_v4(route: &str) -> Option<String> {
-    route.lines().skip(1).find_map(|line| {
-        let fields: Vec<&str> = line.split_whitespace().collect();
-        // Iface Destination Gateway Flags RefCnt Use Metric Mask …; flag 0x1 is RTF_UP.
-        let up = fields.get(3).and_then(|f| u32::from_str_radix(f, 16).ok()).unwrap_or(0) & 1 == 1;
-        (fields.len() > 7 && fields[1] == "00000000" && fields[7] == "00000000" && up).then(|| fields[0].to_owned())
-    })
+    route
+        .lines()
+        .skip(1)
+        .filter_map(|line| {
+            let fields: Vec<&str> = line.split_whitespace().collect();
+            // Iface Destination Gateway Flags RefCnt Use Metric Mask …; flag 0x1 is RTF_UP.
+            let up = fields.get(3).and_then(|f| u32::from_str_radix(f, 16).ok()).unwrap_or(0) & 1 == 1;
+            let default = fields.len() > 7 && fields[1] == "00000000" && fields[7] == "00000000";
+            let metric = fields.get(6).and_then(|m| m.parse::<u32>().ok()).unwrap_or(u32::MAX);
+            (default && up).then(|| (metric, fields[0]))
+        })
+        .min_by_key(|(metric, _)| *metric)
+        .map(|(_, interface)| interface.to_owned())
 }
 
-/// The interface of the first IPv6 default route (`::/0`, not via loopback) in
-/// `/proc/net/ipv6_route` text.
+/// The interface of the IPv6 default route (`::/0`, up, not via loopback) with the lowest
+/// metric in `/proc/net/ipv6_route` text, the first listed on a tie.
 pub fn default_interface_v6(route: &str) -> Option<String> {
-    route.lines().find_map(|line| {
-        let fields: Vec<&str> = line.split_whitespace().collect();
-        (fields.len() == 10 && fields[0].bytes().all(|b| b == b'0') && fields[1] == "00" && fields[9] != "lo")
-            .then(|| fields[9].to_owned())
-    })
+    route
+        .lines()
+        .filter_map(|line| {
+            let fields: Vec<&str> = line.split_whitespace().collect();
+            // Destination, its prefix length, source, its prefix length, next hop, metric,
+            // refcnt, use, flags (0x1 is RTF_UP), interface; numbers in hex.
+            let hex = |f: &str| u32::from_str_radix(f, 16).ok();
+            let default = fields.len() == 10 && fields[0].bytes().all(|b| b == b'0') && fields[1] == "00";
+            let up = hex(fields.get(8)?).unwrap_or(0) & 1 == 1;
+            let metric = hex(fields[5]).unwrap_or(u32::MAX);
+            (default && up && fields[9] != "lo").then(|| (metric, fields[9]))
+        })
+        .min_by_key(|(metric, _)| *metric)
+        .map(|(_, interface)| interface.to_owned())
 }
 
 /// The line's load between two samples `elapsed` apart, or `None` when they cannot be compared
@@ -477,5 +494,23 @@ mod tests {
         let v6 = "fe800000000000000000000000000000 40 00000000000000000000000000000000 00 00000000000000000000000000000000 00000100 00000001 00000000 00000001     eth0\n\
                   00000000000000000000000000000000 00 00000000000000000000000000000000 00 fe800000000000000000000000000001 00000400 00000001 00000000 00000003    wwan0\n";
         assert_eq!(default_interface_v6(v6).as_deref(), Some("wwan0"));
+    }
+
+    #[test]
+    fn the_default_route_with_the_lowest_metric_is_the_line() {
+        // Two uplinks, as the link check sees them: the lower metric wins, whatever the order.
+        let v4 = "Iface\tDestination\tGateway \tFlags\tRefCnt\tUse\tMetric\tMask\t\tMTU\tWindow\tIRTT\n\
+                  wwan0\t00000000\t0101A8C0\t0003\t0\t0\t700\t00000000\t0\t0\t0\n\
+                  eth0\t00000000\t0102A8C0\t0003\t0\t0\t100\t00000000\t0\t0\t0\n\
+                  eth2\t00000000\t0103A8C0\t0002\t0\t0\t0\t00000000\t0\t0\t0\n";
+        assert_eq!(
+            default_interface_v4(v4).as_deref(),
+            Some("eth0"),
+            "eth2's route is down"
+        );
+        let v6 = "00000000000000000000000000000000 00 00000000000000000000000000000000 00 fe800000000000000000000000000001 00000400 00000001 00000000 00000003    wwan0\n\
+                  00000000000000000000000000000000 00 00000000000000000000000000000000 00 fe800000000000000000000000000002 00000100 00000001 00000000 00000003     eth0\n\
+                  00000000000000000000000000000000 00 00000000000000000000000000000000 00 00000000000000000000000000000000 ffffffff 00000001 00000000 00200200       lo\n";
+        assert_eq!(default_interface_v6(v6).as_deref(), Some("eth0"));
     }
 }
