@@ -4,7 +4,7 @@ use std::time::Duration;
 
 use sonde_protocol::{CheckId, Plan, PlanStep, ProblemKind, RunRequest};
 
-use crate::checks::http::Host;
+use crate::checks::http::{self, Host};
 use crate::checks::throughput;
 use crate::config::Config;
 use crate::progress::{ProbeSchedule, Reach, Role, StepTiming, TimedPhase};
@@ -332,7 +332,7 @@ fn step_timing(check: CheckId, config: &Config) -> StepTiming {
                     .targets
                     .iter()
                     .chain(&h.portal_probe)
-                    .map(|u| if matches!(u.port(), 80 | 443) { 2.0 } else { 3.0 })
+                    .map(|u| 1.0 + http::other_ports(u.port()).len() as f64)
                     .sum(),
                 waits_ms: waits,
                 silent_ms: cap(resolution.max(h.connect_timeout * 2)),

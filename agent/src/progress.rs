@@ -454,10 +454,7 @@ impl ProgressEstimator {
     /// round trips of DNS queries, and of names resolved later, take that long.
     fn resolver_rtt_ms(&self) -> Option<f64> {
         let running = self.running_resolvers().and_then(|(_, c)| c.rtt_max_ms);
-        let slowest = match (self.seen.resolver_rtt_ms, running) {
-            (Some(a), Some(b)) => Some(a.max(b)),
-            (a, b) => a.or(b),
-        }?;
+        let slowest = self.seen.resolver_rtt_ms.into_iter().chain(running).reduce(f64::max)?;
         (slowest > self.rtt_ms(Reach::Internet)).then_some(slowest)
     }
 
@@ -472,7 +469,7 @@ impl ProgressEstimator {
             return false;
         };
         let elapsed = now_ms.saturating_sub(c.started_ms) as f64;
-        if c.unanswered > 0 && elapsed >= 0.9 * timing.loss_wait_ms {
+        if waited_out_a_query(timing, c, elapsed) {
             // What the step will teach when it ends (see `Evidence::learn`).
             return true;
         }
@@ -688,6 +685,12 @@ impl ProgressEstimator {
     }
 }
 
+/// Whether a resolvers step, `elapsed_ms` in, has let a query go unanswered for its timeout:
+/// the resolvers let names time out.
+fn waited_out_a_query(timing: &StepTiming, step: &Current, elapsed_ms: f64) -> bool {
+    step.unanswered > 0 && elapsed_ms >= 0.9 * timing.loss_wait_ms
+}
+
 impl Evidence {
     /// What a finished step tells about the rest of the run.
     fn learn(&mut self, timing: &StepTiming, step: &Current, result: &CheckResult, took_ms: f64) {
@@ -719,7 +722,7 @@ impl Evidence {
             }
             Role::Resolvers if result.status != CheckStatus::Skipped => {
                 // A query that got no answer within a timeout: the resolvers let names time out.
-                if step.unanswered > 0 && took_ms >= 0.9 * timing.loss_wait_ms {
+                if waited_out_a_query(timing, step, took_ms) {
                     self.resolvers_timed_out = true;
                 }
                 self.resolver_rtt_ms = step.rtt_max_ms.or(self.resolver_rtt_ms);
@@ -1010,6 +1013,15 @@ mod tests {
         (plan, timings)
     }
 
+    /// [`side_by_side`] at its start: the gateway and DNS under way.
+    fn gateway_and_dns_under_way() -> (ProgressEstimator, Vec<StepTiming>) {
+        let (plan, timings) = side_by_side();
+        let mut p = ProgressEstimator::new(&plan, &timings);
+        p.start_step(0, 0);
+        p.start_step(1, 0);
+        (p, timings)
+    }
+
     /// The gateway (step 0) answers probes `rounds`, 0.5 ms after each is sent.
     fn gateway_answers(p: &mut ProgressEstimator, rounds: std::ops::Range<u64>) {
         for k in rounds {
@@ -1019,14 +1031,11 @@ mod tests {
 
     #[test]
     fn steps_side_by_side_end_with_the_longer_lane() {
-        let (plan, timings) = side_by_side();
-        let mut p = ProgressEstimator::new(&plan, &timings);
-        p.start_step(0, 0);
-        p.start_step(1, 0);
+        let (mut p, timings) = gateway_and_dns_under_way();
         let lanes = eta(p.estimate(0));
         // The probes' ~0.95 s, not the sum with DNS and HTTP (a few round trips).
         assert!((950.0..1200.0).contains(&lanes), "{lanes}");
-        let mut sequential = ProgressEstimator::new(&self::plan(&timings), &timings);
+        let mut sequential = ProgressEstimator::new(&plan(&timings), &timings);
         sequential.start_step(0, 0);
         assert!(eta(sequential.estimate(0)) > lanes + 100.0);
 
@@ -1041,10 +1050,7 @@ mod tests {
 
     #[test]
     fn a_resolver_silent_beside_the_probes_predicts_its_timeouts_early() {
-        let (plan, timings) = side_by_side();
-        let mut p = ProgressEstimator::new(&plan, &timings);
-        p.start_step(0, 0);
-        p.start_step(1, 0);
+        let (mut p, _) = gateway_and_dns_under_way();
         // The gateway answers every probe; one resolver answered, another does not.
         gateway_answers(&mut p, 0..6);
         p.observe(1, 0.5, &[Metric::new("latency_ms", 1.0)], 5);
@@ -1065,10 +1071,7 @@ mod tests {
 
     #[test]
     fn a_slow_resolver_is_not_taken_as_silent() {
-        let (plan, timings) = side_by_side();
-        let mut p = ProgressEstimator::new(&plan, &timings);
-        p.start_step(0, 0);
-        p.start_step(1, 0);
+        let (mut p, _) = gateway_and_dns_under_way();
         // Every answer takes 600 ms: three queries in a row, then one more for HTTP's name.
         gateway_answers(&mut p, 0..14);
         p.observe(1, 0.3, &[Metric::new("latency_ms", 600.0)], 600);
@@ -1079,10 +1082,7 @@ mod tests {
 
     #[test]
     fn a_page_connected_and_not_answered_waits_its_response_timeout() {
-        let (plan, timings) = side_by_side();
-        let mut p = ProgressEstimator::new(&plan, &timings);
-        p.start_step(0, 0);
-        p.start_step(1, 0);
+        let (mut p, _) = gateway_and_dns_under_way();
         p.observe(1, 1.0, &[Metric::new("latency_ms", 1.0)], 5);
         p.finish_step(1, &passed(), 6);
         p.start_step(2, 6);

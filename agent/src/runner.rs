@@ -170,9 +170,10 @@ async fn run_steps(
             Some(done) = running.next() => done,
             () = cancel.cancelled() => return None,
             _ = ticks.tick(), if live => {
+                // One estimate per tick, passed on by every step under way.
+                let progress = with(estimator, |e| e.estimate(ms(clock)));
                 for (index, reporter) in reporters.iter().enumerate() {
                     if started[index] && results[index].is_none() {
-                        let progress = with(estimator, |e| e.estimate(ms(clock)));
                         reporter.emit_progress(None, Vec::new(), progress);
                     }
                 }

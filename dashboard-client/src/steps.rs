@@ -48,6 +48,7 @@ impl RunningSteps {
     }
 
     /// The steps running now, in plan order.
+    #[cfg(test)]
     pub fn checks(&self) -> Vec<CheckId> {
         self.running.values().copied().collect()
     }

@@ -103,13 +103,19 @@ fn event_stream_fixtures_deserialize_and_fold_into_reports() {
     }
 }
 
-#[test]
-fn a_remediation_stream_folds_into_before_and_after() {
-    let path = crate_dir().join("tests/fixtures/v1/events/remediation-restored.jsonl");
+/// The events of the stream fixture `file`, and the report they fold into.
+fn folded(file: &str) -> (Vec<Event>, RunReport) {
+    let path = crate_dir().join("tests/fixtures/v1/events").join(file);
     let text = fs::read_to_string(path).expect("fixture");
     let events: Vec<Event> = text.lines().map(|l| serde_json::from_str(l).expect("event")).collect();
     let mut report = RunReport::new(events[0].run, RunRequest::default(), events[0].ts);
     events.iter().for_each(|e| report.apply(e));
+    (events, report)
+}
+
+#[test]
+fn a_remediation_stream_folds_into_before_and_after() {
+    let (_, report) = folded("remediation-restored.jsonl");
     assert!(report.request.options.confirm_actions);
     let remediation = report.remediation.expect("remediation folded");
     assert_eq!(remediation.action, "reconnect_data_session");
@@ -130,11 +136,7 @@ fn a_remediation_stream_folds_into_before_and_after() {
 fn steps_side_by_side_fold_in_plan_order() {
     // A "no Internet" run on netsim's box-dns-drop: DNS and HTTP beside the gateway and latency
     // probes, finishing before them.
-    let path = crate_dir().join("tests/fixtures/v1/events/steps-side-by-side.jsonl");
-    let text = fs::read_to_string(path).expect("fixture");
-    let events: Vec<Event> = text.lines().map(|l| serde_json::from_str(l).expect("event")).collect();
-    let mut report = RunReport::new(events[0].run, RunRequest::default(), events[0].ts);
-    events.iter().for_each(|e| report.apply(e));
+    let (events, report) = folded("steps-side-by-side.jsonl");
     let dns = report
         .plan
         .steps

@@ -1081,13 +1081,8 @@ impl Prober<'_> {
         let Some(address) = visit.exchange.address else {
             return visit;
         };
-        let other_ports: &[u16] = match url.port() {
-            80 => &[443],
-            443 => &[80],
-            _ => &[80, 443],
-        };
         let probes = join_all(
-            other_ports
+            other_ports(url.port())
                 .iter()
                 .map(|port| self.port_probe(url, SocketAddr::new(address.ip(), *port))),
         );
@@ -1414,6 +1409,16 @@ fn dns_failure(error: &io::Error) -> PhaseError {
 
 fn micros(started: Instant) -> u64 {
     u64::try_from(started.elapsed().as_micros()).unwrap_or(u64::MAX)
+}
+
+/// The web ports probed beside a page's own (HTTP and HTTPS firewalls show as one open and
+/// the other not).
+pub(crate) fn other_ports(port: u16) -> &'static [u16] {
+    match port {
+        80 => &[443],
+        443 => &[80],
+        _ => &[80, 443],
+    }
 }
 
 /// Counts URLs done across the concurrent visits.
